@@ -1,0 +1,1 @@
+"""The Telegram side of learnbot: settings, CLI, dispatcher, routers, delivery and transports."""

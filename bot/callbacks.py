@@ -1,0 +1,19 @@
+"""Typed callback payloads. Validated by aiogram on the way in, and never trusted for *who*:
+the acting user always comes from the update itself."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class EnrollCb(CallbackData, prefix="enr"):
+    slug: str
+
+
+class JourneyCb(CallbackData, prefix="jr"):
+    action: str  # "start" | "done"
+    delivery: str  # delivery id, hex
+
+
+class TimeCb(CallbackData, prefix="tm"):
+    hour: int

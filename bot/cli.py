@@ -1,0 +1,226 @@
+"""`learnbot` command line: migrate, run, console, demo, deliver, import-course."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+from storage.course_files import CourseError, load_course
+from storage.database import migrate_url, open_database, resolve_url
+from storage.db import DatabaseUnavailable
+from storage.embedded import EmbeddedPostgresError
+from storage.migrate import MigrationError
+
+log = logging.getLogger("learnbot")
+DEMO_COURSE = Path(__file__).resolve().parent.parent / "courses" / "sql-basics"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("aiogram.event", "pgserver", "httpx", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    url, server = resolve_url(settings.database_url, settings.data_dir)
+    applied = await migrate_url(url)
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    del server
+    return 0
+
+
+async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from bot.importer import import_source
+
+    try:
+        src = load_course(Path(args.path))
+    except CourseError as exc:
+        print(f"course not imported: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    async with open_database(settings.database_url, settings.data_dir) as pool:
+        with Progress(transient=True) as progress:
+            task = progress.add_task(f"importing {src.slug}", total=1)
+            report = await import_source(pool, src)
+            progress.update(task, advance=1)
+    print(report.summary())
+    return 0
+
+
+async def _ensure_demo_course(pool) -> None:
+    from bot.importer import import_source
+    from storage import courses
+
+    async with pool.acquire() as conn:
+        existing = await conn.fetchval("SELECT source_hash FROM courses WHERE slug = 'sql-basics'")
+    src = load_course(DEMO_COURSE)
+    if existing != src.source_hash:
+        report = await import_source(pool, src)
+        log.info("demo course: %s", report.summary())
+    async with pool.acquire() as conn:
+        assert await courses.get_by_slug(conn, "sql-basics") is not None
+
+
+async def cmd_console(settings: Settings, args: argparse.Namespace, demo: bool = False) -> int:
+    from bot.app import build_dispatcher, make_bot
+    from bot.console import ConsoleDriver, ConsoleSession
+
+    user_id = args.user_id
+    if not args.as_learner and user_id not in settings.admin_telegram_ids:
+        settings = settings.model_copy(
+            update={"admin_telegram_ids": [*settings.admin_telegram_ids, user_id]}
+        )
+    async with open_database(settings.database_url, settings.data_dir) as pool:
+        if demo:
+            await _ensure_demo_course(pool)
+        session = ConsoleSession(sys.stdout)
+        bot = make_bot(settings, session=session)
+        dp = build_dispatcher(settings, pool)
+        driver = ConsoleDriver(dp, bot, session, user_id=user_id,
+                               first_name=getpass.getuser().title())
+        interactive = sys.stdin.isatty()
+        if interactive:
+            print("learnbot console — type commands (/help), numbers press buttons, "
+                  "/quit leaves.")
+        if demo:
+            for line in args.script or ["/start enroll_sql-basics"]:
+                await driver.send_line(line)
+        log.info("learnbot console ready")
+        await driver.run(sys.stdin, prompt=interactive)
+    return 0
+
+
+async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import make_bot
+    from bot.delivery import DeliveryWorker
+    from bot.sender import RateLimitedSender
+
+    async with open_database(settings.database_url, settings.data_dir) as pool:
+        bot = make_bot(settings)
+        sender = RateLimitedSender(
+            rate_per_second=settings.delivery_rate_per_second,
+            chat_interval=settings.delivery_chat_interval_seconds,
+            group_per_minute=settings.delivery_group_per_minute,
+        )
+        worker = DeliveryWorker(pool, bot, sender, settings)
+        try:
+            log.info("learnbot deliver ready (%s)", worker.name)
+            if args.once:
+                report = await worker.run_once()
+                print(f"sent={report.sent} failed={report.failed} "
+                      f"retry_later={report.retry_later} blocked={report.blocked}")
+            else:
+                stop = asyncio.Event()
+                _stop_on_signals(stop)
+                await worker.run_forever(stop)
+        finally:
+            await bot.session.close()
+    return 0
+
+
+async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_dispatcher, make_bot, set_commands
+    from bot.delivery import DeliveryWorker
+    from bot.sender import RateLimitedSender
+    from bot.webhook import serve_webhook
+
+    if settings.bot_token is None:
+        print("BOT_TOKEN is not set: use `learnbot console` to try the bot locally, or set "
+              "BOT_TOKEN to your bot's token from @BotFather.", file=sys.stderr)
+        return 2
+    async with open_database(settings.database_url, settings.data_dir) as pool:
+        bot = make_bot(settings)
+        dp = build_dispatcher(settings, pool)
+        sender = RateLimitedSender(
+            rate_per_second=settings.delivery_rate_per_second,
+            chat_interval=settings.delivery_chat_interval_seconds,
+            group_per_minute=settings.delivery_group_per_minute,
+        )
+        dp["sender"] = sender
+        worker = DeliveryWorker(pool, bot, sender, settings)
+        stop = asyncio.Event()
+        deliveries = asyncio.create_task(worker.run_forever(stop))
+        try:
+            await set_commands(bot, settings)
+            if settings.webhook_url:
+                _stop_on_signals(stop)
+                await serve_webhook(dp, bot, settings, stop)
+            else:
+                await bot.delete_webhook(drop_pending_updates=False)
+                log.info("learnbot ready: long polling %s",
+                         settings.telegram_api_url or "api.telegram.org")
+                await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types(),
+                                       handle_signals=True, close_bot_session=False)
+        finally:
+            stop.set()
+            await deliveries
+            await bot.session.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="learnbot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    sub.add_parser("run", help="run the Telegram bot (polling or webhook) with deliveries")
+    for name, help_ in (("console", "talk to the bot in this terminal"),
+                        ("demo", "console on the shipped demo course, enrolled")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--user-id", type=int, default=1, help="your Telegram id in the console")
+        p.add_argument("--as-learner", action="store_true", help="don't grant admin rights")
+        if name == "demo":
+            p.add_argument("--script", action="append",
+                           help="lines to send first (default: /start enroll_sql-basics)")
+    d = sub.add_parser("deliver", help="deliver due daily journeys")
+    d.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    i = sub.add_parser("import-course", help="import or update a course folder or .zip")
+    i.add_argument("path")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"learnbot: {exc}", file=sys.stderr)
+        return 2
+    quiet = args.command in ("console", "demo") and settings.log_level == "INFO"
+    _setup_logging("WARNING" if quiet else settings.log_level)
+    commands = {
+        "migrate": cmd_migrate, "run": cmd_run, "deliver": cmd_deliver,
+        "import-course": cmd_import, "console": cmd_console,
+    }
+    try:
+        if args.command == "demo":
+            return asyncio.run(cmd_console(settings, args, demo=True))
+        return asyncio.run(commands[args.command](settings, args))
+    except (DatabaseUnavailable, EmbeddedPostgresError, MigrationError) as exc:
+        print(f"learnbot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

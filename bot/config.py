@@ -1,0 +1,141 @@
+"""Settings from environment variables and `.env`, validated once at start.
+
+A bad value stops the program with one line naming the variable (see `load_settings`), never a
+traceback: operators read these lines in container logs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line meant for the operator."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "learnbot"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str | None = None
+    database_url: str | None = None
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    redis_url: str | None = None
+    admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen_host: str = "0.0.0.0"
+    webhook_listen_port: int = Field(default=8080, ge=1, le=65535)
+
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    embedding_model: str = "all-MiniLM-L6-v2"
+
+    delivery_rate_per_second: float = Field(default=25.0, gt=0, le=1000)
+    delivery_chat_interval_seconds: float = Field(default=1.0, ge=0, le=60)
+    delivery_group_per_minute: int = Field(default=20, ge=1, le=60)
+    delivery_batch_size: int = Field(default=200, ge=1, le=10_000)
+    delivery_visibility_timeout_seconds: int = Field(default=300, ge=5, le=86_400)
+    delivery_max_attempts: int = Field(default=5, ge=1, le=50)
+    delivery_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    default_prompt_quota: int = Field(default=10, ge=0, le=10_000)
+    default_timezone: str = "UTC"
+    default_delivery_hour: int = Field(default=8, ge=0, le=23)
+
+    flood_messages_per_minute: int = Field(default=30, ge=1, le=600)
+    log_level: str = "INFO"
+
+    @field_validator("admin_telegram_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+            for part in parts:
+                if not part.lstrip("-").isdigit():
+                    raise ValueError(f"{part!r} is not a numeric Telegram user id")
+            return [int(p) for p in parts]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgresql:// (e.g. postgresql://user@host:5432/db)")
+        return value
+
+    @field_validator("telegram_api_url", "webhook_url", "llm_base_url", "redis_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if "://" not in value:
+            raise ValueError("must be a URL with a scheme, e.g. http://127.0.0.1:8081")
+        return value.rstrip("/")
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name such as Europe/Berlin") from None
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        ok = 1 <= len(raw) <= 256 and all(c.isalnum() or c in "_-" for c in raw)
+        if not ok:
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+    def is_admin_id(self, telegram_id: int) -> bool:
+        return telegram_id in self.admin_telegram_ids
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning the first validation problem into a one-line `ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"Invalid setting {name}: {msg}") from None

@@ -1,0 +1,1 @@
+"""One router per feature; `bot.app` composes them in order (fallback last)."""

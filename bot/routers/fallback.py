@@ -1,0 +1,31 @@
+"""Last router: unknown commands, oversized text, and questions (until RAG answers them)."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import Message
+
+from bot import texts
+
+router = Router(name="fallback")
+router.message.filter(F.chat.type == "private")
+
+MAX_QUESTION_CHARS = 2000
+
+
+@router.message(F.text.startswith("/"))
+async def unknown_command(message: Message) -> None:
+    command = (message.text or "").split()[0][:40]
+    await message.answer(texts.UNKNOWN_COMMAND.format(command=texts.esc(command)))
+
+
+@router.message(F.text.len() > MAX_QUESTION_CHARS)
+async def too_long(message: Message) -> None:
+    await message.answer(
+        texts.TOO_LONG.format(length=len(message.text or ""), limit=MAX_QUESTION_CHARS)
+    )
+
+
+@router.message(F.text)
+async def question(message: Message) -> None:
+    await message.answer(texts.QUESTION_SOON)

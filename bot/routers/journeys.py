@@ -1,0 +1,103 @@
+"""/today, Start and Done on a journey, and /progress."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards, texts
+from bot.callbacks import JourneyCb
+from bot.render import answer_long
+from storage import journeys
+from storage.users import User
+
+router = Router(name="journeys")
+router.message.filter(F.chat.type == "private")
+
+
+@router.message(Command("today"))
+async def today(
+    message: Message, conn: asyncpg.Connection, user: User, clock: Callable[[], datetime]
+) -> None:
+    mine = [cu for cu in await journeys.course_users_of(conn, user.id)]
+    if not mine:
+        await message.answer(texts.NOT_ENROLLED)
+        return
+    for cu in mine:
+        await send_today(message, conn, cu.id, cu.title, clock())
+
+
+async def send_today(
+    message: Message, conn: asyncpg.Connection, course_user_id: uuid.UUID, title: str,
+    now: datetime,
+) -> None:
+    result = await journeys.today(conn, course_user_id, now)
+    if result.view is None:
+        await message.answer(texts.ALREADY_FINISHED.format(title=texts.esc(title)))
+        return
+    jv = result.view
+    markup = None if jv.done_at else keyboards.done(jv.delivery_id)
+    await answer_long(message, texts.journey_messages(jv, again=not result.fresh), markup)
+
+
+def _delivery_id(data: JourneyCb) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(hex=data.delivery)
+    except ValueError:
+        return None
+
+
+@router.callback_query(JourneyCb.filter(F.action == "start"))
+async def start_journey(
+    query: CallbackQuery, callback_data: JourneyCb, conn: asyncpg.Connection, user: User,
+    clock: Callable[[], datetime],
+) -> None:
+    delivery_id = _delivery_id(callback_data)
+    jv = await journeys.open_delivery(conn, delivery_id, user.id, clock()) if delivery_id else None
+    if jv is None:
+        await query.answer(texts.GONE, show_alert=True)
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        markup = None if jv.done_at else keyboards.done(jv.delivery_id)
+        await answer_long(query.message, texts.journey_messages(jv), markup)
+
+
+@router.callback_query(JourneyCb.filter(F.action == "done"))
+async def done_journey(
+    query: CallbackQuery, callback_data: JourneyCb, conn: asyncpg.Connection, user: User,
+    clock: Callable[[], datetime],
+) -> None:
+    delivery_id = _delivery_id(callback_data)
+    result = await journeys.mark_done(conn, delivery_id, user.id, clock()) if delivery_id else None
+    if result is None:
+        await query.answer(texts.GONE, show_alert=True)
+        return
+    if not result.newly_done:
+        await query.answer(texts.DONE_ALREADY)
+        return
+    await query.answer("✅")
+    if not isinstance(query.message, Message):
+        return
+    await query.message.edit_reply_markup(reply_markup=None)
+    jv = result.view
+    if result.course_finished:
+        await query.message.answer(texts.COURSE_FINISHED.format(title=texts.esc(jv.course_title)))
+        return
+    await query.message.answer(
+        texts.done_text(jv.topic_title, result.time_spent_seconds, result.next_title,
+                        result.next_due_at, user.timezone)
+    )
+
+
+@router.message(Command("progress"))
+async def progress(message: Message, conn: asyncpg.Connection, user: User) -> None:
+    await answer_long(message, texts.progress_text(await journeys.progress(conn, user.id),
+                                                   user.timezone))

@@ -1,0 +1,102 @@
+"""/timezone, /time, /pause and /resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import asyncpg
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards, texts
+from bot.callbacks import TimeCb
+from storage import users
+from storage.users import User
+
+router = Router(name="preferences")
+router.message.filter(F.chat.type == "private")
+
+
+def valid_zone(name: str) -> str | None:
+    if not name or len(name) > 64 or ".." in name or name.startswith("/"):
+        return None
+    try:
+        return str(ZoneInfo(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        # Be forgiving about case: "europe/berlin" means Europe/Berlin.
+        fixed = "/".join(p[:1].upper() + p[1:] for p in name.split("/"))
+        if fixed != name:
+            return valid_zone(fixed)
+        return None
+
+
+@router.message(Command("timezone"))
+async def timezone(
+    message: Message, command: CommandObject, conn: asyncpg.Connection, user: User,
+    clock: Callable[[], datetime],
+) -> None:
+    arg = (command.args or "").strip()
+    if not arg:
+        await message.answer(texts.TIMEZONE_USAGE.format(tz=texts.esc(user.timezone)))
+        return
+    tz = valid_zone(arg)
+    if tz is None:
+        await message.answer(texts.TIMEZONE_BAD.format(value=texts.esc(arg[:64])))
+        return
+    now = clock()
+    await users.set_timezone(conn, user.id, tz, now)
+    local = now.astimezone(ZoneInfo(tz)).strftime("%H:%M")
+    await message.answer(texts.TIMEZONE_SET.format(tz=tz, local=local))
+
+
+@router.message(Command("time"))
+async def time_cmd(
+    message: Message, command: CommandObject, conn: asyncpg.Connection, user: User,
+    clock: Callable[[], datetime],
+) -> None:
+    arg = (command.args or "").strip().removesuffix(":00")
+    if not arg:
+        await message.answer(
+            texts.TIME_USAGE.format(hour=user.delivery_hour, tz=texts.esc(user.timezone)),
+            reply_markup=keyboards.hours(),
+        )
+        return
+    if not arg.isdigit() or not 0 <= int(arg) <= 23:
+        await message.answer(texts.TIME_BAD)
+        return
+    await users.set_delivery_hour(conn, user.id, int(arg), clock())
+    await message.answer(texts.TIME_SET.format(hour=int(arg), tz=texts.esc(user.timezone)))
+
+
+@router.callback_query(TimeCb.filter())
+async def time_cb(
+    query: CallbackQuery, callback_data: TimeCb, conn: asyncpg.Connection, user: User,
+    clock: Callable[[], datetime],
+) -> None:
+    if not 0 <= callback_data.hour <= 23:
+        await query.answer(texts.TIME_BAD, show_alert=True)
+        return
+    await users.set_delivery_hour(conn, user.id, callback_data.hour, clock())
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            texts.TIME_SET.format(hour=callback_data.hour, tz=texts.esc(user.timezone))
+        )
+
+
+@router.message(Command("pause"))
+async def pause(message: Message, conn: asyncpg.Connection, user: User) -> None:
+    await users.set_paused(conn, user.id, True)
+    await message.answer(texts.PAUSED)
+
+
+@router.message(Command("resume"))
+async def resume(
+    message: Message, conn: asyncpg.Connection, user: User, clock: Callable[[], datetime]
+) -> None:
+    await users.set_paused(conn, user.id, False)
+    await users.set_delivery_hour(conn, user.id, user.delivery_hour, clock())  # reschedule
+    await message.answer(texts.RESUMED.format(hour=user.delivery_hour, tz=texts.esc(user.timezone)))

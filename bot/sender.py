@@ -1,0 +1,127 @@
+"""The rate-limited sender every bulk message goes through (deliveries, broadcasts, groups).
+
+Telegram's limits: about 30 msg/s per bot (default 25 to keep headroom; up to 1000 with paid
+broadcasts), 1 msg/s per private chat, 20 msg/min per group. A 429 pauses the *whole* sender
+for `retry_after` — Telegram is saying the bot, not the chat, is too fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SendFailed(Exception):
+    """The message could not be sent. `permanent` = retrying won't help; `blocked` = 403."""
+
+    def __init__(self, reason: str, *, permanent: bool, blocked: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+        self.blocked = blocked
+
+
+@dataclass
+class SenderStats:
+    sent: int = 0
+    retried_429: int = 0
+    failed: int = 0
+    paused_seconds: float = 0.0
+
+
+class RateLimitedSender:
+    def __init__(
+        self,
+        *,
+        rate_per_second: float = 25.0,
+        chat_interval: float = 1.0,
+        group_per_minute: int = 20,
+        max_429_retries: int = 10,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.interval = 1.0 / rate_per_second
+        self.chat_interval = chat_interval
+        self.group_per_minute = group_per_minute
+        self.max_429_retries = max_429_retries
+        self.clock = clock
+        self.sleep = sleep
+        self._next_slot = 0.0
+        self._paused_until = 0.0
+        self._chat_next: dict[int, float] = {}
+        self._group_sends: dict[int, deque[float]] = {}
+        self._lock = asyncio.Lock()
+        self.stats = SenderStats()
+
+    async def _acquire(self, chat_id: int) -> None:
+        """Reserve a send slot honoring the global, per-chat and per-group limits."""
+        while True:
+            async with self._lock:
+                now = self.clock()
+                wait = max(0.0, self._paused_until - now)
+                chat_ready = self._chat_next.get(chat_id, 0.0)
+                wait = max(wait, chat_ready - now)
+                if chat_id < 0:  # groups and channels
+                    sends = self._group_sends.setdefault(chat_id, deque())
+                    while sends and now - sends[0] >= 60:
+                        sends.popleft()
+                    if len(sends) >= self.group_per_minute:
+                        wait = max(wait, 60 - (now - sends[0]))
+                if wait <= 0:
+                    slot = max(now, self._next_slot)
+                    self._next_slot = slot + self.interval
+                    self._chat_next[chat_id] = slot + self.chat_interval
+                    if chat_id < 0:
+                        self._group_sends[chat_id].append(slot)
+                    if len(self._chat_next) > 100_000:
+                        self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+                    delay = slot - now
+                    break
+            await self.sleep(wait)
+        if delay > 0:
+            await self.sleep(delay)
+
+    async def send(self, chat_id: int, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one Bot API call for `chat_id` under the limits; classify failures."""
+        for _ in range(self.max_429_retries + 1):
+            await self._acquire(chat_id)
+            try:
+                result = await call()
+            except TelegramRetryAfter as exc:
+                self.stats.retried_429 += 1
+                async with self._lock:
+                    until = self.clock() + exc.retry_after
+                    if until > self._paused_until:
+                        self.stats.paused_seconds += until - max(self._paused_until, self.clock())
+                        self._paused_until = until
+                log.warning("429 from Telegram: pausing all sends for %ss", exc.retry_after)
+                continue
+            except TelegramForbiddenError as exc:
+                self.stats.failed += 1
+                raise SendFailed(str(exc), permanent=True, blocked=True) from exc
+            except (TelegramBadRequest, TelegramNotFound) as exc:
+                self.stats.failed += 1
+                raise SendFailed(str(exc), permanent=True) from exc
+            except (TimeoutError, TelegramNetworkError, TelegramServerError) as exc:
+                self.stats.failed += 1
+                raise SendFailed(str(exc) or type(exc).__name__, permanent=False) from exc
+            self.stats.sent += 1
+            return result
+        self.stats.failed += 1
+        raise SendFailed("rate limited too many times", permanent=False)

@@ -1,0 +1,1 @@
+"""Retrieval-augmented answering over course material: chunk, embed, retrieve, answer, summarize."""

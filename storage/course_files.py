@@ -1,0 +1,472 @@
+"""Read a course folder (or .zip) from disk into plain dataclasses, reporting every problem.
+
+No SQL here: this is the validation half of `learnbot import-course`; `storage.courses` writes
+what it returns. The format is documented in README.md ("Course format").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DIFFICULTIES = ("easy", "medium", "hard")
+PERSONAS = ("normal", "sports", "cooking", "adventure")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MODULE_FILE = re.compile(r"^(\d{1,3})[-_][A-Za-z0-9_-]+\.md$")
+MAX_ZIP_BYTES = 20 * 1024 * 1024
+COURSE_KEYS = {
+    "slug", "title", "description", "prompt_quota", "pass_mark", "quiz_cooldown_minutes",
+    "personas",
+}
+MODULE_KEYS = {"topics", "quiz", "cold_calls", "suggestions", "variants"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class CourseError(Exception):
+    """The course can't be imported; `problems` lists every reason with file and line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class TopicSource:
+    key: str
+    title: str
+    body: str
+    module_no: int
+    number: int
+    line: int
+    difficulty: str = "easy"
+    priority: int = 0
+
+
+@dataclass
+class QuizQuestionSource:
+    prompt: str
+    explanation: str
+    options: list[tuple[str, bool]]
+
+
+@dataclass
+class SuggestionSource:
+    topic_key: str
+    text: str
+    follow_ups: list[str]
+
+
+@dataclass
+class ModuleSource:
+    number: int
+    title: str
+    topics: list[TopicSource] = field(default_factory=list)
+    quiz: list[QuizQuestionSource] = field(default_factory=list)
+    cold_calls: list[tuple[str, str]] = field(default_factory=list)
+    suggestions: list[SuggestionSource] = field(default_factory=list)
+    variants: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class CourseSource:
+    slug: str
+    title: str
+    description: str
+    prompt_quota: int
+    pass_mark: int
+    quiz_cooldown_minutes: int
+    personas: list[str]
+    modules: list[ModuleSource]
+    source_hash: str
+
+    @property
+    def topics(self) -> list[TopicSource]:
+        return [t for m in self.modules for t in m.topics]
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:80] or "topic"
+
+
+def _toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    match = re.search(r"line (\d+)", str(exc))
+    return int(match[1]) if match else None
+
+
+def _header_lines(text: str, name: str) -> list[int]:
+    """Line numbers of each `[[name]]` header, so the i-th entry can be located."""
+    pattern = re.compile(rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]")
+    return [i for i, line in enumerate(text.splitlines(), 1) if pattern.match(line)]
+
+
+def _read_text(path: Path, rel: str, problems: list[Problem]) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        problems.append(Problem(rel, None, "is not UTF-8 text"))
+    except OSError as exc:
+        problems.append(Problem(rel, None, f"cannot be read: {exc.strerror}"))
+    return None
+
+
+def _load_toml(path: Path, rel: str, problems: list[Problem]) -> tuple[dict, str] | None:
+    text = _read_text(path, rel, problems)
+    if text is None:
+        return None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc).split(" (at ")[0]
+        problems.append(Problem(rel, _toml_line(exc), f"invalid TOML: {msg}"))
+        return None
+
+
+def _int_field(data: dict, key: str, default: int, lo: int, hi: int, rel: str,
+               problems: list[Problem]) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        problems.append(Problem(rel, None, f"'{key}' must be a whole number from {lo} to {hi}"))
+        return default
+    return value
+
+
+def _parse_manifest(root: Path, problems: list[Problem]) -> dict | None:
+    path = root / "course.toml"
+    if not path.is_file():
+        problems.append(Problem("course.toml", None, "missing: every course needs a course.toml"))
+        return None
+    loaded = _load_toml(path, "course.toml", problems)
+    if loaded is None:
+        return None
+    data, _ = loaded
+    rel = "course.toml"
+    for key in sorted(set(data) - COURSE_KEYS):
+        problems.append(Problem(rel, None, f"unknown key '{key}'"))
+    slug = data.get("slug")
+    if not isinstance(slug, str) or not SLUG.match(slug):
+        problems.append(Problem(rel, None, "'slug' must be lowercase letters, digits, - or _"))
+    title = data.get("title")
+    if not isinstance(title, str) or not title.strip():
+        problems.append(Problem(rel, None, "'title' is required"))
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        problems.append(Problem(rel, None, "'description' must be text"))
+        description = ""
+    personas = data.get("personas", ["normal"])
+    if not isinstance(personas, list) or not all(p in PERSONAS for p in personas):
+        problems.append(Problem(rel, None, f"'personas' must be a list drawn from {PERSONAS}"))
+        personas = ["normal"]
+    if "normal" not in personas:
+        personas = ["normal", *personas]
+    return {
+        "slug": slug if isinstance(slug, str) else "",
+        "title": title.strip() if isinstance(title, str) else "",
+        "description": description.strip(),
+        "prompt_quota": _int_field(data, "prompt_quota", 10, 0, 10_000, rel, problems),
+        "pass_mark": _int_field(data, "pass_mark", 70, 0, 100, rel, problems),
+        "quiz_cooldown_minutes": _int_field(
+            data, "quiz_cooldown_minutes", 60, 0, 525_600, rel, problems
+        ),
+        "personas": list(dict.fromkeys(personas)),
+    }
+
+
+def _parse_markdown(path: Path, rel: str, number: int,
+                    problems: list[Problem]) -> ModuleSource | None:
+    text = _read_text(path, rel, problems)
+    if text is None:
+        return None
+    lines = text.splitlines()
+    title: str | None = None
+    topics: list[TopicSource] = []
+    current: tuple[str, int, list[str]] | None = None
+    in_code = False
+
+    def close() -> None:
+        if current is None:
+            return
+        heading, line_no, body_lines = current
+        body = "\n".join(body_lines).strip()
+        if not body:
+            problems.append(Problem(rel, line_no, f"topic '{heading}' has no text"))
+        topics.append(TopicSource(slugify(heading), heading, body, number, len(topics) + 1,
+                                  line_no))
+
+    for i, line in enumerate(lines, 1):
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        if not in_code and line.startswith("# ") and title is None and current is None:
+            title = line[2:].strip()
+            if not title:
+                problems.append(Problem(rel, i, "the module title after '# ' is empty"))
+            continue
+        if not in_code and line.startswith("## "):
+            close()
+            heading = line[3:].strip()
+            if not heading:
+                problems.append(Problem(rel, i, "a topic title after '## ' is empty"))
+            current = (heading, i, [])
+            continue
+        if not in_code and line.startswith("# "):
+            problems.append(Problem(rel, i, "only one '# Module title' line is allowed"))
+            continue
+        if current is not None:
+            current[2].append(line)
+        elif line.strip() and title is None:
+            problems.append(Problem(rel, i, "the file must start with '# Module title'"))
+            return None
+    close()
+    if in_code:
+        problems.append(Problem(rel, len(lines), "a ``` code block is never closed"))
+    if title is None:
+        problems.append(Problem(rel, 1, "the file must start with '# Module title'"))
+        return None
+    if not topics:
+        problems.append(Problem(rel, None, "no topics: add '## Topic title' sections"))
+    seen: dict[str, int] = {}
+    for topic in topics:
+        if topic.title in seen:
+            problems.append(Problem(rel, topic.line,
+                                    f"topic '{topic.title}' repeats line {seen[topic.title]}"))
+        seen.setdefault(topic.title, topic.line)
+    return ModuleSource(number, title, topics)
+
+
+def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: list[str],
+                       problems: list[Problem]) -> None:
+    loaded = _load_toml(path, rel, problems)
+    if loaded is None:
+        return
+    data, text = loaded
+    for key in sorted(set(data) - MODULE_KEYS):
+        problems.append(Problem(rel, None, f"unknown key '{key}' (expected {sorted(MODULE_KEYS)})"))
+    by_title = {t.title: t for t in module.topics}
+
+    def entries(name: str) -> list[tuple[dict, int | None]]:
+        raw = data.get(name, [])
+        if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+            problems.append(Problem(rel, None, f"'{name}' must be written as [[{name}]] tables"))
+            return []
+        lines = _header_lines(text, name)
+        return [(e, lines[i] if i < len(lines) else None) for i, e in enumerate(raw)]
+
+    def topic_of(entry: dict, line: int | None, field_name: str = "topic") -> TopicSource | None:
+        title = entry.get(field_name)
+        if not isinstance(title, str) or title not in by_title:
+            problems.append(Problem(rel, line, f"'{field_name}' = {title!r} is not a topic of "
+                                               f"this module ({', '.join(by_title) or 'none'})"))
+            return None
+        return by_title[title]
+
+    def text_of(entry: dict, key: str, line: int | None) -> str | None:
+        value = entry.get(key)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(Problem(rel, line, f"'{key}' is required and must be text"))
+            return None
+        return value.strip()
+
+    for entry, line in entries("topics"):
+        topic = topic_of(entry, line, "title")
+        if topic is None:
+            continue
+        difficulty = entry.get("difficulty", "easy")
+        if difficulty not in DIFFICULTIES:
+            problems.append(Problem(rel, line, f"'difficulty' must be one of {DIFFICULTIES}"))
+        else:
+            topic.difficulty = difficulty
+        if "key" in entry:
+            key = entry["key"]
+            if not isinstance(key, str) or not SLUG.match(key):
+                problems.append(Problem(rel, line, "'key' must be lowercase letters, digits, -"))
+            else:
+                topic.key = key
+        if "priority" in entry:
+            prio = entry["priority"]
+            if not isinstance(prio, int) or isinstance(prio, bool) or prio < 1:
+                problems.append(Problem(rel, line, "'priority' must be a whole number ≥ 1"))
+            else:
+                topic.priority = prio
+
+    for entry, line in entries("quiz"):
+        prompt = text_of(entry, "question", line)
+        options = entry.get("options")
+        if not isinstance(options, list) or not 2 <= len(options) <= 8:
+            problems.append(Problem(rel, line, "'options' must list 2 to 8 answers"))
+            continue
+        parsed: list[tuple[str, bool]] = []
+        for opt in options:
+            if not isinstance(opt, dict) or not isinstance(opt.get("text"), str) \
+                    or not opt["text"].strip():
+                problems.append(Problem(rel, line, "each option needs a 'text'"))
+                break
+            parsed.append((opt["text"].strip(), bool(opt.get("correct", False))))
+        else:
+            correct = sum(c for _, c in parsed)
+            if correct != 1:
+                problems.append(Problem(rel, line,
+                                        f"exactly one option must be correct (found {correct})"))
+            elif prompt is not None:
+                explanation = entry.get("explanation", "")
+                module.quiz.append(QuizQuestionSource(
+                    prompt, explanation.strip() if isinstance(explanation, str) else "", parsed))
+
+    for entry, line in entries("cold_calls"):
+        topic = topic_of(entry, line)
+        prompt = text_of(entry, "prompt", line)
+        if topic and prompt:
+            module.cold_calls.append((topic.key, prompt))
+
+    for entry, line in entries("suggestions"):
+        topic = topic_of(entry, line)
+        text_ = text_of(entry, "text", line)
+        follow = entry.get("follow_ups", [])
+        if not isinstance(follow, list) or not all(isinstance(f, str) and f.strip()
+                                                    for f in follow):
+            problems.append(Problem(rel, line, "'follow_ups' must be a list of texts"))
+            follow = []
+        if topic and text_:
+            module.suggestions.append(
+                SuggestionSource(topic.key, text_, [f.strip() for f in follow]))
+
+    for entry, line in entries("variants"):
+        topic = topic_of(entry, line)
+        persona = entry.get("persona")
+        body = text_of(entry, "body", line)
+        if persona not in personas or persona == "normal":
+            problems.append(Problem(rel, line, f"'persona' must be one of the course's personas "
+                                               f"other than normal: {personas[1:]}"))
+            continue
+        if topic and body:
+            module.variants.append((topic.key, persona, body))
+
+
+def _hash_tree(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_course_dir(root: Path) -> CourseSource:
+    """Parse and validate a course folder; raise `CourseError` listing every problem."""
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise CourseError([Problem(str(root), None, "is not a folder or .zip file")])
+    manifest = _parse_manifest(root, problems)
+    modules: list[ModuleSource] = []
+    numbers: dict[int, str] = {}
+    for path in sorted(root.glob("*.md")):
+        if path.name.lower() == "readme.md":
+            continue
+        match = MODULE_FILE.match(path.name)
+        if not match:
+            problems.append(Problem(path.name, None,
+                                    "module files are named NN-name.md (e.g. 01-basics.md)"))
+            continue
+        number = int(match[1])
+        if number in numbers:
+            problems.append(Problem(path.name, None,
+                                    f"module number {number} is also used by {numbers[number]}"))
+            continue
+        numbers[number] = path.name
+        module = _parse_markdown(path, path.name, number, problems)
+        if module is None:
+            continue
+        side = path.with_suffix(".toml")
+        if side.is_file():
+            personas = manifest["personas"] if manifest else ["normal"]
+            _parse_module_toml(side, side.name, module, personas, problems)
+        modules.append(module)
+    for path in sorted(root.glob("*.toml")):
+        if path.name != "course.toml" and not path.with_suffix(".md").is_file():
+            problems.append(Problem(path.name, None, "has no matching module .md file"))
+    if not numbers and not any(p.file.endswith(".md") for p in problems):
+        problems.append(Problem(root.name, None, "no module files (NN-name.md) found"))
+    expected = list(range(1, len(numbers) + 1))
+    if numbers and sorted(numbers) != expected:
+        problems.append(Problem(root.name, None,
+                                f"modules must be numbered 1..{len(numbers)} without gaps "
+                                f"(found {sorted(numbers)})"))
+    modules.sort(key=lambda m: m.number)
+    _check_course_wide(modules, problems)
+    if problems or manifest is None:
+        raise CourseError(problems)
+    return CourseSource(modules=modules, source_hash=_hash_tree(root), **manifest)
+
+
+def _check_course_wide(modules: list[ModuleSource], problems: list[Problem]) -> None:
+    keys: dict[str, str] = {}
+    for module in modules:
+        for topic in module.topics:
+            where = f"{module.number:02d} '{topic.title}'"
+            if topic.key in keys:
+                problems.append(Problem(f"module {module.number}", topic.line,
+                                        f"topic key '{topic.key}' is used twice "
+                                        f"({keys[topic.key]} and {where}); set a distinct 'key'"))
+            keys.setdefault(topic.key, where)
+    # Default priority follows module/topic order; explicit priorities must stay unique.
+    order = 0
+    used: dict[int, str] = {}
+    for module in modules:
+        for topic in module.topics:
+            order += 1
+            if not topic.priority:
+                topic.priority = order * 10
+            if topic.priority in used:
+                problems.append(Problem(f"module {module.number}", topic.line,
+                                        f"priority {topic.priority} is also used by "
+                                        f"'{used[topic.priority]}'"))
+            used.setdefault(topic.priority, topic.title)
+
+
+def load_course(path: Path) -> CourseSource:
+    """Load a course from a folder or a .zip archive (which may hold one top-level folder)."""
+    path = Path(path)
+    if path.suffix.lower() == ".zip":
+        return load_course_zip(path.read_bytes() if path.is_file() else b"", path.name)
+    if not path.exists():
+        raise CourseError([Problem(str(path), None, "does not exist")])
+    return load_course_dir(path)
+
+
+def load_course_zip(data: bytes, name: str = "course.zip") -> CourseSource:
+    if len(data) > MAX_ZIP_BYTES:
+        raise CourseError([Problem(name, None,
+                                   f"is larger than {MAX_ZIP_BYTES // (1024 * 1024)} MB")])
+    with tempfile.TemporaryDirectory(prefix="learnbot-course-") as tmp:
+        target = Path(tmp)
+        try:
+            import io
+
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                total = sum(i.file_size for i in archive.infolist())
+                if total > 5 * MAX_ZIP_BYTES:
+                    raise CourseError([Problem(name, None, "unpacks to more than 100 MB")])
+                for info in archive.infolist():
+                    dest = (target / info.filename).resolve()
+                    if not str(dest).startswith(str(target.resolve())):
+                        raise CourseError([Problem(name, None,
+                                                   f"unsafe path in archive: {info.filename}")])
+                archive.extractall(target)
+        except zipfile.BadZipFile:
+            raise CourseError([Problem(name, None, "is not a valid .zip archive")]) from None
+        entries = [p for p in target.iterdir() if not p.name.startswith(("__MACOSX", "."))]
+        root = entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+        return load_course_dir(root)

@@ -1,0 +1,310 @@
+"""Courses and their content: the import upsert and the read queries the bot needs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from storage.course_files import CourseSource
+
+
+@dataclass
+class ImportReport:
+    course_id: uuid.UUID
+    slug: str
+    created: bool
+    topics_added: list[str] = field(default_factory=list)
+    topics_updated: int = 0
+    topics_archived: list[str] = field(default_factory=list)
+    quiz_questions: int = 0
+    cold_calls: int = 0
+    suggestions: int = 0
+    variants: int = 0
+
+    def summary(self) -> str:
+        parts = [
+            f"course '{self.slug}' {'created' if self.created else 'updated'}",
+            f"{len(self.topics_added)} topics added",
+            f"{self.topics_updated} kept",
+            f"{len(self.topics_archived)} archived",
+            f"{self.quiz_questions} quiz questions",
+            f"{self.cold_calls} cold-call prompts",
+            f"{self.suggestions} suggestions",
+            f"{self.variants} persona variants",
+        ]
+        return ", ".join(parts)
+
+
+async def import_course(conn: asyncpg.Connection, src: CourseSource) -> ImportReport:
+    """Upsert a parsed course in place. Run inside the caller's transaction.
+
+    Topics are matched by key: existing rows keep their ids (and so learners' progress);
+    topics no longer in the source are archived and leave the schedule; each learner's
+    `last_priority` is re-pointed at the same journey under its new priority."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO courses (slug, title, description, prompt_quota, pass_mark,
+                             quiz_cooldown_minutes, personas, source_hash)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::persona[], $8)
+        ON CONFLICT (slug) DO UPDATE SET
+            title = EXCLUDED.title, description = EXCLUDED.description,
+            prompt_quota = EXCLUDED.prompt_quota, pass_mark = EXCLUDED.pass_mark,
+            quiz_cooldown_minutes = EXCLUDED.quiz_cooldown_minutes,
+            personas = EXCLUDED.personas, source_hash = EXCLUDED.source_hash
+        RETURNING id, (xmax = 0) AS created
+        """,
+        src.slug, src.title, src.description, src.prompt_quota, src.pass_mark,
+        src.quiz_cooldown_minutes, src.personas, src.source_hash,
+    )
+    course_id: uuid.UUID = row["id"]
+    report = ImportReport(course_id, src.slug, row["created"])
+
+    # Where each learner stands, by topic, before priorities move.
+    positions = await conn.fetch(
+        """
+        SELECT cu.id, j.topic_id FROM course_users cu
+        JOIN journeys j ON j.course_id = cu.course_id AND j.priority = cu.last_priority
+                        AND j.is_active
+        WHERE cu.course_id = $1
+        """,
+        course_id,
+    )
+    before = {
+        r["key"]: r["title"]
+        for r in await conn.fetch(
+            "SELECT key, title FROM topics WHERE course_id = $1 AND archived_at IS NULL", course_id
+        )
+    }
+    # Retire everything, then revive what the source still has: the partial unique indexes
+    # only cover live rows, so reordering never collides mid-import.
+    await conn.execute(
+        "UPDATE topics SET archived_at = now() WHERE course_id = $1 AND archived_at IS NULL",
+        course_id,
+    )
+    await conn.execute("UPDATE journeys SET is_active = false WHERE course_id = $1", course_id)
+
+    topic_ids: dict[str, uuid.UUID] = {}
+    for module in src.modules:
+        for t in module.topics:
+            r = await conn.fetchrow(
+                """
+                INSERT INTO topics (course_id, key, module_no, module_title, topic_number, title,
+                                    content_type, text_content, difficulty)
+                VALUES ($1, $2, $3, $4, $5, $6, 'text', $7, $8::difficulty)
+                ON CONFLICT (course_id, key) DO UPDATE SET
+                    module_no = EXCLUDED.module_no, module_title = EXCLUDED.module_title,
+                    topic_number = EXCLUDED.topic_number, title = EXCLUDED.title,
+                    content_type = EXCLUDED.content_type, text_content = EXCLUDED.text_content,
+                    difficulty = EXCLUDED.difficulty, archived_at = NULL
+                RETURNING id
+                """,
+                course_id, t.key, module.number, module.title, t.number, t.title, t.body,
+                t.difficulty,
+            )
+            topic_ids[t.key] = r["id"]
+            if t.key in before:
+                report.topics_updated += 1
+            else:
+                report.topics_added.append(t.title)
+            await conn.execute(
+                """
+                INSERT INTO journeys (course_id, topic_id, priority, is_active)
+                VALUES ($1, $2, $3, true)
+                ON CONFLICT (topic_id) DO UPDATE SET priority = EXCLUDED.priority, is_active = true
+                """,
+                course_id, r["id"], t.priority,
+            )
+            await conn.execute(
+                """
+                INSERT INTO topic_content_assets (course_id, topic_id, content_key, persona_key,
+                                                  payload)
+                VALUES ($1, $2, 'body', NULL, $3)
+                ON CONFLICT (topic_id, content_key, persona_key)
+                DO UPDATE SET payload = EXCLUDED.payload
+                """,
+                course_id, r["id"], {"text": t.body},
+            )
+    report.topics_archived = [title for key, title in before.items() if key not in topic_ids]
+
+    await conn.execute(
+        """
+        UPDATE course_users cu SET last_priority = j.priority
+        FROM unnest($1::uuid[], $2::uuid[]) AS p(cu_id, topic_id)
+        JOIN journeys j ON j.topic_id = p.topic_id AND j.is_active
+        WHERE cu.id = p.cu_id AND cu.last_priority IS DISTINCT FROM j.priority
+        """,
+        [r["id"] for r in positions], [r["topic_id"] for r in positions],
+    )
+    # A learner parked past the (new) last journey may have more to do now.
+    await conn.execute(
+        """
+        UPDATE course_users cu SET completed_at = NULL
+        WHERE cu.course_id = $1 AND cu.completed_at IS NOT NULL
+          AND EXISTS (SELECT 1 FROM journeys j WHERE j.course_id = cu.course_id AND j.is_active
+                      AND j.priority > coalesce(cu.last_priority, -2147483648))
+        """,
+        course_id,
+    )
+
+    await _import_quizzes(conn, course_id, src, report)
+    await _import_cold_calls(conn, course_id, src, topic_ids, report)
+    await _import_suggestions(conn, course_id, src, topic_ids, report)
+    await _import_variants(conn, course_id, src, topic_ids, report)
+    return report
+
+
+async def _import_quizzes(
+    conn: asyncpg.Connection, course_id: uuid.UUID, src: CourseSource, report: ImportReport
+) -> None:
+    keep: list[uuid.UUID] = []
+    for module in src.modules:
+        for order, q in enumerate(module.quiz):
+            qid = await conn.fetchval(
+                """
+                INSERT INTO quiz_questions (course_id, module_no, topic_pair_index, prompt,
+                                            explanation, order_index)
+                VALUES ($1, $2, 0, $3, $4, $5)
+                ON CONFLICT (course_id, module_no, topic_pair_index, order_index)
+                DO UPDATE SET prompt = EXCLUDED.prompt, explanation = EXCLUDED.explanation
+                RETURNING question_id
+                """,
+                course_id, module.number, q.prompt, q.explanation, order,
+            )
+            keep.append(qid)
+            await conn.executemany(
+                """
+                INSERT INTO quiz_options (question_id, option_text, is_correct, order_index)
+                VALUES ($1, $2, $3, $4)
+                ON CONFLICT (question_id, order_index)
+                DO UPDATE SET option_text = EXCLUDED.option_text, is_correct = EXCLUDED.is_correct
+                """,
+                [(qid, text, correct, i) for i, (text, correct) in enumerate(q.options)],
+            )
+            await conn.execute(
+                "DELETE FROM quiz_options WHERE question_id = $1 AND order_index >= $2",
+                qid, len(q.options),
+            )
+            report.quiz_questions += 1
+    await conn.execute(
+        "DELETE FROM quiz_questions WHERE course_id = $1 AND NOT (question_id = ANY($2::uuid[]))",
+        course_id, keep,
+    )
+
+
+async def _import_cold_calls(
+    conn: asyncpg.Connection, course_id: uuid.UUID, src: CourseSource,
+    topic_ids: dict[str, uuid.UUID], report: ImportReport,
+) -> None:
+    keep: list[uuid.UUID] = []
+    for module in src.modules:
+        order: dict[str, int] = {}
+        for key, prompt in module.cold_calls:
+            order[key] = order.get(key, 0) + 1
+            pid = await conn.fetchval(
+                """
+                INSERT INTO cold_call_prompts (course_id, topic_id, display_order, prompt)
+                VALUES ($1, $2, $3, $4)
+                ON CONFLICT (topic_id, display_order) DO UPDATE SET prompt = EXCLUDED.prompt
+                RETURNING id
+                """,
+                course_id, topic_ids[key], order[key], prompt,
+            )
+            keep.append(pid)
+            report.cold_calls += 1
+    await conn.execute(
+        "DELETE FROM cold_call_prompts WHERE course_id = $1 AND NOT (id = ANY($2::uuid[]))",
+        course_id, keep,
+    )
+
+
+async def _import_suggestions(
+    conn: asyncpg.Connection, course_id: uuid.UUID, src: CourseSource,
+    topic_ids: dict[str, uuid.UUID], report: ImportReport,
+) -> None:
+    # Suggestions carry no learner state, so replacing them wholesale is the simple upsert.
+    await conn.execute("DELETE FROM topic_prompt_suggestions WHERE course_id = $1", course_id)
+    for module in src.modules:
+        for order, s in enumerate(module.suggestions):
+            parent = await conn.fetchval(
+                """
+                INSERT INTO topic_prompt_suggestions (course_id, topic_id, prompt_text, order_index)
+                VALUES ($1, $2, $3, $4) RETURNING id
+                """,
+                course_id, topic_ids[s.topic_key], s.text, order,
+            )
+            await conn.executemany(
+                """
+                INSERT INTO topic_prompt_suggestions (course_id, topic_id, parent_suggestion_id,
+                                                      prompt_text, order_index)
+                VALUES ($1, $2, $3, $4, $5)
+                """,
+                [(course_id, topic_ids[s.topic_key], parent, f, i)
+                 for i, f in enumerate(s.follow_ups)],
+            )
+            report.suggestions += 1 + len(s.follow_ups)
+
+
+async def _import_variants(
+    conn: asyncpg.Connection, course_id: uuid.UUID, src: CourseSource,
+    topic_ids: dict[str, uuid.UUID], report: ImportReport,
+) -> None:
+    keep: list[uuid.UUID] = []
+    for module in src.modules:
+        for key, persona, body in module.variants:
+            aid = await conn.fetchval(
+                """
+                INSERT INTO topic_content_assets (course_id, topic_id, content_key, persona_key,
+                                                  payload)
+                VALUES ($1, $2, 'body', $3::persona, $4)
+                ON CONFLICT (topic_id, content_key, persona_key)
+                DO UPDATE SET payload = EXCLUDED.payload
+                RETURNING id
+                """,
+                course_id, topic_ids[key], persona, {"text": body},
+            )
+            keep.append(aid)
+            report.variants += 1
+    await conn.execute(
+        """
+        DELETE FROM topic_content_assets
+        WHERE course_id = $1 AND persona_key IS NOT NULL AND NOT (id = ANY($2::uuid[]))
+        """,
+        course_id, keep,
+    )
+
+
+@dataclass(frozen=True)
+class CourseRow:
+    id: uuid.UUID
+    slug: str
+    title: str
+    description: str
+    prompt_quota: int
+    journeys: int
+
+
+async def list_courses(conn: asyncpg.Connection) -> list[CourseRow]:
+    rows = await conn.fetch(
+        """
+        SELECT c.id, c.slug, c.title, c.description, c.prompt_quota,
+               (SELECT count(*) FROM journeys j WHERE j.course_id = c.id AND j.is_active)
+                   AS journeys
+        FROM courses c WHERE c.is_published ORDER BY c.title
+        """
+    )
+    return [CourseRow(**dict(r)) for r in rows]
+
+
+async def get_by_slug(conn: asyncpg.Connection, slug: str) -> CourseRow | None:
+    r = await conn.fetchrow(
+        """
+        SELECT c.id, c.slug, c.title, c.description, c.prompt_quota,
+               (SELECT count(*) FROM journeys j WHERE j.course_id = c.id AND j.is_active)
+                   AS journeys
+        FROM courses c WHERE c.slug = $1
+        """,
+        slug,
+    )
+    return CourseRow(**dict(r)) if r else None

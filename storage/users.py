@@ -1,0 +1,144 @@
+"""Users: upsert on every update, role, preferences (zone, hour, pause), reachability."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class User:
+    id: uuid.UUID
+    telegram_id: int
+    display_name: str
+    username: str | None
+    role: str
+    timezone: str
+    delivery_hour: int
+    paused: bool
+    is_reachable: bool
+    xp_total: int = 0
+    streak_current: int = 0
+    streak_longest: int = 0
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @classmethod
+    def from_record(cls, r: asyncpg.Record) -> User:
+        return cls(**{k: r[k] for k in cls.__dataclass_fields__})
+
+
+_COLUMNS = ", ".join(User.__dataclass_fields__)
+
+
+async def upsert(
+    conn: asyncpg.Connection,
+    telegram_id: int,
+    *,
+    display_name: str,
+    username: str | None,
+    default_timezone: str,
+    default_hour: int,
+    make_admin: bool = False,
+) -> User:
+    """Create or refresh the user. Admins from settings are promoted; nobody is demoted here.
+
+    Any update from a user proves the chat works again, so `is_reachable` is restored."""
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO users (telegram_id, display_name, username, timezone, delivery_hour, role,
+                           last_seen_at)
+        VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role, now())
+        ON CONFLICT (telegram_id) DO UPDATE SET
+            display_name = EXCLUDED.display_name,
+            username = EXCLUDED.username,
+            role = CASE WHEN $6 THEN 'admin'::user_role ELSE users.role END,
+            is_reachable = true,
+            unreachable_at = NULL,
+            last_seen_at = now()
+        RETURNING {_COLUMNS}
+        """,
+        telegram_id,
+        display_name[:200],
+        username,
+        default_timezone,
+        default_hour,
+        make_admin,
+    )
+    return User.from_record(row)
+
+
+async def get_by_telegram_id(conn: asyncpg.Connection, telegram_id: int) -> User | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE telegram_id = $1", telegram_id)
+    return User.from_record(row) if row else None
+
+
+async def get(conn: asyncpg.Connection, user_id: uuid.UUID) -> User | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1", user_id)
+    return User.from_record(row) if row else None
+
+
+# The next delivery instant: the learner's next local `hour:00` strictly after `now`,
+# computed by PostgreSQL's tz database so DST gaps and overlaps are handled in one place.
+NEXT_DUE_SQL = """
+    (SELECT CASE WHEN today_at > $now THEN today_at ELSE tomorrow_at END
+     FROM (SELECT (((($now AT TIME ZONE {tz})::date) + make_time({hour}, 0, 0))
+                   AT TIME ZONE {tz}) AS today_at,
+                  (((($now AT TIME ZONE {tz})::date + 1) + make_time({hour}, 0, 0))
+                   AT TIME ZONE {tz}) AS tomorrow_at) AS s)
+"""
+
+
+def next_due_sql(tz: str, hour: str, now: str) -> str:
+    return NEXT_DUE_SQL.replace("$now", now).format(tz=tz, hour=hour)
+
+
+async def set_timezone(
+    conn: asyncpg.Connection, user_id: uuid.UUID, tz: str, now: datetime
+) -> None:
+    """Change the zone and move pending deliveries to the learner's new local hour."""
+    async with conn.transaction():
+        await conn.execute("UPDATE users SET timezone = $2 WHERE id = $1", user_id, tz)
+        await _reschedule(conn, user_id, now)
+
+
+async def set_delivery_hour(
+    conn: asyncpg.Connection, user_id: uuid.UUID, hour: int, now: datetime
+) -> None:
+    async with conn.transaction():
+        await conn.execute("UPDATE users SET delivery_hour = $2 WHERE id = $1", user_id, hour)
+        await _reschedule(conn, user_id, now)
+
+
+async def _reschedule(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> None:
+    # Today's journey, if already taken, keeps its local date; the unique key on
+    # (course_user, local_date) stops a second one whatever the new zone says.
+    await conn.execute(
+        f"""
+        UPDATE course_users cu
+        SET next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$2::timestamptz")}
+        FROM users u
+        WHERE u.id = cu.user_id AND cu.user_id = $1 AND cu.completed_at IS NULL
+        """,
+        user_id,
+        now,
+    )
+
+
+async def set_paused(conn: asyncpg.Connection, user_id: uuid.UUID, paused: bool) -> None:
+    await conn.execute("UPDATE users SET paused = $2 WHERE id = $1", user_id, paused)
+
+
+async def mark_unreachable(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE users SET is_reachable = false, unreachable_at = now() WHERE id = $1", user_id
+    )
+
+
+async def set_role(conn: asyncpg.Connection, user_id: uuid.UUID, role: str) -> None:
+    await conn.execute("UPDATE users SET role = $2::user_role WHERE id = $1", user_id, role)
