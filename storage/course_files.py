@@ -80,6 +80,7 @@ class ModuleSource:
     cold_calls: list[tuple[str, str]] = field(default_factory=list)
     suggestions: list[SuggestionSource] = field(default_factory=list)
     variants: list[tuple[str, str, str]] = field(default_factory=list)
+    file: str = ""
 
 
 @dataclass
@@ -245,7 +246,7 @@ def _parse_markdown(path: Path, rel: str, number: int,
             problems.append(Problem(rel, topic.line,
                                     f"topic '{topic.title}' repeats line {seen[topic.title]}"))
         seen.setdefault(topic.title, topic.line)
-    return ModuleSource(number, title, topics)
+    return ModuleSource(number, title, topics, file=rel)
 
 
 def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: list[str],
@@ -414,10 +415,11 @@ def load_course_dir(root: Path) -> CourseSource:
 def _check_course_wide(modules: list[ModuleSource], problems: list[Problem]) -> None:
     keys: dict[str, str] = {}
     for module in modules:
+        titles = [t.title for t in module.topics]
         for topic in module.topics:
-            where = f"{module.number:02d} '{topic.title}'"
-            if topic.key in keys:
-                problems.append(Problem(f"module {module.number}", topic.line,
+            where = f"{module.file} '{topic.title}'"
+            if topic.key in keys and titles.count(topic.title) == 1:
+                problems.append(Problem(module.file, topic.line,
                                         f"topic key '{topic.key}' is used twice "
                                         f"({keys[topic.key]} and {where}); set a distinct 'key'"))
             keys.setdefault(topic.key, where)
@@ -430,7 +432,7 @@ def _check_course_wide(modules: list[ModuleSource], problems: list[Problem]) -> 
             if not topic.priority:
                 topic.priority = order * 10
             if topic.priority in used:
-                problems.append(Problem(f"module {module.number}", topic.line,
+                problems.append(Problem(module.file, topic.line,
                                         f"priority {topic.priority} is also used by "
                                         f"'{used[topic.priority]}'"))
             used.setdefault(topic.priority, topic.title)

@@ -1,0 +1,246 @@
+"""The delivery claim on real Postgres: one per local day, across zones and DST; concurrent
+claimers never share a row; a dead worker's claims come back after the visibility timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from storage import db, journeys
+from tests import factories as f
+from tests.helpers import import_path, tiny_course
+
+START = datetime(2026, 3, 27, 0, 0, tzinfo=UTC)  # Europe/Berlin springs forward on 29 March
+
+
+async def _course(pool: asyncpg.Pool, tmp_path: Path, topics: int = 20):
+    report = await import_path(pool, tiny_course(tmp_path / "c", topics=topics))
+    return report.course_id
+
+
+async def _learner(conn, course_id, tz: str, hour: int, now: datetime):
+    u = await f.user(conn, timezone=tz, delivery_hour=hour)
+    return u, (await journeys.enroll(conn, u, course_id, now)).course_user_id
+
+
+async def _tick(conn, now: datetime) -> list:
+    ids = await journeys.claim_due(conn, now=now, limit=1000, worker="t", visibility_seconds=300)
+    for delivery_id in ids:
+        await journeys.mark_sent(conn, delivery_id, chat_id=1, message_id=1, now=now)
+    return ids
+
+
+async def test_one_journey_per_local_day_across_zones_and_dst(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    course_id = await _course(pool, tmp_path)
+    zones = [
+        ("Pacific/Honolulu", 8),
+        ("Pacific/Kiritimati", 8),
+        ("Europe/Berlin", 8),
+        ("Europe/Berlin", 2),
+        ("America/New_York", 0),
+    ]
+    async with pool.acquire() as conn:
+        learners = [await _learner(conn, course_id, tz, h, START) for tz, h in zones]
+        now = START
+        while now < START + timedelta(days=4):
+            await _tick(conn, now)
+            now += timedelta(minutes=15)
+        for (tz, hour), (_, cu) in zip(zones, learners, strict=True):
+            rows = await conn.fetch(
+                "SELECT local_date, claimed_at, j.priority FROM journey_deliveries d "
+                "JOIN journeys j ON j.id = d.journey_id WHERE course_user_id = $1 "
+                "ORDER BY claimed_at",
+                cu,
+            )
+            dates = [r["local_date"] for r in rows]
+            assert len(dates) == len(set(dates)), (tz, dates)  # never twice a local day
+            # consecutive local days, no day skipped
+            assert all((b - a).days == 1 for a, b in itertools.pairwise(dates)), (tz, dates)
+            assert len(dates) >= 3, (tz, dates)
+            # journeys advance one at a time, in order
+            prios = [r["priority"] for r in rows]
+            assert prios == sorted(prios) and len(set(prios)) == len(prios)
+            for r in rows:
+                local = r["claimed_at"].astimezone(ZoneInfo(tz))
+                assert local.date() == r["local_date"]
+                if not (tz == "Europe/Berlin" and hour == 2):
+                    assert local.hour == hour, (tz, local)
+
+
+async def test_today_and_scheduler_share_the_day(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    course_id = await _course(pool, tmp_path)
+    async with pool.acquire() as conn:
+        _u, cu = await _learner(conn, course_id, "UTC", 8, START)
+        pulled = await journeys.today(conn, cu, START + timedelta(hours=6))  # 06:00, before 08:00
+        assert pulled.fresh and pulled.view
+        assert await _tick(conn, START + timedelta(hours=8, minutes=1)) == []  # same day: nothing
+        again = await journeys.today(conn, cu, START + timedelta(hours=20))
+        assert not again.fresh and again.view and again.view.topic_id == pulled.view.topic_id
+        pushed = await _tick(conn, START + timedelta(days=1, hours=8))
+        assert len(pushed) == 1
+        view = await journeys.view(conn, pushed[0])
+        assert view and view.position == 2
+
+
+async def test_done_is_compare_and_set(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    course_id = await _course(pool, tmp_path, topics=2)
+    async with pool.acquire() as conn:
+        u, cu = await _learner(conn, course_id, "UTC", 8, START)
+        day = await journeys.today(conn, cu, START)
+        assert day.view
+        results = await asyncio.gather(
+            *[
+                _done_on_own_conn(pool, day.view.delivery_id, u, START + timedelta(minutes=3))
+                for _ in range(5)
+            ]
+        )
+        assert sum(r.newly_done for r in results) == 1
+        row = await conn.fetchrow(
+            "SELECT attempts, time_spent_seconds, is_completed, score "
+            "FROM topic_progress WHERE user_id = $1",
+            u,
+        )
+        assert row["attempts"] == 1 and row["is_completed"] and row["score"] is None
+        assert row["time_spent_seconds"] == 180
+        other = await f.user(conn)
+        assert await journeys.mark_done(conn, day.view.delivery_id, other, START) is None
+
+
+async def _done_on_own_conn(pool, delivery_id, user_id, now):
+    async with pool.acquire() as conn:
+        return await journeys.mark_done(conn, delivery_id, user_id, now)
+
+
+async def test_finishing_the_course_stops_deliveries(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    course_id = await _course(pool, tmp_path, topics=2)
+    async with pool.acquire() as conn:
+        u, cu = await _learner(conn, course_id, "UTC", 8, START)
+        for day in range(2):
+            res = await journeys.today(conn, cu, START + timedelta(days=day))
+            assert res.view
+            done = await journeys.mark_done(
+                conn, res.view.delivery_id, u, START + timedelta(days=day, minutes=5)
+            )
+        assert done and done.course_finished
+        assert await _tick(conn, START + timedelta(days=5, hours=9)) == []
+        assert (
+            await conn.fetchval("SELECT status::text FROM enrollments WHERE user_id = $1", u)
+            == "completed"
+        )
+
+
+async def test_concurrent_claimers_never_share(
+    pool: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    course_id = await _course(pool, tmp_path, topics=3)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """
+            WITH u AS (INSERT INTO users (telegram_id, delivery_hour)
+                       SELECT 5000000 + g, 8 FROM generate_series(1, 2000) g RETURNING id)
+            INSERT INTO course_users (user_id, course_id, next_due_at)
+            SELECT id, $1, $2 FROM u
+            """,
+            course_id,
+            START,
+        )
+    conns = [await db.connect(db_url) for _ in range(4)]
+    now = START + timedelta(hours=9)
+
+    async def claimer(conn) -> list:
+        got = []
+        while True:
+            async with conn.transaction():
+                ids = await journeys.claim_due(
+                    conn, now=now, limit=50, worker="w", visibility_seconds=300
+                )
+            if not ids:
+                return got
+            got.extend(ids)
+
+    try:
+        results = await asyncio.gather(*(claimer(c) for c in conns))
+    finally:
+        for c in conns:
+            await c.close()
+    all_ids = [i for r in results for i in r]
+    assert len(all_ids) == 2000 and len(set(all_ids)) == 2000
+    assert all(len(r) > 0 for r in results)  # the work really was shared
+    async with pool.acquire() as conn:
+        per_cu = await conn.fetch(
+            "SELECT course_user_id, count(*) FROM journey_deliveries GROUP BY 1"
+        )
+    assert len(per_cu) == 2000 and all(r["count"] == 1 for r in per_cu)
+
+
+async def test_dead_workers_claims_are_retaken_once(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    course_id = await _course(pool, tmp_path)
+    async with pool.acquire() as conn:
+        for _ in range(10):
+            await _learner(conn, course_id, "UTC", 8, START)
+        t0 = START + timedelta(hours=8)
+        claimed = await journeys.claim_due(
+            conn, now=t0, limit=100, worker="dead", visibility_seconds=300
+        )
+        assert len(claimed) == 10  # ...and the worker dies before sending anything
+        early = await journeys.reclaim_expired(
+            conn,
+            now=t0 + timedelta(seconds=100),
+            limit=100,
+            worker="w2",
+            visibility_seconds=300,
+            max_attempts=5,
+        )
+        assert early == []
+        later = t0 + timedelta(seconds=301)
+        retaken = await journeys.reclaim_expired(
+            conn, now=later, limit=100, worker="w2", visibility_seconds=300, max_attempts=5
+        )
+        assert sorted(retaken) == sorted(claimed)
+        again = await journeys.reclaim_expired(
+            conn, now=later, limit=100, worker="w3", visibility_seconds=300, max_attempts=5
+        )
+        assert again == []  # w2 holds them now
+        counts = Counter(
+            r["course_user_id"]
+            for r in await conn.fetch("SELECT course_user_id FROM journey_deliveries")
+        )
+        assert set(counts.values()) == {1}
+
+
+async def test_blocked_learner_is_marked_and_skipped(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    course_id = await _course(pool, tmp_path)
+    async with pool.acquire() as conn:
+        u, _cu = await _learner(conn, course_id, "UTC", 8, START)
+        t0 = START + timedelta(hours=8)
+        [d] = await journeys.claim_due(conn, now=t0, limit=10, worker="w", visibility_seconds=60)
+        await journeys.mark_failed(conn, d, error="Forbidden: bot was blocked", unreachable=True)
+        assert await conn.fetchval("SELECT is_reachable FROM users WHERE id = $1", u) is False
+        assert await _tick(conn, t0 + timedelta(days=1)) == []
+
+
+async def test_per_day_counts(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    """A learner who changes zone mid-way still never gets two journeys on one local date."""
+    course_id = await _course(pool, tmp_path)
+    from storage import users
+
+    async with pool.acquire() as conn:
+        u, _cu = await _learner(conn, course_id, "Pacific/Kiritimati", 8, START)
+        now = START
+        per_date: dict = defaultdict(int)
+        while now < START + timedelta(days=3):
+            if now == START + timedelta(days=1, hours=12):
+                await users.set_timezone(conn, u, "Pacific/Honolulu", now)  # 24 h back
+            await _tick(conn, now)
+            now += timedelta(minutes=30)
+        for r in await conn.fetch("SELECT local_date FROM journey_deliveries"):
+            per_date[r["local_date"]] += 1
+        assert per_date and max(per_date.values()) == 1
