@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
@@ -77,10 +77,24 @@ def build_dispatcher(
     throttle = ThrottlingMiddleware(settings.flood_messages_per_minute)
     dp.message.outer_middleware(throttle)
     dp.callback_query.outer_middleware(throttle)
-    dp.include_routers(
-        admin.router, start.router, journeys.router, preferences.router, fallback.router
-    )
+    routers = feature_routers()
+    for router in routers:
+        # Module-level routers attach to one parent; tests and the console build several
+        # Dispatchers per process, so release them from any earlier one first.
+        router._parent_router = None
+    dp.include_routers(*routers)
     return dp
+
+
+def feature_routers() -> list[Router]:
+    """Every feature router, in dispatch order; the fallback router must stay last."""
+    return [
+        admin.router,
+        start.router,
+        journeys.router,
+        preferences.router,
+        fallback.router,
+    ]
 
 
 async def set_commands(bot: Bot, settings: Settings) -> None:

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     delivery_visibility_timeout_seconds: int = Field(default=300, ge=5, le=86_400)
     delivery_max_attempts: int = Field(default=5, ge=1, le=50)
     delivery_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
+    delivery_concurrency: int = Field(default=64, ge=1, le=1000)
 
     default_prompt_quota: int = Field(default=10, ge=0, le=10_000)
     default_timezone: str = "UTC"

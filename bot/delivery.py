@@ -54,7 +54,7 @@ class DeliveryWorker:
         *,
         clock: Callable[[], datetime] = utcnow,
         name: str | None = None,
-        concurrency: int = 64,
+        concurrency: int | None = None,
     ) -> None:
         self.pool = pool
         self.bot = bot
@@ -62,7 +62,7 @@ class DeliveryWorker:
         self.settings = settings
         self.clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.concurrency = concurrency
+        self.concurrency = concurrency or settings.delivery_concurrency
 
     async def claim(self) -> list[uuid.UUID]:
         now = self.clock()
