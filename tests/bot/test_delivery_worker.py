@@ -1,0 +1,125 @@
+"""The delivery worker against the local Bot API emulator: 429 storms, 403s, 5xx retries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from bot.app import make_bot
+from bot.config import load_settings
+from bot.delivery import DeliveryWorker
+from bot.sender import RateLimitedSender
+from tests.helpers import Clock, import_path, tiny_course
+from tests.support.botapi import BotAPIEmulator
+
+NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+BASE_ID = 7_100_000
+
+
+async def seed_learners(pool: asyncpg.Pool, course_id, n: int, base: int = BASE_ID,
+                        due: datetime = NOW - timedelta(minutes=5)) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """
+            WITH u AS (INSERT INTO users (telegram_id, display_name)
+                       SELECT $3 + g, 'L' || g FROM generate_series(1, $2) g RETURNING id)
+            INSERT INTO course_users (user_id, course_id, next_due_at) SELECT id, $1, $4 FROM u
+            """,
+            course_id, n, base, due,
+        )
+
+
+def worker_for(emu: BotAPIEmulator, pool: asyncpg.Pool, clock: Clock, rate: float = 200):
+    settings = load_settings(bot_token="123456:TEST", telegram_api_url=emu.url,
+                             delivery_rate_per_second=rate, delivery_concurrency=32)
+    bot = make_bot(settings)
+    sender = RateLimitedSender(rate_per_second=rate)
+    return DeliveryWorker(pool, bot, sender, settings, clock=clock, name="test"), bot, sender
+
+
+async def test_429_storm_is_obeyed_and_403_marks_user(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    report = await import_path(pool, tiny_course(tmp_path / "c"))
+    await seed_learners(pool, report.course_id, 60)
+    blocked = [BASE_ID + i for i in (3, 17, 42)]
+    async with BotAPIEmulator() as emu:
+        for chat in blocked:
+            emu.block_chat(chat)
+        emu.rate_limit(25, retry_after=1, methods={"sendMessage"})
+        worker, bot, sender = worker_for(emu, pool, Clock(NOW))
+        try:
+            result = await worker.run_once()
+        finally:
+            await bot.session.close()
+        calls = sorted(emu.calls("sendMessage"), key=lambda c: c.at)
+    assert result.sent == 57 and result.blocked == 3
+    ok_chats = [c.params["chat_id"] for c in calls if c.ok]
+    assert sorted(ok_chats) == sorted(BASE_ID + g for g in range(1, 61) if BASE_ID + g
+                                      not in blocked)  # each reachable learner exactly once
+    limited = [c for c in calls if c.status == 429]
+    assert len(limited) == 25 and sender.stats.retried_429 == 25
+    for c429 in limited:  # nothing new went out while Telegram asked us to wait
+        quiet = [c for c in calls if c429.at + 0.25 < c.at < c429.at + 1 - 0.1]
+        assert not quiet, (c429.at, [c.at for c in quiet])
+    async with pool.acquire() as conn:
+        unreachable = {r[0] for r in await conn.fetch(
+            "SELECT telegram_id FROM users WHERE NOT is_reachable")}
+        statuses = dict(await conn.fetch(
+            "SELECT status::text, count(*) FROM journey_deliveries GROUP BY 1"))
+    assert unreachable == set(blocked)
+    assert statuses == {"sent": 57, "failed": 3}
+
+
+async def test_server_errors_are_retried_later_and_sent_once(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    report = await import_path(pool, tiny_course(tmp_path / "c"))
+    await seed_learners(pool, report.course_id, 10)
+    clock = Clock(NOW)
+    async with BotAPIEmulator() as emu:
+        emu.fail_next(4, 500, methods={"sendMessage"})
+        worker, bot, _ = worker_for(emu, pool, clock)
+        try:
+            first = await worker.run_once()
+            assert first.sent == 6 and first.retry_later == 4
+            clock.now = NOW + timedelta(minutes=20)  # past the backoff
+            second = await worker.run_once()
+            assert second.sent == 4
+            clock.now = NOW + timedelta(hours=2)
+            assert (await worker.run_once()).claimed == 0  # nothing twice
+        finally:
+            await bot.session.close()
+        ok = [c.params["chat_id"] for c in emu.calls("sendMessage") if c.ok]
+    assert sorted(ok) == [BASE_ID + g for g in range(1, 11)]
+
+
+async def test_journey_card_start_opens_the_lesson(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    """The pushed card's Start button opens the journey with a Done button."""
+    from bot.app import build_dispatcher
+
+    report = await import_path(pool, tiny_course(tmp_path / "c"))
+    await seed_learners(pool, report.course_id, 1)
+    chat = BASE_ID + 1
+    async with BotAPIEmulator() as emu:
+        clock = Clock(NOW)
+        worker, bot, _ = worker_for(emu, pool, clock)
+        try:
+            await worker.run_once()
+            card = await emu.wait_for("Today's journey")
+            assert "Topic 1.1" in (card.plain_text or "")
+            dp = build_dispatcher(worker.settings, pool, clock=clock)
+            update = {"update_id": 1, "callback_query": {
+                "id": "cb1", "from": {"id": chat, "is_bot": False, "first_name": "L"},
+                "chat_instance": "x", "message": card.message,
+                "data": card.button("Start")["callback_data"]}}
+            emu.push_raw(update)
+            clock.now = NOW + timedelta(minutes=1)
+            await dp.feed_raw_update(bot, update)
+            lesson = await emu.wait_for(lambda m: "Done" in str(m.buttons))
+            assert "Text of topic 1.1" in (lesson.plain_text or "")
+        finally:
+            await bot.session.close()
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT status::text, opened_at FROM journey_deliveries")
+    assert row["status"] == "sent" and row["opened_at"] == NOW + timedelta(minutes=1)
