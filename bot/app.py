@@ -24,12 +24,14 @@ from bot.middlewares import (
     ThrottlingMiddleware,
     UserMiddleware,
 )
-from bot.routers import admin, fallback, journeys, preferences, start
+from bot.routers import admin, fallback, journeys, preferences, quiz, start
 
 LEARNER_COMMANDS = [
     BotCommand(command="today", description="Today's journey"),
     BotCommand(command="progress", description="Your progress"),
     BotCommand(command="courses", description="Browse and enroll"),
+    BotCommand(command="quiz", description="Take your module quiz"),
+    BotCommand(command="badges", description="Badges, XP and streak"),
     BotCommand(command="timezone", description="Set your time zone"),
     BotCommand(command="time", description="Choose your delivery hour"),
     BotCommand(command="pause", description="Pause daily journeys"),
@@ -92,6 +94,7 @@ def feature_routers() -> list[Router]:
         admin.router,
         start.router,
         journeys.router,
+        quiz.router,
         preferences.router,
         fallback.router,
     ]

@@ -17,3 +17,20 @@ class JourneyCb(CallbackData, prefix="jr"):
 
 class TimeCb(CallbackData, prefix="tm"):
     hour: int
+
+
+class QuizCb(CallbackData, prefix="qz"):
+    attempt: str  # attempt id, hex
+    q: int  # question index
+    o: int  # option index (-1: start the quiz)
+
+
+class QuizStartCb(CallbackData, prefix="qs"):
+    course: str  # course slug
+    module: int
+
+
+
+class BroadcastCb(CallbackData, prefix="bc"):
+    action: str  # "send" | "cancel" | "stop"
+    id: str  # broadcast id, hex

@@ -7,7 +7,7 @@ import uuid
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import EnrollCb, JourneyCb, TimeCb
+from bot.callbacks import BroadcastCb, EnrollCb, JourneyCb, QuizCb, QuizStartCb, TimeCb
 from storage.courses import CourseRow
 
 
@@ -39,4 +39,33 @@ def hours() -> InlineKeyboardMarkup:
     for hour in (6, 7, 8, 9, 12, 18, 20, 21):
         kb.button(text=f"{hour:02d}:00", callback_data=TimeCb(hour=hour))
     kb.adjust(4)
+    return kb.as_markup()
+
+
+def quiz_options(attempt_id: uuid.UUID, index: int, options: list[str]) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for i, text in enumerate(options):
+        kb.button(text=text[:60], callback_data=QuizCb(attempt=attempt_id.hex, q=index, o=i))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def quiz_start(course_slug: str, module: int) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=f"📝 Take the Module {module} quiz",
+              callback_data=QuizStartCb(course=course_slug, module=module))
+    return kb.as_markup()
+
+
+def broadcast_confirm(broadcast_id: uuid.UUID, recipients: int) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=f"📣 Send to {recipients}",
+              callback_data=BroadcastCb(action="send", id=broadcast_id.hex))
+    kb.button(text="✖️ Cancel", callback_data=BroadcastCb(action="cancel", id=broadcast_id.hex))
+    return kb.as_markup()
+
+
+def broadcast_stop(broadcast_id: uuid.UUID) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="⏹ Stop", callback_data=BroadcastCb(action="stop", id=broadcast_id.hex))
     return kb.as_markup()

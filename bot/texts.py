@@ -22,6 +22,8 @@ DEFAULT_PAGES = {
         "/today — today's journey (the same one again if you've had it today)\n"
         "/courses — browse and enroll in courses\n"
         "/progress — how far you are, module by module\n"
+        "/quiz — take your current module's quiz (it unlocks the next module)\n"
+        "/badges — your badges, XP and streak\n"
         "/timezone — set your time zone (e.g. <code>/timezone Europe/Berlin</code>)\n"
         "/time — choose the hour your daily journey arrives\n"
         "/pause and /resume — stop and restart daily journeys\n"
@@ -82,6 +84,10 @@ def fmt_when(moment: datetime | None, tz: str) -> str:
     return local.strftime("%a %d %b, %H:%M")
 
 
+def fmt_date(moment: datetime | None, tz: str) -> str:
+    return moment.astimezone(ZoneInfo(tz)).strftime("%d %b") if moment else "—"
+
+
 def journey_messages(jv: JourneyView, *, again: bool = False) -> list[str]:
     """The journey as Telegram messages: header + body blocks, each message ≤ 4096 chars."""
     title = (SAME_AGAIN + "\n\n" if again else "") + (
@@ -117,12 +123,17 @@ def progress_text(items: list[CourseProgress], tz: str) -> str:
         bar = "▓" * (p.percent // 10) + "░" * (10 - p.percent // 10)
         lines = [f"<b>{esc(p.title)}</b>  {bar} {p.percent}% ({p.done}/{p.total} journeys)"]
         for m in p.modules:
-            if m.done == m.total:
-                mark = "✅ complete"
+            if m.completed_at:
+                mark = f"✅ complete ({fmt_date(m.completed_at, tz)})"
+            elif not m.unlocked:
+                mark = "🔒 locked"
+            elif m.done == m.total and m.has_quiz and not m.quiz_passed:
+                mark = f"📝 {m.done}/{m.total} — quiz to pass (/quiz)"
             elif m.started:
-                mark = f"▶️ {m.done}/{m.total}"
+                since = f", unlocked {fmt_date(m.unlocked_at, tz)}" if m.unlocked_at else ""
+                mark = f"▶️ {m.done}/{m.total}{since}"
             else:
-                mark = "⏳ not started"
+                mark = "🔓 unlocked, not started"
             lines.append(f"  Module {m.module_no}: {esc(m.title)} — {mark}")
         if p.completed_at:
             lines.append(f"  Finished {fmt_when(p.completed_at, tz)}")
@@ -160,3 +171,353 @@ def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
+
+
+# --- quizzes, XP, streaks and badges -----------------------------------------------------------
+
+QUIZ_NONE = "There's no quiz waiting for you right now. Keep going with /today!"
+QUIZ_PASSED_ALREADY = "You've already passed the Module {module} quiz. 🎉"
+QUIZ_COOLDOWN = (
+    "You can retake the Module {module} quiz in {left} (at {when} your time). "
+    "Meanwhile, review the module's journeys."
+)
+QUIZ_GONE = "That quiz question is no longer open. Send /quiz to continue."
+QUIZ_START = "📝 <b>Module {module} quiz</b> — {title}\n{total} questions, pass mark {mark}%."
+QUIZ_LOCKED = (
+    "🔒 The next journey is in Module {next}. It unlocks when Module {module} is complete: "
+    "finish its journeys and pass its quiz (/quiz)."
+)
+QUIZ_READY = "That was the last journey of Module {module}. Take the quiz to unlock what's next:"
+BADGES_NONE = "No badges yet — complete journeys and quizzes to earn them!"
+
+
+def quiz_question(module: int, index: int, total: int, prompt: str) -> str:
+    return f"<b>Question {index + 1}/{total}</b> · Module {module}\n\n{esc(prompt)}"
+
+
+def quiz_feedback(correct: bool, correct_text: str, explanation: str) -> str:
+    head = "✅ Correct!" if correct else f"❌ Not quite — the answer is <b>{esc(correct_text)}</b>."
+    return head + (f"\n<i>{esc(explanation)}</i>" if explanation else "")
+
+
+def quiz_result(score: int, passed: bool, mark: int, module: int, cooldown: str | None,
+                xp: int) -> str:
+    if passed:
+        text = f"🎉 You scored <b>{score}%</b> and passed the Module {module} quiz!"
+        if xp:
+            text += f" +{xp} XP."
+        return text
+    return (f"You scored <b>{score}%</b> (pass mark {mark}%). You can retry {cooldown}. "
+            "Review the module's journeys in the meantime — you've got this!")
+
+
+def duration(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def rewards(xp: int, streak: int) -> str:
+    parts = []
+    if xp:
+        parts.append(f"+{xp} XP")
+    if streak > 1:
+        parts.append(f"🔥 {streak}-day streak")
+    return " · ".join(parts)
+
+
+def badge_won(emoji: str, name: str, description: str) -> str:
+    return f"{emoji} New badge: <b>{esc(name)}</b> — {esc(description)}"
+
+
+def badges_text(items: list, xp: int, level: int, streak: int, longest: int, tz: str) -> str:
+    lines = [f"<b>Level {level}</b> · {xp} XP · 🔥 streak {streak} (best {longest})"]
+    if not items:
+        lines.append(BADGES_NONE)
+    for badge, awarded in items:
+        lines.append(f"{badge.emoji} <b>{esc(badge.name)}</b> — {esc(badge.description)} "
+                     f"({fmt_date(awarded, tz)})")
+    return "\n".join(lines)
+
+
+
+# --- cohorts, cold calls, tutors and the admin console -------------------------------------------
+
+NOT_COHORT_STAFF = "Only the tutors of <b>{course}</b> (or an admin) can do that."
+COHORT_INACTIVE = (
+    "The cohort <b>{name}</b> is inactive, so that's not possible now. "
+    "An admin can reopen it with <code>/cohort_open {name}</code>."
+)
+UNKNOWN_COHORT = "I couldn't find a cohort called “{name}”. /cohorts lists the ones you can use."
+GROUP_NOT_LINKED = (
+    "This group isn't linked to a cohort. An admin can link it by sending "
+    "<code>/link &lt;cohort&gt;</code> here."
+)
+NAME_THE_COHORT = "Name the cohort: <code>/{command} &lt;cohort&gt; {rest}</code>"
+NOT_IN_COHORT = "Only members and tutors of cohort <b>{name}</b> can do that."
+
+GRANT_USAGE = (
+    "Usage:\n<code>/grant admin @user</code>\n<code>/grant tutor @user &lt;course&gt;</code>\n"
+    "Instead of @user you can give their numeric Telegram id."
+)
+REVOKE_USAGE = (
+    "Usage:\n<code>/revoke admin @user</code>\n<code>/revoke tutor @user [course]</code> "
+    "(without a course: every course they tutor)"
+)
+UNKNOWN_PERSON = (
+    "I don't know {handle} yet. Ask them to send /start to me first, or use their numeric "
+    "Telegram id."
+)
+GRANTED_ADMIN = "✅ {who} is now an admin."
+ALREADY_ADMIN = "{who} is already an admin."
+GRANTED_TUTOR = "✅ {who} now tutors <b>{course}</b>."
+ALREADY_TUTOR = "{who} already tutors <b>{course}</b>."
+REVOKED_ADMIN = "✅ {who} is no longer an admin."
+NOT_AN_ADMIN = "{who} isn't an admin."
+CONFIG_ADMIN = (
+    "{who} is an admin through the ADMIN_TELEGRAM_IDS setting; remove them there instead."
+)
+REVOKE_SELF = "You can't revoke your own admin rights; ask another admin."
+REVOKED_TUTOR = "✅ {who} no longer tutors {what}."
+NOT_A_TUTOR = "{who} doesn't tutor {what}."
+
+COHORT_NEW_USAGE = "Usage: <code>/cohort_new &lt;course&gt; &lt;name&gt;</code>"
+COHORT_BAD_NAME = (
+    "A cohort name is 1-63 letters, digits, - or _, starting with a letter or digit "
+    "(e.g. <code>spring-2026</code>)."
+)
+COHORT_EXISTS = "There is already a cohort called <b>{name}</b>; pick another name."
+COHORT_CREATED = (
+    "✅ Cohort <b>{name}</b> created for <b>{course}</b>.\n"
+    "Next: add me to the cohort's group as an admin (so I see replies and reactions) and send "
+    "<code>/link {name}</code> there. Add members with "
+    "<code>/cohort_add {name} email…</code> or a .csv file with that caption."
+)
+COHORT_OPENED = "✅ Cohort <b>{name}</b> is active again."
+COHORT_CLOSED = (
+    "✅ Cohort <b>{name}</b> is now inactive: no cold calls, replies or member changes until "
+    "<code>/cohort_open {name}</code>."
+)
+COHORT_UNCHANGED = "Cohort <b>{name}</b> is already {state}."
+COHORTS_NONE = (
+    "There are no cohorts yet. Create one with "
+    "<code>/cohort_new &lt;course&gt; &lt;name&gt;</code>."
+)
+LINK_USAGE = "Usage (in the group): <code>/link &lt;cohort&gt;</code>"
+LINK_IN_GROUP = "Send <code>/link &lt;cohort&gt;</code> inside the group you want to link."
+LINKED = "✅ This group is now linked to cohort <b>{name}</b> ({course}).{where}{moved}"
+LINKED_THREAD = " Cold calls will be posted in this topic."
+LINK_MOVED = " It was linked to cohort <b>{old}</b> before, which is now unlinked."
+
+COHORT_ADD_USAGE = (
+    "Usage: <code>/cohort_add &lt;cohort&gt; [batch=N] [status=active|invited|paused|removed] "
+    "email…</code>\nor send a .csv file (columns: email, batch, status) with the caption "
+    "<code>/cohort_add &lt;cohort&gt;</code>."
+)
+MEMBERS_ADDED = "✅ Cohort <b>{name}</b>: {added} added, {updated} updated."
+MEMBERS_REJECTED = "Not added ({count}):\n{lines}"
+INVITES_HEADER = "Personal invite links — send each learner their own:"
+INVITES_CAPTION = "Invite links for {count} new member{s} of {name}"
+CSV_TOO_BIG = "That file is too large (limit {limit} KB)."
+
+JOINED = (
+    "🎉 Welcome to cohort <b>{name}</b> ({course}), batch {batch}! You're enrolled in the "
+    "course; your cohort's group is where cold calls happen."
+)
+JOIN_ALREADY = "You're already in cohort <b>{name}</b>."
+JOIN_TAKEN = "This invite link has already been used by someone else. Ask your tutor for your own."
+JOIN_UNKNOWN = "That invite link isn't valid. Ask your tutor for a new one."
+JOIN_REMOVED = "This invite is no longer valid for cohort <b>{name}</b>. Ask your tutor."
+JOIN_INACTIVE = "Cohort <b>{name}</b> isn't active at the moment. Ask your tutor."
+JOIN_OTHER_SEAT = "You're already a member of cohort <b>{name}</b> with another invite."
+
+PROJECT_USAGE = (
+    "Usage: <code>/project &lt;cohort&gt; &lt;batch&gt; &lt;title&gt; &lt;url&gt;</code>"
+)
+PROJECT_BAD_URL = "The project link must start with http:// or https://."
+PROJECT_SET = (
+    "✅ Batch {batch} of <b>{name}</b>: project “{title}” is set. Its learners see it in "
+    "/progress."
+)
+PROJECTS_HEADER = "<b>Your cohort projects</b>"
+
+COLDCALL_USAGE = (
+    "Usage: <code>/coldcall &lt;topic&gt;</code> in the cohort's group, or "
+    "<code>/coldcall &lt;cohort&gt; &lt;topic&gt;</code> privately. A topic is its number "
+    "(<code>1.2</code>), its key, or part of its title."
+)
+COLDCALL_NOT_LINKED = (
+    "Cohort <b>{name}</b> isn't linked to a group yet: send <code>/link {name}</code> in the group."
+)
+TOPIC_UNKNOWN = "No topic of <b>{course}</b> matches “{ref}”."
+TOPIC_AMBIGUOUS = (
+    "“{ref}” matches several topics: {options}. Use its number, e.g. <code>{example}</code>."
+)
+TOPIC_NO_PROMPTS = (
+    "Topic “{title}” has no cold-call prompts. Add <code>[[cold_calls]]</code> for it to the "
+    "course and re-import."
+)
+COLDCALL_POST = (
+    "🎯 <b>Cold call</b> — {topic}\n\n{prompt}\n\n<i>Reply to this message to answer.</i>"
+)
+COLDCALL_POSTED = "✅ Posted prompt {order} of {total} for “{topic}” to cohort <b>{name}</b>."
+COLDCALL_FAILED = "❌ I couldn't post to the group: {reason}"
+NOT_MEMBER_DM = (
+    "Hi! Your reply in “{group}” wasn't recorded: you're not a member of cohort <b>{name}</b>. "
+    "Ask your tutor for your personal invite link and open it here — then your answers count."
+)
+STAR_USAGE = "Reply to an answer with /star to star it (again to take the star back)."
+STAR_NOT_ANSWER = "That message isn't a cold-call answer I recorded."
+STAR_OWN = "You can't star your own answer."
+STARRED = "⭐ Starred — {n} star{s} now."
+UNSTARRED = "Star removed — {n} star{s} now."
+TOP_NOTHING_POSTED = "No cold call has been posted in cohort <b>{name}</b> yet."
+TOP_HEADER = "🏆 <b>Top answers</b> — {topic}\n<i>{prompt}</i>"
+TOP_EMPTY = "No starred answers yet ({answers} answer{s} so far)."
+
+BROADCAST_USAGE = (
+    "Usage: <code>/broadcast &lt;course|cohort&gt; &lt;text&gt;</code>\n"
+    "If a course and a cohort share the name, write <code>course:name</code> or "
+    "<code>cohort:name</code>."
+)
+BROADCAST_UNKNOWN_TARGET = "“{target}” is neither a course nor a cohort."
+BROADCAST_AMBIGUOUS = (
+    "“{target}” is both a course and a cohort: write <code>course:{target}</code> or "
+    "<code>cohort:{target}</code>."
+)
+BROADCAST_NOBODY = "Nobody to send to: {label} has no reachable learners."
+BROADCAST_PREVIEW = "📣 <b>Broadcast to {label}</b> — {n} learner{s}. The message:\n\n{body}"
+BROADCAST_CANCELLED = "Broadcast cancelled; nothing was sent."
+BROADCAST_NOT_DRAFT = "This broadcast was already {status}."
+BROADCAST_STARTING = "Sending…"
+BROADCAST_STOPPING = "Stopping…"
+BROADCAST_GONE = "That broadcast no longer exists."
+
+
+def plural(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def fmt_seconds(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def broadcast_progress(label: str, sent: int, failed: int, unconfirmed: int, left: int,
+                       total: int, eta_seconds: float | None) -> str:
+    eta = fmt_seconds(eta_seconds) if eta_seconds is not None else "—"
+    lines = [f"📣 Broadcast to <b>{esc(label)}</b>: sending…",
+             f"✅ sent {sent} · ❌ failed {failed} · ⏳ left {left} of {total}",
+             f"ETA ~{eta}"]
+    if unconfirmed:
+        lines.insert(2, f"❔ unconfirmed {unconfirmed} (in flight during a restart; not re-sent)")
+    return "\n".join(lines)
+
+
+def broadcast_finished(label: str, sent: int, failed: int, unconfirmed: int, total: int,
+                       seconds: float | None, stopped: bool) -> str:
+    head = f"{'⏹' if stopped else '✅'} Broadcast to <b>{esc(label)}</b> "
+    head += "stopped" if stopped else "done"
+    head += (f" in {fmt_seconds(seconds)}" if seconds else "") + "."
+    lines = [head, f"✅ sent {sent} · ❌ failed {failed} of {total}"]
+    if unconfirmed:
+        lines.append(f"❔ {unconfirmed} were in flight during a restart: they probably arrived "
+                     "and were not sent again.")
+    if stopped:
+        lines.append(f"⏳ not sent: {total - sent - failed - unconfirmed}")
+    return "\n".join(lines)
+
+
+STATS_USAGE = "Usage: <code>/stats [course]</code>"
+STATS_NO_COURSES = "No courses yet: import one with /import."
+EXPORT_USAGE = "Usage: <code>/export &lt;course&gt;</code>"
+EXPORT_CAPTION = "Learner progress — {title} ({count} learner{s})"
+PAGE_USAGE = (
+    "Usage: <code>/page &lt;slug&gt; &lt;text&gt;</code> — slugs: {slugs}. Formatting in your "
+    "message is kept; the welcome page may use <code>{{name}}</code> for the learner's name.\n"
+    "Current text of <b>{slug}</b>:"
+)
+PAGE_UNKNOWN = "There is no page “{slug}”. Pages: {slugs}."
+PAGE_SAVED = "✅ Page <b>{slug}</b> updated. This is what learners will see:"
+QUOTA_USAGE = (
+    "Usage: <code>/quota &lt;course&gt; &lt;n&gt;</code> — typed questions per module "
+    "(0-10000)."
+)
+QUOTA_SET = "✅ <b>{title}</b>: {n} typed question{s} per module (was {old})."
+
+
+def stats_overview(lines: list) -> str:
+    out = ["📊 <b>All courses</b>"]
+    for c in lines:
+        rate = round(100 * c.completed / c.enrolled) if c.enrolled else 0
+        out.append(f"<b>{esc(c.title)}</b> (<code>{esc(c.slug)}</code>): {c.enrolled} enrolled · "
+                   f"active {c.active_7d} (7 d) / {c.active_30d} (30 d) · "
+                   f"{c.completed} completed ({rate}%)")
+    out.append("\nDetails: <code>/stats &lt;course&gt;</code>")
+    return "\n".join(out)
+
+
+def stats_course(title: str, e, funnel: list, hard: list, drop) -> str:
+    out = [f"📊 <b>{esc(title)}</b>",
+           f"Enrolled: {e.total} ({e.active} active, {e.paused} paused, {e.completed} completed)",
+           f"Completion rate: {e.completion_rate}%",
+           f"Active learners: {e.active_7d} (7 days) · {e.active_30d} (30 days)",
+           "", "<b>Funnel by module</b> (started → completed)"]
+    for m in funnel:
+        out.append(f"Module {m.module_no}: {esc(m.title)} — {m.started} → {m.completed}")
+    out += ["", "<b>Difficult topics</b> (attempts, minutes, completion)"]
+    if not hard:
+        out.append("No progress recorded yet.")
+    for t in hard:
+        out.append(f"{t.module_no}.{t.topic_number} {esc(t.title)} — {t.avg_attempts:g} attempts, "
+                   f"{t.avg_minutes:g} min, {t.completion_rate}% of {t.learners}")
+    out += ["", f"<b>Dropout</b> (idle {drop.idle_days}+ days, not finished): "
+                f"{drop.learners} of {drop.open_enrollments} ({drop.rate}%)"]
+    for module_no, n in sorted(drop.by_module.items()):
+        where = "before their first journey" if module_no == 0 else f"in module {module_no}"
+        out.append(f"  {n} stopped {where}")
+    return "\n".join(out)
+
+
+def projects_block(projects: list) -> str:
+    if not projects:
+        return ""
+    lines = ["", "", PROJECTS_HEADER]
+    for p in projects:
+        lines.append(f"• {esc(p.cohort_name)} (batch {p.batch_no}): "
+                     f'<a href="{esc(p.url)}">{esc(p.title)}</a>')
+    return "\n".join(lines)
+
+
+def cohorts_list(items: list) -> str:
+    if not items:
+        return COHORTS_NONE
+    lines = ["<b>Cohorts</b>"]
+    for c in items:
+        state = "" if c.is_active else " · inactive"
+        link = "linked" if c.linked else "no group yet"
+        lines.append(f"<b>{esc(c.name)}</b> ({esc(c.course_slug)}) — {c.joined}/{c.members} "
+                     f"joined · {link}{state}")
+    return "\n".join(lines)
+
+
+def top_answers(topic: str, prompt: str, answers: list, total: int) -> str:
+    lines = [TOP_HEADER.format(topic=esc(topic), prompt=esc(snippet(prompt, 200)))]
+    if not answers:
+        lines.append(TOP_EMPTY.format(answers=total, s=plural(total)))
+    for rank, a in enumerate(answers, 1):
+        lines.append(f"{rank}. ⭐{a.stars} <b>{esc(a.author)}</b>: {esc(snippet(a.body, 160))}")
+    return "\n".join(lines)
+
+
+def snippet(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -13,6 +13,13 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
+from storage import gamification
+from storage.completion import (
+    finish_course_if_complete,
+    refresh_module,
+    unlocked_sql,
+)
+from storage.gamification import Badge
 from storage.users import next_due_sql
 
 MIN_PRIORITY = -2_147_483_648
@@ -156,6 +163,7 @@ class TodayResult:
     view: JourneyView | None
     fresh: bool  # False: the day's journey already existed and is shown again
     finished: bool  # no journey left in the course
+    locked_after: int | None = None  # next journey waits for this module to be completed
 
 
 async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: datetime) -> TodayResult:
@@ -185,6 +193,20 @@ async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: dateti
             )
             await _touch_progress(conn, existing, now)
             return TodayResult(await view(conn, existing), False, False)
+        nxt = await conn.fetchrow(
+            f"""
+            SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
+            FROM journeys j JOIN topics t ON t.id = j.topic_id
+            JOIN course_users cu ON cu.id = $1
+            WHERE j.course_id = $2 AND j.is_active AND j.priority > $3
+            ORDER BY j.priority LIMIT 1
+            """,
+            course_user_id, cu["course_id"], cu["last_priority"] or MIN_PRIORITY,
+        )
+        if nxt is None:
+            return TodayResult(None, False, True)
+        if not nxt["unlocked"]:
+            return TodayResult(None, False, False, locked_after=nxt["module_no"] - 1)
         inserted = await conn.fetchrow(
             f"""
             WITH nxt AS (
@@ -272,6 +294,10 @@ class DoneResult:
     course_finished: bool
     next_title: str | None
     next_due_at: datetime | None
+    xp: int = 0
+    streak: int = 0
+    badges: tuple[Badge, ...] = ()
+    quiz_module: int | None = None  # the module just finished has a quiz to take
 
 
 async def mark_done(
@@ -293,6 +319,10 @@ async def mark_done(
         if jv is None or jv.user_id != user_id:
             return None
         spent = 0
+        xp = streak = 0
+        badges: list[Badge] = []
+        finished = False
+        quiz_module = None
         if row is not None:
             opened = await conn.fetchval(
                 "SELECT opened_at FROM topic_progress WHERE user_id = $1 AND topic_id = $2 "
@@ -330,6 +360,19 @@ async def mark_done(
                 user_id, jv.course_id, jv.module_no, now,
             )
             await log_event(conn, jv, "journey.done", now, {"seconds": spent})
+            xp = await gamification.award_xp(
+                conn, user_id, jv.course_id, f"topic:{jv.topic_id}",
+                await gamification.journey_xp(conn, jv.topic_id))
+            streak = await gamification.bump_streak(conn, user_id, now)
+            badges += await gamification.streak_badges(conn, user_id, streak)
+            completed, won = await refresh_module(conn, user_id, jv.course_id, jv.module_no, now)
+            badges += won
+            if completed:
+                finished, won = await finish_course_if_complete(conn, user_id, jv.course_id,
+                                                                now)
+                badges += won
+            else:
+                quiz_module = await _pending_quiz(conn, user_id, jv)
         nxt = await conn.fetchrow(
             """
             SELECT t.title FROM journeys j JOIN topics t ON t.id = j.topic_id
@@ -338,35 +381,31 @@ async def mark_done(
             """,
             jv.course_id, jv.priority,
         )
-        finished = False
-        if nxt is None and row is not None:
-            finished = await _finish_if_complete(conn, jv, now)
         due = await conn.fetchval(
             "SELECT next_due_at FROM course_users WHERE id = $1", jv.course_user_id
         )
         return DoneResult(
-            jv, row is not None, spent or 0, finished, nxt["title"] if nxt else None, due
+            jv, row is not None, spent or 0, finished, nxt["title"] if nxt else None, due,
+            xp, streak, tuple(badges), quiz_module,
         )
 
 
-async def _finish_if_complete(conn: asyncpg.Connection, jv: JourneyView, now: datetime) -> bool:
-    """Done on the course's last journey: close the enrollment and stop deliveries."""
-    updated = await conn.fetchval(
+async def _pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, jv: JourneyView
+                        ) -> int | None:
+    """The module's journeys are all done but its quiz isn't passed yet: time for the quiz."""
+    ready = await conn.fetchval(
         """
-        WITH e AS (
-            UPDATE enrollments SET status = 'completed', completed_at = $3
-            WHERE user_id = $1 AND course_id = $2 AND status <> 'completed'
-            RETURNING id
-        )
-        UPDATE course_users SET completed_at = coalesce(completed_at, $3), next_due_at = NULL
-        WHERE user_id = $1 AND course_id = $2
-        RETURNING (SELECT count(*) FROM e)
+        SELECT NOT EXISTS (
+                   SELECT 1 FROM topics t WHERE t.course_id = $2 AND t.module_no = $3
+                     AND t.archived_at IS NULL
+                     AND NOT EXISTS (SELECT 1 FROM topic_progress tp WHERE tp.topic_id = t.id
+                                     AND tp.user_id = $1 AND tp.is_completed))
+           AND EXISTS (SELECT 1 FROM quiz_questions q WHERE q.course_id = $2
+                       AND q.module_no = $3)
         """,
-        jv.user_id, jv.course_id, now,
+        user_id, jv.course_id, jv.module_no,
     )
-    if updated:
-        await log_event(conn, jv, "course.completed", now, {})
-    return bool(updated)
+    return jv.module_no if ready else None
 
 
 async def log_event(
@@ -386,7 +425,7 @@ async def log_event(
 
 _CLAIM_SQL = f"""
 WITH due AS (
-    SELECT cu.id, cu.course_id, cu.last_priority, u.timezone, u.delivery_hour
+    SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, u.timezone, u.delivery_hour
     FROM course_users cu JOIN users u ON u.id = cu.user_id
     WHERE cu.next_due_at <= $1 AND cu.completed_at IS NULL
       AND u.is_reachable AND NOT u.paused AND u.telegram_id IS NOT NULL
@@ -394,10 +433,11 @@ WITH due AS (
     LIMIT $2
     FOR UPDATE OF cu SKIP LOCKED
 ), nxt AS (
-    SELECT d.*, j.id AS journey_id, j.priority
+    SELECT d.*, j.id AS journey_id, j.priority, j.unlocked
     FROM due d
     LEFT JOIN LATERAL (
-        SELECT j.id, j.priority FROM journeys j
+        SELECT j.id, j.priority, {unlocked_sql("d.user_id")} AS unlocked
+        FROM journeys j JOIN topics t ON t.id = j.topic_id
         WHERE j.course_id = d.course_id AND j.is_active
           AND j.priority > coalesce(d.last_priority, {MIN_PRIORITY})
         ORDER BY j.priority LIMIT 1
@@ -407,7 +447,7 @@ WITH due AS (
                                     claimed_by, claimed_at, visible_at, attempts)
     SELECT n.id, n.journey_id, ($1 AT TIME ZONE n.timezone)::date, 'scheduled', 'claimed',
            $3, $1, $1 + make_interval(secs => $4), 1
-    FROM nxt n WHERE n.journey_id IS NOT NULL
+    FROM nxt n WHERE n.journey_id IS NOT NULL AND n.unlocked
     ON CONFLICT (course_user_id, local_date) DO NOTHING
     RETURNING id, course_user_id
 ), upd AS (
@@ -530,6 +570,12 @@ class ModuleStatus:
     total: int
     done: int
     started: bool
+    unlocked: bool = True
+    has_quiz: bool = False
+    quiz_passed: bool = False
+    completed_at: datetime | None = None
+    unlocked_at: datetime | None = None
+    cooldown_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -545,23 +591,36 @@ class CourseProgress:
     time_spent_seconds: int
 
     @property
+    def modules_complete(self) -> int:
+        return sum(1 for m in self.modules if m.completed_at)
+
+    @property
     def percent(self) -> int:
         return round(100 * self.done / self.total) if self.total else 0
 
 
 async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseProgress]:
     rows = await conn.fetch(
-        """
+        f"""
         SELECT cu.course_id, c.slug, c.title AS course_title, cu.completed_at, cu.next_due_at,
                t.module_no, max(t.module_title) AS module_title,
                count(*) AS total,
                count(*) FILTER (WHERE tp.is_completed) AS done,
                count(tp.id) AS started,
-               coalesce(sum(tp.time_spent_seconds), 0) AS seconds
+               coalesce(sum(tp.time_spent_seconds), 0) AS seconds,
+               bool_or({unlocked_sql("cu.user_id")}) AS unlocked,
+               EXISTS (SELECT 1 FROM quiz_questions q WHERE q.course_id = cu.course_id
+                       AND q.module_no = t.module_no) AS has_quiz,
+               coalesce(max(mp.quiz_passed::int), 0) = 1 AS quiz_passed,
+               max(mp.completed_at) AS module_completed_at,
+               max(mp.unlocked_at) AS unlocked_at,
+               max(mp.cooldown_until) AS cooldown_until
         FROM course_users cu
         JOIN courses c ON c.id = cu.course_id
         JOIN topics t ON t.course_id = cu.course_id AND t.archived_at IS NULL
         LEFT JOIN topic_progress tp ON tp.topic_id = t.id AND tp.user_id = cu.user_id
+        LEFT JOIN module_progress mp ON mp.user_id = cu.user_id AND mp.course_id = cu.course_id
+                                    AND mp.module_no = t.module_no
         WHERE cu.user_id = $1
         GROUP BY cu.course_id, c.slug, c.title, cu.completed_at, cu.next_due_at, cu.created_at,
                  t.module_no
@@ -580,6 +639,8 @@ async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseP
         entry["done"] += r["done"]
         entry["time_spent_seconds"] += int(r["seconds"])
         entry["modules"].append(
-            ModuleStatus(r["module_no"], r["module_title"], r["total"], r["done"], r["started"] > 0)
+            ModuleStatus(r["module_no"], r["module_title"], r["total"], r["done"],
+                         r["started"] > 0, r["unlocked"], r["has_quiz"], r["quiz_passed"],
+                         r["module_completed_at"], r["unlocked_at"], r["cooldown_until"])
         )
     return [CourseProgress(**e) for e in out.values()]

@@ -14,7 +14,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import keyboards, texts
 from bot.callbacks import JourneyCb
 from bot.render import answer_long
-from storage import journeys
+from storage import gamification, journeys, users
 from storage.users import User
 
 router = Router(name="journeys")
@@ -38,6 +38,10 @@ async def send_today(
     now: datetime,
 ) -> None:
     result = await journeys.today(conn, course_user_id, now)
+    if result.locked_after is not None:
+        await message.answer(
+            texts.QUIZ_LOCKED.format(module=result.locked_after, next=result.locked_after + 1))
+        return
     if result.view is None:
         await message.answer(texts.ALREADY_FINISHED.format(title=texts.esc(title)))
         return
@@ -88,16 +92,35 @@ async def done_journey(
         return
     await query.message.edit_reply_markup(reply_markup=None)
     jv = result.view
+    earned = texts.rewards(result.xp, result.streak)
     if result.course_finished:
-        await query.message.answer(texts.COURSE_FINISHED.format(title=texts.esc(jv.course_title)))
-        return
-    await query.message.answer(
-        texts.done_text(jv.topic_title, result.time_spent_seconds, result.next_title,
-                        result.next_due_at, user.timezone)
-    )
+        text = texts.COURSE_FINISHED.format(title=texts.esc(jv.course_title))
+        await query.message.answer(text + (f"\n{earned}" if earned else ""))
+    else:
+        text = texts.done_text(jv.topic_title, result.time_spent_seconds, result.next_title,
+                               result.next_due_at, user.timezone)
+        await query.message.answer(text + (f"\n{earned}" if earned else ""))
+    for badge in result.badges:
+        await query.message.answer(texts.badge_won(badge.emoji, badge.name, badge.description))
+    if result.quiz_module is not None:
+        await query.message.answer(
+            texts.QUIZ_READY.format(module=result.quiz_module),
+            reply_markup=keyboards.quiz_start(jv.course_slug, result.quiz_module),
+        )
 
 
 @router.message(Command("progress"))
 async def progress(message: Message, conn: asyncpg.Connection, user: User) -> None:
     await answer_long(message, texts.progress_text(await journeys.progress(conn, user.id),
                                                    user.timezone))
+
+
+@router.message(Command("badges"))
+async def badges(message: Message, conn: asyncpg.Connection, user: User) -> None:
+    items = await gamification.badges_of(conn, user.id)
+    me = await users.get(conn, user.id)
+    assert me is not None
+    level = await conn.fetchval("SELECT level FROM users WHERE id = $1", user.id)
+    await message.answer(texts.badges_text(items, me.xp_total, level, me.streak_current,
+                                           me.streak_longest, user.timezone))
+

@@ -325,7 +325,7 @@ async def test_badges_awarded_once_per_scope(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         u = await f.user(conn)
         b = await conn.fetchval(
-            "INSERT INTO badges (code, name) VALUES ('streak_3', 'Three days') RETURNING id"
+            "INSERT INTO badges (code, name) VALUES ('test_badge', 'Test badge') RETURNING id"
         )
         sql = "INSERT INTO user_badges (user_id, badge_id, context) VALUES ($1, $2, $3)"
         await conn.execute(sql, u, b, {"scope": "course:1"})

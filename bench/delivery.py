@@ -1,0 +1,132 @@
+"""Delivery benchmarks: claim rate at 100k / 1M due course-users, and achieved vs configured
+send rate against the local Bot API emulator. Prints figures; asserts nothing.
+
+    .venv/bin/python bench/delivery.py [--sizes 100000 1000000] [--workers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.app import make_bot  # noqa: E402
+from bot.config import load_settings  # noqa: E402
+from bot.delivery import DeliveryWorker  # noqa: E402
+from bot.sender import RateLimitedSender  # noqa: E402
+from storage import db, embedded, journeys, migrate  # noqa: E402
+from storage.course_files import load_course  # noqa: E402
+from storage.courses import import_course  # noqa: E402
+from tests.support.botapi import BotAPIEmulator  # noqa: E402
+
+NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+
+async def fresh_db(admin_url: str, name: str) -> str:
+    conn = await db.connect(admin_url)
+    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await conn.execute(f"CREATE DATABASE {name}")
+    await conn.close()
+    base, _, query = admin_url.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+    conn = await db.connect(url)
+    await migrate.migrate(conn)
+    await conn.close()
+    return url
+
+
+async def seed(pool, n: int) -> None:
+    async with pool.acquire() as conn:
+        course_id = await import_course(conn, load_course(ROOT / "courses" / "sql-basics"))
+        course_id = course_id.course_id
+        step = 100_000
+        for start in range(0, n, step):
+            count = min(step, n - start)
+            await conn.execute(
+                """
+                WITH u AS (INSERT INTO users (telegram_id, timezone)
+                           SELECT 10000000 + g,
+                                  (ARRAY['UTC','Europe/Berlin','Asia/Tokyo','America/Chicago'])
+                                  [1 + g % 4]
+                           FROM generate_series($2::int, $2 + $3 - 1) g RETURNING id)
+                INSERT INTO course_users (user_id, course_id, next_due_at)
+                SELECT id, $1, $4 FROM u
+                """,
+                course_id, start, count, NOW - timedelta(minutes=1),
+            )
+        await conn.execute("ANALYZE")
+
+
+async def claim_bench(admin_url: str, n: int, workers: int, batch: int) -> None:
+    url = await fresh_db(admin_url, f"bench_claim_{n}")
+    pool = await db.create_pool(url, max_size=workers + 2)
+    t0 = time.perf_counter()
+    await seed(pool, n)
+    seeded = time.perf_counter() - t0
+
+    async def worker(i: int) -> int:
+        total = 0
+        async with pool.acquire() as conn:
+            while True:
+                async with conn.transaction():
+                    ids = await journeys.claim_due(conn, now=NOW, limit=batch,
+                                                   worker=f"w{i}", visibility_seconds=300)
+                if not ids:
+                    return total
+                total += len(ids)
+
+    t0 = time.perf_counter()
+    counts = await asyncio.gather(*(worker(i) for i in range(workers)))
+    elapsed = time.perf_counter() - t0
+    await pool.close()
+    print(f"claim  n={n:>9,}  workers={workers} batch={batch}: {sum(counts):,} claimed in "
+          f"{elapsed:6.1f} s = {sum(counts) / elapsed:9,.0f} course-users/s "
+          f"(seeding took {seeded:.0f} s)")
+
+
+async def send_bench(admin_url: str, rates: list[float], messages: int) -> None:
+    for rate in rates:
+        url = await fresh_db(admin_url, "bench_send")
+        pool = await db.create_pool(url, max_size=6)
+        n = min(messages, int(rate * 10))
+        await seed(pool, n)
+        async with BotAPIEmulator() as emu:
+            settings = load_settings(bot_token="1:bench", telegram_api_url=emu.url,
+                                     delivery_rate_per_second=rate)
+            bot = make_bot(settings)
+            worker = DeliveryWorker(pool, bot, RateLimitedSender(rate_per_second=rate), settings,
+                                    clock=lambda: NOW)
+            t0 = time.perf_counter()
+            report = await worker.run_once()
+            elapsed = time.perf_counter() - t0
+            await bot.session.close()
+        await pool.close()
+        print(f"send   configured {rate:6.0f} msg/s: {report.sent:,} sent in {elapsed:5.1f} s "
+              f"= {report.sent / elapsed:6.1f} msg/s achieved")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--rates", type=float, nargs="*", default=[25, 100, 500, 1000])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="learnbot-bench-") as tmp:
+        server = embedded.start_embedded(Path(tmp))
+        admin_url = server.get_uri("postgres")
+        for n in args.sizes:
+            await claim_bench(admin_url, n, args.workers, args.batch)
+        await send_bench(admin_url, args.rates, 5000)
+        del server
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
