@@ -139,6 +139,8 @@ async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from aiogram.exceptions import TelegramAPIError
+
     from bot.app import build_dispatcher, make_bot, set_commands
     from bot.delivery import DeliveryWorker
     from bot.sender import RateLimitedSender
@@ -161,16 +163,20 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         deliveries = asyncio.create_task(worker.run_forever(stop))
         try:
-            await set_commands(bot, settings)
-            if settings.webhook_url:
-                _stop_on_signals(stop)
-                await serve_webhook(dp, bot, settings, stop)
-            else:
-                await bot.delete_webhook(drop_pending_updates=False)
-                log.info("learnbot ready: long polling %s",
-                         settings.telegram_api_url or "api.telegram.org")
-                await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types(),
-                                       handle_signals=True, close_bot_session=False)
+            try:
+                await set_commands(bot, settings)
+                if settings.webhook_url:
+                    _stop_on_signals(stop)
+                    await serve_webhook(dp, bot, settings, stop)
+                    return 0
+            except TelegramAPIError as exc:
+                print(f"learnbot: Telegram refused the bot's setup: {exc}", file=sys.stderr)
+                return 1
+            await bot.delete_webhook(drop_pending_updates=False)
+            log.info("learnbot ready: long polling %s",
+                     settings.telegram_api_url or "api.telegram.org")
+            await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types(),
+                                   handle_signals=True, close_bot_session=False)
         finally:
             stop.set()
             await deliveries
