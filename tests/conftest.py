@@ -22,6 +22,9 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory):
     data_dir = Path(os.environ.get("LEARNBOT_TEST_PGDIR") or tmp_path_factory.mktemp("pg"))
     server = embedded.start_embedded(data_dir)
     yield server
+    # Stop now, while the data folder still exists (pytest may prune old tmp folders before
+    # the atexit hook would run).
+    server.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -123,3 +123,33 @@ async def test_journey_card_start_opens_the_lesson(pool: asyncpg.Pool, tmp_path:
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT status::text, opened_at FROM journey_deliveries")
     assert row["status"] == "sent" and row["opened_at"] == NOW + timedelta(minutes=1)
+
+
+async def test_timeouts_are_retried_with_backoff(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    report = await import_path(pool, tiny_course(tmp_path / "c"))
+    await seed_learners(pool, report.course_id, 3)
+    clock = Clock(NOW)
+    async with BotAPIEmulator() as emu:
+        emu.delay(2.5, methods={"sendMessage"})
+        settings = load_settings(bot_token="123456:TEST", telegram_api_url=emu.url)
+        session = AiohttpSession(api=TelegramAPIServer.from_base(emu.url), timeout=1)
+        bot = make_bot(settings, session=session)
+        worker = DeliveryWorker(pool, bot, RateLimitedSender(rate_per_second=100), settings,
+                                clock=clock, name="t")
+        try:
+            first = await worker.run_once()
+            assert first.sent == 0 and first.retry_later == 3
+            async with pool.acquire() as conn:
+                errors = [r[0] for r in await conn.fetch(
+                    "SELECT last_error FROM journey_deliveries WHERE status = 'claimed'")]
+            assert len(errors) == 3 and all(errors)
+            emu.delay(0)
+            clock.now = NOW + timedelta(seconds=2)  # before the backoff: nothing is retried
+            assert (await worker.run_once()).claimed == 0
+            clock.now = NOW + timedelta(minutes=5)
+            assert (await worker.run_once()).sent == 3
+        finally:
+            await bot.session.close()
