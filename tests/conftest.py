@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -53,30 +54,91 @@ async def template_db(admin_url: str) -> str:
     return TEMPLATE
 
 
+@asynccontextmanager
+async def scratch_database(admin_url: str, prefix: str, template: str | None = None
+                           ) -> AsyncIterator[str]:
+    """Create a uniquely named database (optionally cloned from `template`), drop it after."""
+    name = prefix + uuid.uuid4().hex[:16]
+    clause = f" TEMPLATE {template}" if template else ""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}{clause}")
+    finally:
+        await conn.close()
+    try:
+        yield url_for(admin_url, name)
+    finally:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+
 @pytest.fixture
 async def db_url(admin_url: str, template_db: str) -> AsyncIterator[str]:
     """A brand-new, fully migrated database for this test alone."""
-    name = "t_" + uuid.uuid4().hex[:16]
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    finally:
-        await conn.close()
-    yield url_for(admin_url, name)
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
+    async with scratch_database(admin_url, "t_", template_db) as url:
+        yield url
 
 
 @pytest.fixture
 async def empty_db_url(admin_url: str) -> AsyncIterator[str]:
     """A database with nothing in it (for migration tests)."""
-    name = "e_" + uuid.uuid4().hex[:16]
+    async with scratch_database(admin_url, "e_") as url:
+        yield url
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await db.create_pool(db_url, max_size=8)
+    yield p
+    await p.close()
+
+
+# --- ask the course: the real embedding model and the demo course, embedded once per session --
+
+DEMO_TEMPLATE = "learnbot_demo_template"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """all-MiniLM-L6-v2, loaded once per session and only by tests that ask for it (~10 s)."""
+    from rag.embedding import get_embedder
+
+    emb = get_embedder()
+    emb.load()
+    return emb
+
+
+@pytest.fixture(scope="session")
+async def demo_template(admin_url: str, template_db: str, embedder) -> str:
+    """A migrated database holding the demo course with every passage embedded; tests get
+    clones of it (`demo_db_url`), so the course is chunked and embedded once per session."""
+    from bot.importer import import_source
+    from storage.course_files import load_course
+
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f"CREATE DATABASE {name}")
+        await conn.execute(f"DROP DATABASE IF EXISTS {DEMO_TEMPLATE} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {DEMO_TEMPLATE} TEMPLATE {template_db}")
+    finally:
+        await conn.close()
+    p = await db.create_pool(url_for(admin_url, DEMO_TEMPLATE), max_size=2)
+    try:
+        await import_source(p, load_course(ROOT / "courses" / "sql-basics"), embedder=embedder)
+    finally:
+        await p.close()
+    return DEMO_TEMPLATE
+
+
+@pytest.fixture
+async def demo_db_url(admin_url: str, demo_template: str) -> AsyncIterator[str]:
+    """A fresh database with the embedded demo course, for this test alone."""
+    name = "d_" + uuid.uuid4().hex[:16]
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {demo_template}")
     finally:
         await conn.close()
     yield url_for(admin_url, name)
@@ -88,7 +150,7 @@ async def empty_db_url(admin_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(db_url, max_size=8)
+async def demo_pool(demo_db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await db.create_pool(demo_db_url, max_size=8)
     yield p
     await p.close()
