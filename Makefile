@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench bench-rag clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) bench/delivery.py
+
+bench-rag: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) bench/rag.py
 
 clean:
 	rm -rf $(VENV) .data

@@ -34,3 +34,13 @@ class QuizStartCb(CallbackData, prefix="qs"):
 class BroadcastCb(CallbackData, prefix="bc"):
     action: str  # "send" | "cancel" | "stop"
     id: str  # broadcast id, hex
+
+
+class AskCb(CallbackData, prefix="ask"):
+    suggestion: str  # topic_prompt_suggestions id, hex
+
+
+class PersonaCb(CallbackData, prefix="per"):
+    course: str  # course id, hex
+    kind: str  # "p": content persona | "l": learner profile
+    value: str  # a persona / profile name, or "none" (profile only)

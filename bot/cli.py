@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from bot import ask_cli
 from bot.config import ConfigError, Settings, load_settings
 from storage.course_files import CourseError, load_course
 from storage.database import migrate_url, open_database, resolve_url
@@ -58,24 +59,34 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    from rag.embedding import get_embedder
+
     async with open_database(settings.database_url, settings.data_dir) as pool:
         with Progress(transient=True) as progress:
-            task = progress.add_task(f"importing {src.slug}", total=1)
-            report = await import_source(pool, src)
-            progress.update(task, advance=1)
+            task = progress.add_task(f"embedding {src.slug}", total=None)
+
+            def embedded(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=max(total, 1))
+
+            report = await import_source(pool, src, embedder=get_embedder(
+                settings.embedding_model), progress=embedded)
     print(report.summary())
     return 0
 
 
-async def _ensure_demo_course(pool) -> None:
+async def _ensure_demo_course(pool, settings: Settings) -> None:
     from bot.importer import import_source
+    from rag.embedding import get_embedder
     from storage import courses
 
     async with pool.acquire() as conn:
-        existing = await conn.fetchval("SELECT source_hash FROM courses WHERE slug = 'sql-basics'")
+        existing = await conn.fetchrow(
+            "SELECT source_hash, (SELECT count(*) FROM course_chunks ch WHERE ch.course_id = c.id"
+            " AND ch.embedding IS NULL) AS unembedded FROM courses c WHERE slug = 'sql-basics'"
+        )
     src = load_course(DEMO_COURSE)
-    if existing != src.source_hash:
-        report = await import_source(pool, src)
+    if existing is None or existing["source_hash"] != src.source_hash or existing["unembedded"]:
+        report = await import_source(pool, src, embedder=get_embedder(settings.embedding_model))
         log.info("demo course: %s", report.summary())
     async with pool.acquire() as conn:
         assert await courses.get_by_slug(conn, "sql-basics") is not None
@@ -83,6 +94,7 @@ async def _ensure_demo_course(pool) -> None:
 
 async def cmd_console(settings: Settings, args: argparse.Namespace, demo: bool = False) -> int:
     from bot.app import build_dispatcher, make_bot
+    from bot.asking import warm_up
     from bot.console import ConsoleDriver, ConsoleSession
 
     user_id = args.user_id
@@ -92,10 +104,13 @@ async def cmd_console(settings: Settings, args: argparse.Namespace, demo: bool =
         )
     async with open_database(settings.database_url, settings.data_dir) as pool:
         if demo:
-            await _ensure_demo_course(pool)
+            await _ensure_demo_course(pool, settings)
         session = ConsoleSession(sys.stdout)
         bot = make_bot(settings, session=session)
         dp = build_dispatcher(settings, pool)
+        # Interactive only: a piped script exits before the model would be needed, and the
+        # process would wait for the loading thread on the way out.
+        warming = warm_up(dp["rag"]) if sys.stdin.isatty() else None  # noqa: F841
         driver = ConsoleDriver(dp, bot, session, user_id=user_id,
                                first_name=getpass.getuser().title())
         interactive = sys.stdin.isatty()
@@ -142,6 +157,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from aiogram.exceptions import TelegramAPIError
 
     from bot.app import build_dispatcher, make_bot, set_commands
+    from bot.asking import warm_up
     from bot.delivery import DeliveryWorker
     from bot.sender import RateLimitedSender
     from bot.webhook import serve_webhook
@@ -153,6 +169,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     async with open_database(settings.database_url, settings.data_dir) as pool:
         bot = make_bot(settings)
         dp = build_dispatcher(settings, pool)
+        warming = warm_up(dp["rag"])  # noqa: F841 - keep a reference while it runs
         sender = RateLimitedSender(
             rate_per_second=settings.delivery_rate_per_second,
             chat_interval=settings.delivery_chat_interval_seconds,
@@ -162,6 +179,8 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         worker = DeliveryWorker(pool, bot, sender, settings)
         stop = asyncio.Event()
         deliveries = asyncio.create_task(worker.run_forever(stop))
+        # Broadcasts a killed process left half-sent are resumed here (see bot/broadcast.py).
+        broadcasts = asyncio.create_task(dp["broadcaster"].run_forever(bot, sender, stop))
         try:
             try:
                 await set_commands(bot, settings)
@@ -180,6 +199,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             stop.set()
             await deliveries
+            await broadcasts
             await bot.session.close()
     return 0
 
@@ -201,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
     i = sub.add_parser("import-course", help="import or update a course folder or .zip")
     i.add_argument("path")
+    ask_cli.add_parser(sub)
     return parser
 
 
@@ -215,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging("WARNING" if quiet else settings.log_level)
     commands = {
         "migrate": cmd_migrate, "run": cmd_run, "deliver": cmd_deliver,
-        "import-course": cmd_import, "console": cmd_console,
+        "import-course": cmd_import, "console": cmd_console, "ask": ask_cli.cmd_ask,
     }
     try:
         if args.command == "demo":

@@ -45,8 +45,14 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
     llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
 
     embedding_model: str = "all-MiniLM-L6-v2"
+    # Ask the course: passages less similar than this to a question are not answered from.
+    rag_min_similarity: float = Field(default=0.2, ge=0, le=1)
+    rag_hnsw_ef_search: int = Field(default=400, ge=1, le=1000)
+    # Unsummarized chat messages before older turns are folded into the session summary.
+    chat_summary_after_messages: int = Field(default=8, ge=2, le=200)
 
     delivery_rate_per_second: float = Field(default=25.0, gt=0, le=1000)
     delivery_chat_interval_seconds: float = Field(default=1.0, ge=0, le=60)
@@ -56,6 +62,11 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(default=5, ge=1, le=50)
     delivery_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
     delivery_concurrency: int = Field(default=64, ge=1, le=1000)
+
+    # A broadcast's progress message is edited this often; the process sending it renews its
+    # lease as often, and another process resumes it once the lease has lapsed.
+    broadcast_progress_seconds: float = Field(default=3.0, ge=0.5, le=60)
+    broadcast_lease_seconds: float = Field(default=15.0, ge=2, le=600)
 
     default_prompt_quota: int = Field(default=10, ge=0, le=10_000)
     default_timezone: str = "UTC"

@@ -7,8 +7,19 @@ import uuid
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import BroadcastCb, EnrollCb, JourneyCb, QuizCb, QuizStartCb, TimeCb
+from bot.callbacks import (
+    AskCb,
+    BroadcastCb,
+    EnrollCb,
+    JourneyCb,
+    PersonaCb,
+    QuizCb,
+    QuizStartCb,
+    TimeCb,
+)
+from bot.texts import PERSONA_LABELS, PROFILE_LABELS
 from storage.courses import CourseRow
+from storage.suggestions import Suggestion
 
 
 def courses(rows: list[CourseRow], enrolled: set[str]) -> InlineKeyboardMarkup:
@@ -68,4 +79,32 @@ def broadcast_confirm(broadcast_id: uuid.UUID, recipients: int) -> InlineKeyboar
 def broadcast_stop(broadcast_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text="⏹ Stop", callback_data=BroadcastCb(action="stop", id=broadcast_id.hex))
+    return kb.as_markup()
+
+
+# --- ask the course ---------------------------------------------------------------------------
+
+def suggestions(items: list[Suggestion]) -> InlineKeyboardMarkup | None:
+    """One button per suggested question (free to tap); None when there are none."""
+    if not items:
+        return None
+    kb = InlineKeyboardBuilder()
+    for s in items:
+        kb.button(text=f"💡 {s.text[:60]}", callback_data=AskCb(suggestion=s.id.hex))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def persona_choices(course_id: uuid.UUID, personas: list[str], current: str,
+                    profile: str | None) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for p in personas:
+        mark = "✔ " if p == current else ""
+        kb.button(text=f"{mark}{PERSONA_LABELS.get(p, p)}",
+                  callback_data=PersonaCb(course=course_id.hex, kind="p", value=p))
+    for key, label in [*PROFILE_LABELS.items(), ("none", "🙅 No profile")]:
+        mark = "✔ " if key == (profile or "none") else ""
+        kb.button(text=f"{mark}{label}",
+                  callback_data=PersonaCb(course=course_id.hex, kind="l", value=key))
+    kb.adjust(2)
     return kb.as_markup()

@@ -24,9 +24,15 @@ DEFAULT_PAGES = {
         "/progress — how far you are, module by module\n"
         "/quiz — take your current module's quiz (it unlocks the next module)\n"
         "/badges — your badges, XP and streak\n"
+        "Type any question — I answer from your course, with sources\n"
+        "/quota — typed questions left in this module (suggested ones are free)\n"
+        "/new — start a fresh conversation about this topic\n"
+        "/persona — your style (sports, cooking, …) and how I explain things\n"
         "/timezone — set your time zone (e.g. <code>/timezone Europe/Berlin</code>)\n"
         "/time — choose the hour your daily journey arrives\n"
         "/pause and /resume — stop and restart daily journeys\n"
+        "In your cohort's group: reply to a cold call to answer it, /star (as a reply) to star "
+        "an answer, /top for the best answers\n"
         "/help — this message"
     ),
     "about": "learnbot: one short journey a day, answers from your course, and your cohort.",
@@ -68,10 +74,6 @@ TIME_SET = "Daily journeys will arrive at <b>{hour:02d}:00</b> ({tz})."
 TOO_LONG = "That message is too long for me ({length} characters; the limit is {limit})."
 SLOW_DOWN = "You're sending messages very fast — please wait a moment."
 NOT_ADMIN = "Sorry, only admins can do that."
-QUESTION_SOON = (
-    "Thanks for your question! Answering from the course material isn't switched on here yet. "
-    "Meanwhile: /today for your journey, /progress for your progress."
-)
 IMPORT_USAGE = "Send the course as a .zip file with the caption /import."
 IMPORT_OK = "✅ Imported: {summary}"
 IMPORT_FAILED = "❌ The course was not imported ({count} problem{s}):\n{problems}"
@@ -257,6 +259,7 @@ GROUP_NOT_LINKED = (
 )
 NAME_THE_COHORT = "Name the cohort: <code>/{command} &lt;cohort&gt; {rest}</code>"
 NOT_IN_COHORT = "Only members and tutors of cohort <b>{name}</b> can do that."
+STAFF_ONLY = "Sorry, only tutors and admins can do that."
 
 GRANT_USAGE = (
     "Usage:\n<code>/grant admin @user</code>\n<code>/grant tutor @user &lt;course&gt;</code>\n"
@@ -477,8 +480,9 @@ def stats_course(title: str, e, funnel: list, hard: list, drop) -> str:
     if not hard:
         out.append("No progress recorded yet.")
     for t in hard:
-        out.append(f"{t.module_no}.{t.topic_number} {esc(t.title)} — {t.avg_attempts:g} attempts, "
-                   f"{t.avg_minutes:g} min, {t.completion_rate}% of {t.learners}")
+        attempts = "attempt" if t.avg_attempts == 1 else "attempts"
+        out.append(f"{t.module_no}.{t.topic_number} {esc(t.title)} — {t.avg_attempts:g} "
+                   f"{attempts}, {t.avg_minutes:g} min, {t.completion_rate}% of {t.learners}")
     out += ["", f"<b>Dropout</b> (idle {drop.idle_days}+ days, not finished): "
                 f"{drop.learners} of {drop.open_enrollments} ({drop.rate}%)"]
     for module_no, n in sorted(drop.by_module.items()):
@@ -521,3 +525,89 @@ def top_answers(topic: str, prompt: str, answers: list, total: int) -> str:
 def snippet(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# --- ask the course: answers, quota, sessions, personas ----------------------------------------
+
+ASK_NOT_ENROLLED = (
+    "I answer questions about your course — enroll in one first (/courses), then just type "
+    "your question."
+)
+DONT_KNOW = (
+    "🤔 I couldn't find that in <b>{course}</b>, so I won't guess. Try asking it another way, "
+    "or about something the course covers."
+)
+DONT_KNOW_FREE = "\n<i>This one didn't count against your questions.</i>"
+EXCERPTS_LABEL = {
+    "normal": "📖 <i>From the course (excerpts):</i>",
+    "sports": "🏟️ <i>Straight from the course playbook (excerpts):</i>",
+    "cooking": "🍳 <i>From the course cookbook (excerpts):</i>",
+    "adventure": "🧭 <i>From the course map (excerpts):</i>",
+}
+LLM_FALLBACK_NOTE = (
+    "<i>(The AI tutor didn't answer this time, so here are the most relevant passages of the "
+    "course instead.)</i>"
+)
+SOURCES_HEADER = "📚 <b>Sources</b>"
+QUOTA_LEFT = "<i>{left} of {quota} typed questions left in Module {module}.</i>"
+QUOTA_EXHAUSTED = (
+    "You've used all {quota} typed questions for <b>Module {module}: {title}</b>.\n"
+    "Suggested questions are always free — tap one below."
+)
+QUOTA_EXHAUSTED_NO_SUGGESTIONS = (
+    "You've used all {quota} typed questions for <b>Module {module}: {title}</b>. "
+    "You'll get new ones with the next module's journeys."
+)
+QUOTA_STATUS = (
+    "<b>{course}</b> · Module {module}: {title}\n"
+    "Typed questions left: <b>{left}</b> of {quota}.\n"
+    "Tapping a suggested question is always free."
+)
+NEW_SESSION = (
+    "🧹 Fresh start: I've set aside our conversation about <b>{topic}</b>. Ask me anything."
+)
+SUGGESTION_GONE = "That suggestion is no longer available."
+ASK_FAILED = "Sorry, something went wrong while answering. Your question wasn't counted."
+PERSONA_LABELS = {
+    "normal": "📘 Plain",
+    "sports": "🏟️ Sports",
+    "cooking": "🍳 Cooking",
+    "adventure": "🧭 Adventure",
+}
+PROFILE_LABELS = {
+    "non_it_migrant": "🌱 New to IT",
+    "rote_memorizer": "🧠 Tell me why",
+    "english_hesitant": "🔤 Simple English",
+    "last_minute_panic": "⏱️ Short on time",
+    "pseudo_coder": "💻 Precise code",
+}
+PERSONA_MENU = (
+    "<b>Your style for {course}</b>\n"
+    "Style: <b>{persona}</b> — journeys use matching examples where the course has them, and "
+    "answers borrow its analogies.\n"
+    "About you: <b>{profile}</b> — shapes how answers are explained.\n"
+    "Tap to change:"
+)
+PERSONA_SET = "Style for <b>{course}</b> set to <b>{label}</b>."
+PROFILE_SET = "Got it — answers in <b>{course}</b> will suit: <b>{label}</b>."
+PROFILE_CLEARED = "Profile cleared for <b>{course}</b>."
+PERSONA_UNAVAILABLE = "That choice isn't available for this course."
+
+
+def answer_messages(
+    text_blocks: list[str], *, mode: str, persona: str, note: bool,
+    sources: list[tuple[int, str, int]], quota_line: str | None,
+) -> list[str]:
+    """An answer as Telegram messages (≤ 4096 chars each): label, body, sources, quota."""
+    head = []
+    if mode == "extractive":
+        head.append(EXCERPTS_LABEL.get(persona, EXCERPTS_LABEL["normal"]))
+        if note:
+            head.append(LLM_FALLBACK_NOTE)
+    tail = []
+    if sources:
+        tail.append(SOURCES_HEADER + "\n" + "\n".join(
+            f"[{n}] {esc(title)} (module {module})" for n, title, module in sources))
+    if quota_line:
+        tail.append(quota_line)
+    return pack([*(["\n".join(head)] if head else []), *text_blocks, *tail])

@@ -22,6 +22,9 @@ class ImportReport:
     cold_calls: int = 0
     suggestions: int = 0
     variants: int = 0
+    chunks: int | None = None  # RAG passages, filled in by the import orchestration
+    chunks_embedded: int = 0
+    chunks_removed: int = 0
 
     def summary(self) -> str:
         parts = [
@@ -34,6 +37,9 @@ class ImportReport:
             f"{self.suggestions} suggestions",
             f"{self.variants} persona variants",
         ]
+        if self.chunks is not None:
+            parts.append(f"{self.chunks} passages ({self.chunks_embedded} embedded, "
+                         f"{self.chunks_removed} removed)")
         return ", ".join(parts)
 
 
@@ -308,3 +314,15 @@ async def get_by_slug(conn: asyncpg.Connection, slug: str) -> CourseRow | None:
         slug,
     )
     return CourseRow(**dict(r)) if r else None
+
+
+async def set_prompt_quota(conn: asyncpg.Connection, course_id: uuid.UUID, quota: int) -> int:
+    """Set the typed-question quota per module; returns the previous value."""
+    return await conn.fetchval(
+        """
+        UPDATE courses c SET prompt_quota = $2 FROM (SELECT prompt_quota FROM courses
+                                                     WHERE id = $1 FOR UPDATE) old
+        WHERE c.id = $1 RETURNING old.prompt_quota
+        """,
+        course_id, quota,
+    )

@@ -135,18 +135,8 @@ async def demo_template(admin_url: str, template_db: str, embedder) -> str:
 @pytest.fixture
 async def demo_db_url(admin_url: str, demo_template: str) -> AsyncIterator[str]:
     """A fresh database with the embedded demo course, for this test alone."""
-    name = "d_" + uuid.uuid4().hex[:16]
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {demo_template}")
-    finally:
-        await conn.close()
-    yield url_for(admin_url, name)
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
+    async with scratch_database(admin_url, "d_", demo_template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Last router: unknown commands, oversized text, and questions (until RAG answers them)."""
+"""Last router: unknown commands and oversized text (questions go to `bot.routers.ask`)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,3 @@ async def too_long(message: Message) -> None:
     await message.answer(
         texts.TOO_LONG.format(length=len(message.text or ""), limit=MAX_QUESTION_CHARS)
     )
-
-
-@router.message(F.text)
-async def question(message: Message) -> None:
-    await message.answer(texts.QUESTION_SOON)

@@ -14,7 +14,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import keyboards, texts
 from bot.callbacks import JourneyCb
 from bot.render import answer_long
-from storage import gamification, journeys, users
+from storage import cohorts, gamification, journeys, users
 from storage.users import User
 
 router = Router(name="journeys")
@@ -111,8 +111,9 @@ async def done_journey(
 
 @router.message(Command("progress"))
 async def progress(message: Message, conn: asyncpg.Connection, user: User) -> None:
-    await answer_long(message, texts.progress_text(await journeys.progress(conn, user.id),
-                                                   user.timezone))
+    text = texts.progress_text(await journeys.progress(conn, user.id), user.timezone)
+    text += texts.projects_block(await cohorts.projects_for_user(conn, user.id))
+    await answer_long(message, text)
 
 
 @router.message(Command("badges"))

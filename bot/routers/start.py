@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import keyboards, texts
 from bot.callbacks import EnrollCb
 from bot.render import answer_long
+from bot.routers import cohort
 from storage import courses, journeys, pages
 from storage.users import User
 
@@ -32,6 +33,9 @@ async def start(
     payload = (command.args or "").strip()
     if payload.startswith("enroll_"):
         await enroll_and_show(message, conn, user, payload.removeprefix("enroll_"), clock())
+        return
+    if payload.startswith("join_"):  # a personal cohort invite (see bot/routers/cohort.py)
+        await cohort.join(message, conn, user, payload.removeprefix("join_"), clock())
         return
     welcome = (await page(conn, "welcome")).replace("{name}", texts.esc(user.display_name))
     await message.answer(welcome)

@@ -1,0 +1,212 @@
+"""Ask-the-course benchmark on the embedded PostgreSQL: prints figures, asserts nothing.
+
+1. Ingestion: a synthetic course (demo sentences reshuffled into ~100 topics) through the real
+   import path — chunk, embed (all-MiniLM-L6-v2 on CPU), write — in chunks per second.
+2. Query latency p50/p95 (embed + hybrid search, and each part) in a course of 10k and of 100k
+   chunks. The large corpora are synthetic: vectors are noisy blends of real chunk embeddings
+   (so neighbourhoods look like real text, unlike uniform random vectors) and texts are
+   reshuffled demo sentences (so full-text search has real work).
+3. HNSW recall@10 against exact search, per `hnsw.ef_search`, with the vector search latency.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/rag.py [--sizes 10000 100000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.importer import import_source  # noqa: E402
+from rag import retrieval  # noqa: E402
+from rag.chunking import split_sentences  # noqa: E402
+from rag.embedding import get_embedder  # noqa: E402
+from storage import chunks, db, embedded, migrate  # noqa: E402
+from storage.course_files import CourseSource, ModuleSource, TopicSource, load_course  # noqa: E402
+
+DEMO = ROOT / "courses" / "sql-basics"
+QUESTIONS = ROOT / "tests" / "data" / "demo_questions.toml"
+
+
+def demo_sentences() -> list[str]:
+    src = load_course(DEMO)
+    out = []
+    for topic in src.topics:
+        for para in re.split(r"\n\s*\n", topic.body):
+            if not para.lstrip().startswith("```"):
+                out.extend(s for s in split_sentences(" ".join(para.split())) if len(s) > 30)
+    return out
+
+
+def synthetic_course(sentences: list[str], topics: int, per_topic: int,
+                     rng: random.Random) -> CourseSource:
+    modules = []
+    for m in range(1, 6):
+        module = ModuleSource(m, f"Synthetic module {m}")
+        for t in range(1, topics // 5 + 1):
+            body = "\n\n".join(" ".join(rng.sample(sentences, 4)) for _ in range(per_topic // 4))
+            module.topics.append(TopicSource(f"m{m}-t{t}", f"Topic {m}.{t}", body, m, t, 1,
+                                             priority=m * 1000 + t))
+        modules.append(module)
+    return CourseSource("bench-ingest", "Bench ingest", "", 10, 70, 60, ["normal"], modules,
+                        "bench")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def bulk_course(pool, slug: str, n: int, base: np.ndarray, sentences: list[str],
+                      rng: np.random.Generator) -> uuid.UUID:
+    async with pool.acquire() as conn:
+        course_id = await conn.fetchval(
+            "INSERT INTO courses (slug, title) VALUES ($1, $1) RETURNING id", slug)
+        batch = 5000
+        for start in range(0, n, batch):
+            size = min(batch, n - start)
+            a = rng.integers(0, len(base), size)
+            b = rng.integers(0, len(base), size)
+            w = rng.uniform(0.3, 0.7, (size, 1)).astype(np.float32)
+            vecs = w * base[a] + (1 - w) * base[b] + rng.normal(0, 0.04, (size, base.shape[1]))
+            vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+            picks = rng.integers(0, len(sentences), (size, 4))
+            records = [
+                (f"{slug}/t{(start + i) // 8}/{(start + i) % 8}", course_id, 1, (start + i) % 8,
+                 f"Synthetic › Topic {(start + i) // 8}",
+                 " ".join(sentences[j] for j in picks[i]), "h", 120, vecs[i])
+                for i in range(size)
+            ]
+            await conn.copy_records_to_table(
+                "course_chunks", records=records,
+                columns=["chunk_id", "course_id", "module_no", "ordinal", "heading", "content",
+                         "content_hash", "token_count", "embedding"],
+            )
+    return course_id
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--ef", type=int, nargs="+", default=[40, 100, 200])
+    parser.add_argument("--ingest-topics", type=int, default=100)
+    args = parser.parse_args()
+
+    import tomllib
+
+    rng = random.Random(7)
+    nrng = np.random.default_rng(7)
+    sentences = demo_sentences()
+    pairs = tomllib.loads(QUESTIONS.read_text())["pairs"]
+    fillers = ["please", "quickly", "in postgres", "for my homework", "again", "with an example",
+               "step by step", "for the library db", "in sql", "briefly"]
+    queries = [f"{p['question']} {rng.choice(fillers)} {i}"
+               for i, p in enumerate(rng.choices(pairs, k=args.queries))]
+
+    embedder = get_embedder()
+    t0 = time.perf_counter()
+    embedder.load()
+    print(f"model load: {time.perf_counter() - t0:.1f} s")
+
+    with tempfile.TemporaryDirectory(prefix="learnbot-bench-") as tmp:
+        server = embedded.start_embedded(Path(tmp))
+        url = embedded.embedded_database_url(server, "bench")
+        conn = await db.connect(url)
+        await migrate.migrate(conn)
+        await conn.close()
+        pool = await db.create_pool(url, max_size=4)
+        try:
+            # 1. ingestion through the real import path
+            src = synthetic_course(sentences, args.ingest_topics, 24, rng)
+            t0 = time.perf_counter()
+            report = await import_source(pool, src, embedder=embedder)
+            took = time.perf_counter() - t0
+            print(f"\ningestion: {report.chunks} chunks in {took:.1f} s = "
+                  f"{report.chunks / took:.1f} chunks/s (chunk + embed + write)")
+            t0 = time.perf_counter()
+            again = await import_source(pool, src, embedder=embedder)
+            took = time.perf_counter() - t0
+            print(f"re-import unchanged: {again.chunks_embedded} re-embedded, {took:.2f} s")
+            async with pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT embedding FROM course_chunks WHERE embedding IS NOT NULL")
+            base = np.stack([r["embedding"].to_numpy() for r in rows]).astype(np.float32)
+
+            # 2 + 3. latency and recall per corpus size
+            async with pool.acquire() as conn:
+                await conn.execute("DROP INDEX course_chunks_embedding_hnsw")
+            courses = {}
+            for size in args.sizes:
+                t0 = time.perf_counter()
+                courses[size] = await bulk_course(pool, f"bench-{size}", size, base, sentences,
+                                                  nrng)
+                print(f"\nloaded {size} synthetic chunks in {time.perf_counter() - t0:.1f} s")
+            async with pool.acquire() as conn:
+                await conn.execute("SET maintenance_work_mem = '1GB'")
+                t0 = time.perf_counter()
+                await conn.execute(
+                    "CREATE INDEX course_chunks_embedding_hnsw ON course_chunks "
+                    "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
+                total = await conn.fetchval("SELECT count(*) FROM course_chunks")
+                print(f"HNSW build over {total} chunks: {time.perf_counter() - t0:.1f} s")
+                await conn.execute("ANALYZE course_chunks")
+
+            qvecs = embedder.encode(queries)  # warm-up for the timed per-query encodes below
+            for size, course_id in courses.items():
+                print(f"\n== course of {size} chunks, {len(queries)} queries ==")
+                embed_ms, search_ms, total_ms = [], [], []
+                async with pool.acquire() as conn:
+                    for q in queries:
+                        t0 = time.perf_counter()
+                        vec = embedder.encode([q])[0]
+                        t1 = time.perf_counter()
+                        await retrieval.retrieve(conn, course_id, q, vec, floor=0.0)
+                        t2 = time.perf_counter()
+                        embed_ms.append((t1 - t0) * 1000)
+                        search_ms.append((t2 - t1) * 1000)
+                        total_ms.append((t2 - t0) * 1000)
+                for name, values in (("embed", embed_ms), ("hybrid search", search_ms),
+                                     ("embed + search", total_ms)):
+                    print(f"  {name:15s} p50 {pct(values, 50):7.1f} ms   "
+                          f"p95 {pct(values, 95):7.1f} ms")
+                async with pool.acquire() as conn:
+                    exact, exact_ms = [], []
+                    for vec in qvecs:
+                        t0 = time.perf_counter()
+                        hits = await chunks.vector_search(conn, course_id, vec, 10, exact=True)
+                        exact_ms.append((time.perf_counter() - t0) * 1000)
+                        exact.append({h.chunk_id for h in hits})
+                    print(f"  exact top-10    p50 {pct(exact_ms, 50):7.1f} ms   "
+                          f"p95 {pct(exact_ms, 95):7.1f} ms")
+                    for ef in args.ef:
+                        found, ms = [], []
+                        for vec in qvecs:
+                            t0 = time.perf_counter()
+                            hits = await chunks.vector_search(conn, course_id, vec, 10,
+                                                              ef_search=ef)
+                            ms.append((time.perf_counter() - t0) * 1000)
+                            found.append({h.chunk_id for h in hits})
+                        recall = statistics.mean(len(f & e) / 10 for f, e in
+                                                 zip(found, exact, strict=True))
+                        print(f"  HNSW ef_search={ef:<4d} recall@10 {recall:.3f}   "
+                              f"p50 {pct(ms, 50):6.1f} ms   p95 {pct(ms, 95):6.1f} ms")
+        finally:
+            await pool.close()
+            del server
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

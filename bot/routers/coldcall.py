@@ -1,0 +1,220 @@
+"""Cold calls in a cohort's group: tutors post prompts, members reply (threaded), everyone in
+the cohort stars answers (/star or a 👍/⭐ reaction), /top shows the best answers.
+
+The bot must be an admin of the group (or have privacy mode off) to see replies to other
+people's messages and reactions; commands and replies to its own posts it always sees."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import Message, MessageReactionUpdated, ReactionTypeEmoji
+
+from bot import texts
+from bot.filters import CohortMember, CohortStaff, is_cohort_staff
+from bot.replies import GROUP_TYPES, reply
+from bot.sender import RateLimitedSender, SendFailed
+from storage import activity, cohorts, coldcalls
+from storage.cohorts import Cohort
+from storage.users import User
+
+log = logging.getLogger(__name__)
+router = Router(name="coldcall")
+
+STAR_EMOJI = frozenset({"👍", "⭐", "🌟"})
+TOP_USAGE = "Usage: <code>/top</code> in the cohort's group, or <code>/top &lt;cohort&gt;</code>."
+in_groups = F.chat.type.in_(GROUP_TYPES)
+
+
+@router.message(Command("coldcall"), CohortStaff(usage=texts.COLDCALL_USAGE))
+async def coldcall(
+    message: Message, bot: Bot, conn: asyncpg.Connection, user: User, cohort: Cohort, args: str,
+    sender: RateLimitedSender,
+) -> None:
+    if not args:
+        await reply(message, texts.COLDCALL_USAGE, sender)
+        return
+    if cohort.telegram_chat_id is None:
+        await reply(message, texts.COLDCALL_NOT_LINKED.format(name=texts.esc(cohort.name)), sender)
+        return
+    topic = await _one_topic(message, conn, cohort, args, sender)
+    if topic is None:
+        return
+    draft = await coldcalls.start_post(conn, cohort, topic.id, user.id)
+    if draft is None:
+        await reply(message, texts.TOPIC_NO_PROMPTS.format(title=texts.esc(topic.title)), sender)
+        return
+    text = texts.COLDCALL_POST.format(topic=texts.esc(draft.topic_title),
+                                      prompt=texts.esc(draft.prompt))
+    chat_id, thread_id = cohort.telegram_chat_id, cohort.telegram_thread_id
+    try:
+        posted = await sender.send(chat_id, lambda: bot.send_message(
+            chat_id, text, message_thread_id=thread_id))
+    except SendFailed as exc:
+        await coldcalls.discard_post(conn, draft.post_id)
+        await reply(message, texts.COLDCALL_FAILED.format(reason=texts.esc(str(exc))), sender)
+        return
+    await coldcalls.confirm_post(conn, draft.post_id, posted.message_id)
+    if message.chat.id != chat_id:  # called privately: confirm there; the group sees the post
+        await message.answer(texts.COLDCALL_POSTED.format(
+            order=draft.display_order, total=draft.prompts_total,
+            topic=texts.esc(draft.topic_title), name=texts.esc(cohort.name)))
+
+
+async def _one_topic(
+    message: Message, conn: asyncpg.Connection, cohort: Cohort, ref: str,
+    sender: RateLimitedSender,
+) -> coldcalls.TopicRef | None:
+    found = await coldcalls.resolve_topic(conn, cohort.course_id, ref)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        await reply(message, texts.TOPIC_UNKNOWN.format(
+            course=texts.esc(cohort.course_title), ref=texts.esc(ref[:80])), sender)
+    else:
+        options = ", ".join(f"{t.module_no}.{t.topic_number} {texts.esc(t.title)}"
+                            for t in found[:8])
+        example = f"{found[0].module_no}.{found[0].topic_number}"
+        await reply(message, texts.TOPIC_AMBIGUOUS.format(
+            ref=texts.esc(ref[:80]), options=options, example=example), sender)
+    return None
+
+
+@router.message(Command("top"), CohortMember(usage=TOP_USAGE))
+async def top(
+    message: Message, conn: asyncpg.Connection, cohort: Cohort, sender: RateLimitedSender
+) -> None:
+    current = await coldcalls.current_prompt(conn, cohort.id)
+    if current is None:
+        await reply(message, texts.TOP_NOTHING_POSTED.format(name=texts.esc(cohort.name)), sender)
+        return
+    answers = await coldcalls.top_answers(conn, current.post_id)
+    await reply(message, texts.top_answers(current.topic_title, current.prompt, answers,
+                                           current.answers), sender)
+
+
+@router.message(Command("star"), in_groups, CohortMember(usage=texts.STAR_USAGE))
+async def star(
+    message: Message, conn: asyncpg.Connection, user: User, cohort: Cohort,
+    sender: RateLimitedSender,
+) -> None:
+    replied = message.reply_to_message
+    if replied is None:
+        await reply(message, texts.STAR_USAGE, sender)
+        return
+    target = await coldcalls.find_target(conn, message.chat.id, replied.message_id)
+    if target is None or target.kind != "message" or target.cohort_id != cohort.id:
+        await reply(message, texts.STAR_NOT_ANSWER, sender)
+        return
+    if target.author_id == user.id:
+        await reply(message, texts.STAR_OWN, sender)
+        return
+    assert target.message_id is not None
+    result = await coldcalls.set_star(conn, target.message_id, user.id, None)
+    template = texts.STARRED if result.starred else texts.UNSTARRED
+    await reply(message, template.format(n=result.stars, s=texts.plural(result.stars)), sender)
+
+
+@router.message(Command("star"), F.chat.type == "private")
+async def star_private(message: Message) -> None:
+    await message.answer(texts.STAR_USAGE)
+
+
+@router.message(Command("coldcall", "top", "star"))
+async def refused(message: Message) -> None:
+    """A filter above already told the sender why not; stop here so nothing else answers."""
+
+
+def _body(message: Message) -> str:
+    if message.text or message.caption:
+        return (message.text or message.caption or "")[:4096]
+    for kind in ("photo", "video", "voice", "audio", "document", "sticker", "video_note"):
+        if getattr(message, kind, None):
+            return f"[{kind.replace('_', ' ')}]"
+    return "[message]"
+
+
+@router.message(in_groups, F.reply_to_message)
+async def group_reply(
+    message: Message, bot: Bot, conn: asyncpg.Connection, sender: RateLimitedSender,
+    clock: Callable[[], datetime], user: User | None = None,
+) -> None:
+    """A reply in a linked group: recorded when it answers a prompt post or a recorded reply
+    of this cohort, by a member or its staff. Anything else is none of our business."""
+    replied = message.reply_to_message
+    if user is None or replied is None or (message.text or "").startswith("/"):
+        return
+    cohort = await cohorts.get_by_chat(conn, message.chat.id)
+    if cohort is None or not cohort.is_active:
+        return
+    target = await coldcalls.find_target(conn, message.chat.id, replied.message_id)
+    if target is None or target.cohort_id != cohort.id:
+        return
+    staff = await is_cohort_staff(conn, user, cohort)
+    if not staff and await cohorts.member_status(conn, cohort.id, user.id) != "active":
+        await _tell_how_to_join(bot, sender, message, cohort)
+        return
+    recorded = await coldcalls.record_reply(
+        conn, target, user_id=user.id, is_tutor=staff, body=_body(message),
+        chat_id=message.chat.id, telegram_message_id=message.message_id,
+    )
+    if recorded.created and not staff:
+        await activity.log(conn, user_id=user.id, course_id=recorded.course_id,
+                           topic_id=recorded.topic_id, event_type="cold_call.reply",
+                           payload={"cohort": cohort.name, "threaded": target.kind == "message"},
+                           at=clock())
+
+
+async def _tell_how_to_join(
+    bot: Bot, sender: RateLimitedSender, message: Message, cohort: Cohort
+) -> None:
+    """Privately, so the group stays quiet; if they never started the bot, Telegram refuses
+    and that is fine."""
+    if message.from_user is None:
+        return
+    chat_id = message.from_user.id
+    text = texts.NOT_MEMBER_DM.format(group=texts.esc(message.chat.title or "the group"),
+                                      name=texts.esc(cohort.name))
+    try:
+        await sender.send(chat_id, lambda: bot.send_message(chat_id, text))
+    except SendFailed as exc:
+        log.info("could not tell %s how to join: %s", chat_id, exc)
+
+
+@router.edited_message(in_groups)
+async def edited_reply(message: Message, conn: asyncpg.Connection, user: User | None = None
+                       ) -> None:
+    if user is not None:
+        await coldcalls.edit_body(conn, message.chat.id, message.message_id, user.id,
+                                  _body(message))
+
+
+def _stars_in(reactions: list) -> bool:
+    return any(isinstance(r, ReactionTypeEmoji) and r.emoji in STAR_EMOJI for r in reactions)
+
+
+@router.message_reaction(in_groups)
+async def reaction(
+    event: MessageReactionUpdated, conn: asyncpg.Connection, user: User | None = None
+) -> None:
+    """👍/⭐ on a recorded answer sets the reacting member's star; taking it off removes it."""
+    before, after = _stars_in(event.old_reaction), _stars_in(event.new_reaction)
+    if user is None or before == after:
+        return
+    cohort = await cohorts.get_by_chat(conn, event.chat.id)
+    if cohort is None or not cohort.is_active:
+        return
+    target = await coldcalls.find_target(conn, event.chat.id, event.message_id)
+    if target is None or target.kind != "message" or target.cohort_id != cohort.id:
+        return
+    if target.author_id == user.id or target.message_id is None:
+        return
+    allowed = await is_cohort_staff(conn, user, cohort) or \
+        await cohorts.member_status(conn, cohort.id, user.id) == "active"
+    if allowed:
+        await coldcalls.set_star(conn, target.message_id, user.id, after)

@@ -1,0 +1,128 @@
+"""A small client for any OpenAI-compatible chat endpoint (vLLM, llama.cpp, Ollama, hosted).
+
+One deadline covers the whole call, retries included, so a slow or flapping server can delay an
+answer by at most `timeout` seconds and never hang it; callers fall back to the extractive
+answer on `LLMError`. Retries are for what is worth retrying: connection errors, 429 and 5xx
+(honouring Retry-After within the deadline). Anything else fails at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class LLMError(RuntimeError):
+    """The model gave no usable answer; the message says why (for logs and the fallback note)."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+class LLMClient:
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str | None = None,
+        timeout: float = 30.0, retries: int = 2, backoff: float = 0.5,
+        temperature: float = 0.2, max_tokens: int = 700,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+
+    @property
+    def endpoint(self) -> str:
+        # Accept both ".../v1" and the bare server root, as operators write either.
+        base = self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
+        return f"{base}/chat/completions"
+
+    async def chat(self, messages: list[ChatMessage], *, max_tokens: int | None = None) -> str:
+        """The assistant's reply text; `LLMError` when none arrives within the deadline."""
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.as_dict() for m in messages],
+            "temperature": self.temperature,
+            "max_tokens": max_tokens or self.max_tokens,
+            "stream": False,
+        }
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        deadline = time.monotonic() + self.timeout
+        last = "no attempt made"
+        async with aiohttp.ClientSession(headers=headers) as session:
+            for attempt in range(self.retries + 1):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(remaining):
+                        return await self._attempt(session, payload)
+                except TimeoutError:
+                    last = f"no reply within {self.timeout:g} s"
+                    break
+                except _Retry as exc:
+                    last = str(exc)
+                    wait = exc.retry_after if exc.retry_after is not None \
+                        else self.backoff * 2 ** attempt
+                    if attempt == self.retries or time.monotonic() + wait >= deadline:
+                        break
+                    log.info("LLM attempt %d failed (%s); retrying in %.1f s",
+                             attempt + 1, last, wait)
+                    await asyncio.sleep(wait)
+        raise LLMError(last)
+
+    async def _attempt(self, session: aiohttp.ClientSession, payload: dict[str, Any]) -> str:
+        try:
+            async with session.post(self.endpoint, json=payload) as resp:
+                if resp.status in RETRYABLE:
+                    raise _Retry(f"HTTP {resp.status}", _retry_after(resp))
+                if resp.status != 200:
+                    body = (await resp.text())[:200]
+                    raise LLMError(f"HTTP {resp.status}: {body}")
+                try:
+                    data = await resp.json(content_type=None)
+                except ValueError:
+                    raise LLMError("the reply was not JSON") from None
+        except aiohttp.ClientError as exc:
+            raise _Retry(f"{type(exc).__name__}: {exc}", None) from exc
+        try:
+            text = data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise LLMError("the reply had no choices[0].message.content") from None
+        if not isinstance(text, str) or not text.strip():
+            raise LLMError("the reply was empty")
+        return text.strip()
+
+
+class _Retry(Exception):
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
+    value = resp.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,185 @@
+"""The question pipeline end to end, shared by the bot and `learnbot ask`:
+
+quota (typed prompts only) → embed → hybrid retrieve → answer (LLM, else extractive) → store
+both turns → fold old turns into the session summary when due.
+
+No Telegram here: the bot passes a `busy` context (its typing indicator) and renders `Reply`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+
+import asyncpg
+import numpy as np
+
+from rag import answer as answering
+from rag import retrieval, sessions
+from rag.answer import Answer, Turn
+from rag.embedding import Embedder
+from rag.llm import LLMClient, LLMError
+from rag.retrieval import Mode, Retrieval
+from storage import chat, quota
+from storage.chat import AskContext
+from storage.chunks import DEFAULT_EF_SEARCH
+from storage.quota import QuotaState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RagConfig:
+    min_similarity: float = retrieval.MIN_SIMILARITY
+    ef_search: int = DEFAULT_EF_SEARCH
+    passages: int = retrieval.PASSAGES
+    fold_after: int = sessions.FOLD_AFTER
+    keep_recent: int = sessions.KEEP_RECENT
+
+
+@dataclass
+class Reply:
+    answer: Answer
+    retrieval: Retrieval | None
+    quota: QuotaState | None = None  # after this question (typed questions only)
+    refused: bool = False  # typed, and the module's quota was used up
+    refunded: bool = False  # typed, but nothing to answer from: the prompt was given back
+    session_id: uuid.UUID | None = None
+    citations: list[dict] = field(default_factory=list)
+
+
+def citation_records(ans: Answer, found: Retrieval | None) -> list[dict]:
+    """What a citation points at, for storage and display: only passages retrieved."""
+    if found is None:
+        return []
+    by_n = {p.n: p for p in found.passages}
+    return [
+        {"n": n, "chunk_id": by_n[n].hit.chunk_id, "topic_title": by_n[n].topic_title,
+         "module_no": by_n[n].hit.module_no,
+         "topic_id": str(by_n[n].hit.topic_id) if by_n[n].hit.topic_id else None}
+        for n in ans.citations if n in by_n
+    ]
+
+
+class RagService:
+    def __init__(self, embedder: Embedder, llm: LLMClient | None = None,
+                 config: RagConfig | None = None) -> None:
+        self.embedder = embedder
+        self.llm = llm
+        self.config = config or RagConfig()
+
+    async def retrieve(
+        self, conn: asyncpg.Connection, course_id: uuid.UUID, question: str, *,
+        topic_id: uuid.UUID | None = None, mode: Mode = "hybrid", floor: float | None = None,
+        limit: int | None = None,
+    ) -> Retrieval:
+        vec = await self.embedder.embed_query(question) if mode != "fts" else None
+        found = await retrieval.retrieve(
+            conn, course_id, question, vec, current_topic=topic_id, mode=mode,
+            limit=limit or self.config.passages,
+            floor=self.config.min_similarity if floor is None else floor,
+            ef_search=self.config.ef_search,
+        )
+        found.query_vec = vec
+        return found
+
+    async def compose(
+        self, question: str, found: Retrieval, *, course_title: str, persona: str = "normal",
+        profile: str | None = None, summary: str = "", recent: list[Turn] | None = None,
+    ) -> Answer:
+        if not found.passages:
+            return answering.unknown_answer()
+        note = None
+        if self.llm is not None:
+            prompt = answering.build_prompt(
+                question, found.passages, course_title=course_title, persona=persona,
+                profile=profile, summary=summary, recent=recent,
+            )
+            try:
+                ans = answering.from_llm(await self.llm.chat(prompt), found.passages)
+                if ans.text:
+                    return ans
+                note = "the model's reply was empty"
+            except LLMError as exc:
+                note = str(exc)
+                log.warning("LLM answer failed (%s); answering extractively", exc)
+        return await self._extractive(found, note)
+
+    async def _extractive(self, found: Retrieval, note: str | None) -> Answer:
+        cands = answering.candidates(found.passages)
+        prose = [i for i, c in enumerate(cands) if not c.is_code]
+        scores = [0.0] * len(cands)
+        if found.query_vec is not None and prose:
+            vecs = await self.embedder.embed_sentences([cands[i].text for i in prose])
+            sims = vecs @ np.asarray(found.query_vec, dtype=np.float32)
+            for i, s in zip(prose, sims, strict=True):
+                scores[i] = float(s)
+        else:  # no vectors (FTS-only): keep each passage's opening sentences
+            for i in prose:
+                scores[i] = -cands[i].index - 10 * [p.n for p in found.passages].index(cands[i].n)
+        return answering.extractive_answer(found.passages, cands, scores, note=note)
+
+    async def ask(
+        self, conn: asyncpg.Connection, ctx: AskContext, question: str, *, typed: bool,
+        busy: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+    ) -> Reply:
+        """Answer a learner's question in their session. Typed questions spend quota first
+        (one atomic statement) and get it back if the bot had nothing to answer from."""
+        state: QuotaState | None = None
+        if typed:
+            state = await quota.spend(conn, ctx.user_id, ctx.course_id, ctx.module_no)
+            if not state.spent:
+                return Reply(answering.unknown_answer(), None, state, refused=True)
+        try:
+            async with busy() if busy else contextlib.nullcontext():
+                session = await chat.session_for(conn, ctx.user_id, ctx.course_id, ctx.topic_id)
+                history = await chat.messages(conn, session.id,
+                                              start=session.summary_message_count)
+                found = await self.retrieve(conn, ctx.course_id, question,
+                                            topic_id=ctx.topic_id)
+                ans = await self.compose(
+                    question, found, course_title=ctx.course_title, persona=ctx.persona,
+                    profile=ctx.profile, summary=session.summary,
+                    recent=[Turn(m.role, m.content) for m in history],
+                )
+                records = citation_records(ans, found)
+                stored = ans.text if ans.mode != "unknown" else "(not covered by the course)"
+                await chat.add_turn(conn, session, question, stored, records)
+        except BaseException:
+            if state is not None:
+                with contextlib.suppress(Exception):
+                    await quota.refund(conn, ctx.user_id, ctx.course_id, ctx.module_no)
+            raise
+        refunded = False
+        if state is not None and ans.mode == "unknown":
+            await quota.refund(conn, ctx.user_id, ctx.course_id, ctx.module_no)
+            state = QuotaState(False, state.used - 1, state.quota)
+            refunded = True
+        return Reply(ans, found, state, session_id=session.id, citations=records,
+                     refunded=refunded)
+
+    async def fold_if_due(self, conn: asyncpg.Connection, session_id: uuid.UUID) -> bool:
+        """Fold older turns into the summary when enough have piled up; True if it did."""
+        session = await chat.get_session(conn, session_id)
+        if session is None:
+            return False
+        total = await chat.message_count(conn, session_id)
+        plan = sessions.plan_fold(total, session.summary_message_count,
+                                  fold_after=self.config.fold_after,
+                                  keep_recent=self.config.keep_recent)
+        if plan is None:
+            return False
+        folded = await chat.messages(conn, session_id, start=plan.start, end=plan.end)
+        summary, how = await sessions.summarize(
+            self.llm, session.summary, [Turn(m.role, m.content) for m in folded]
+        )
+        saved = await chat.save_summary(conn, session_id, summary, folded_from=plan.start,
+                                        folded_to=plan.end)
+        if saved:
+            log.info("session %s: folded messages %d-%d into the summary (%s)",
+                     session_id, plan.start, plan.end, how)
+        return saved

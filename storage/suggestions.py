@@ -1,0 +1,60 @@
+"""Suggested prompts (`topic_prompt_suggestions`): a topic's starters and their follow-ups."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: uuid.UUID
+    course_id: uuid.UUID
+    topic_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    text: str
+
+
+_COLUMNS = ("s.id, s.course_id, s.topic_id, s.parent_suggestion_id AS parent_id, "
+            "s.prompt_text AS text")
+
+
+async def get(conn: asyncpg.Connection, suggestion_id: uuid.UUID) -> Suggestion | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM topic_prompt_suggestions s WHERE s.id = $1", suggestion_id
+    )
+    return Suggestion(**dict(row)) if row else None
+
+
+async def starters(
+    conn: asyncpg.Connection, course_id: uuid.UUID, topic_id: uuid.UUID | None, limit: int = 3,
+    exclude: uuid.UUID | None = None,
+) -> list[Suggestion]:
+    """Top-level suggestions for the topic; the course's first ones when it has none."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM topic_prompt_suggestions s
+        JOIN topics t ON t.id = s.topic_id AND t.archived_at IS NULL
+        WHERE s.course_id = $1 AND s.parent_suggestion_id IS NULL
+          AND s.id IS DISTINCT FROM $4
+        ORDER BY (s.topic_id = $2) IS NOT TRUE, t.module_no, t.topic_number, s.order_index
+        LIMIT $3
+        """,
+        course_id, topic_id, limit, exclude,
+    )
+    return [Suggestion(**dict(r)) for r in rows]
+
+
+async def follow_ups(
+    conn: asyncpg.Connection, suggestion_id: uuid.UUID, limit: int = 3
+) -> list[Suggestion]:
+    rows = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM topic_prompt_suggestions s
+        WHERE s.parent_suggestion_id = $1 ORDER BY s.order_index LIMIT $2
+        """,
+        suggestion_id, limit,
+    )
+    return [Suggestion(**dict(r)) for r in rows]
