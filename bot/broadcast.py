@@ -28,7 +28,7 @@ from aiogram.types import Message
 
 from bot import keyboards, texts
 from bot.config import Settings
-from bot.sender import RateLimitedSender, SendFailed
+from bot.sender import Pacer, RateLimitedSender, SendFailed
 from storage import broadcasts
 from storage.broadcasts import Broadcast, Recipient
 from storage.journeys import backoff
@@ -49,29 +49,6 @@ def delivery_unknown(exc: SendFailed) -> bool:
     if isinstance(cause, TelegramNetworkError):
         return "ClientConnectorError" not in str(cause)
     return isinstance(cause, TimeoutError)
-
-
-class Pacer:
-    """Starts calls at least `1/rate` apart, timed when they really start.
-
-    The sender plans slots ahead; if the process stalls (a slow commit, a busy CPU), several
-    planned slots fall due at once and would leave as a burst. Passing through here right
-    before the HTTP request re-spaces them, so the rate holds at Telegram's end too. Waiters
-    queue in order (asyncio.Lock is fair) and each sleeps at most one interval."""
-
-    def __init__(self, rate_per_second: float, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
-        self.interval = 1.0 / rate_per_second
-        self.clock = clock
-        self._last = float("-inf")
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        async with self._lock:
-            delay = self._last + self.interval - self.clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self._last = self.clock()
 
 
 @dataclass

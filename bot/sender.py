@@ -45,6 +45,29 @@ class SenderStats:
     paused_seconds: float = 0.0
 
 
+class Pacer:
+    """Starts calls at least `1/rate` apart, timed when they really start.
+
+    The sender plans slots ahead; if the process stalls (a slow commit, a busy CPU), several
+    planned slots fall due at once and would leave as a burst. Passing through here right
+    before the HTTP request re-spaces them, so the rate holds at Telegram's end too. Waiters
+    queue in order (asyncio.Lock is fair) and each sleeps at most one interval."""
+
+    def __init__(self, rate_per_second: float, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.interval = 1.0 / rate_per_second
+        self.clock = clock
+        self._last = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            delay = self._last + self.interval - self.clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._last = self.clock()
+
+
 class RateLimitedSender:
     def __init__(
         self,
@@ -67,6 +90,7 @@ class RateLimitedSender:
         self._chat_next: dict[int, float] = {}
         self._group_sends: dict[int, deque[float]] = {}
         self._lock = asyncio.Lock()
+        self._pacer = Pacer(rate_per_second, clock)
         self.stats = SenderStats()
 
     async def _acquire(self, chat_id: int) -> None:
@@ -101,6 +125,7 @@ class RateLimitedSender:
         """Run one Bot API call for `chat_id` under the limits; classify failures."""
         for _ in range(self.max_429_retries + 1):
             await self._acquire(chat_id)
+            await self._pacer.wait()
             try:
                 result = await call()
             except TelegramRetryAfter as exc:

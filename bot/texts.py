@@ -468,7 +468,9 @@ def stats_overview(lines: list) -> str:
     return "\n".join(out)
 
 
-def stats_course(title: str, e, funnel: list, hard: list, drop) -> str:
+def stats_course(title: str, e, funnel: list, hard: list, drop,
+                 time_to_complete: tuple[float | None, float | None] = (None, None),
+                 quizzes: list | None = None) -> str:
     out = [f"📊 <b>{esc(title)}</b>",
            f"Enrolled: {e.total} ({e.active} active, {e.paused} paused, {e.completed} completed)",
            f"Completion rate: {e.completion_rate}%",
@@ -488,6 +490,13 @@ def stats_course(title: str, e, funnel: list, hard: list, drop) -> str:
     for module_no, n in sorted(drop.by_module.items()):
         where = "before their first journey" if module_no == 0 else f"in module {module_no}"
         out.append(f"  {n} stopped {where}")
+    avg_days, median_days = time_to_complete
+    if avg_days is not None:
+        out.append(f"Time to complete: {avg_days:g} days on average (median {median_days:g})")
+    if quizzes:
+        out += ["", "<b>Quizzes</b> (attempts, passed)"]
+        for module_no, total, passed, rate in quizzes:
+            out.append(f"Module {module_no}: {total} attempts, {passed} passed ({rate:g}%)")
     return "\n".join(out)
 
 

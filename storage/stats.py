@@ -110,6 +110,38 @@ async def module_funnel(conn: asyncpg.Connection, course_id: uuid.UUID) -> list[
     return [ModuleStep(**dict(r)) for r in rows]
 
 
+async def time_to_complete_days(conn: asyncpg.Connection, course_id: uuid.UUID
+                                ) -> tuple[float | None, float | None]:
+    """(average, median) days from enrollment to completion among those who completed."""
+    row = await conn.fetchrow(
+        """
+        SELECT avg(extract(epoch FROM completed_at - enrolled_at) / 86400) AS avg_days,
+               percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY extract(epoch FROM completed_at - enrolled_at) / 86400) AS median
+        FROM enrollments WHERE course_id = $1 AND status = 'completed'
+        """,
+        course_id,
+    )
+    avg = round(float(row["avg_days"]), 1) if row["avg_days"] is not None else None
+    med = round(float(row["median"]), 1) if row["median"] is not None else None
+    return avg, med
+
+
+async def quiz_pass_rates(conn: asyncpg.Connection, course_id: uuid.UUID, pass_mark: int
+                          ) -> list[tuple[int, int, int, float]]:
+    """Per module: (module, attempts, passed, pass rate %) over finished attempts."""
+    rows = await conn.fetch(
+        """
+        SELECT module_no, count(*) AS total, count(*) FILTER (WHERE score >= $2) AS passed
+        FROM quiz_attempts WHERE course_id = $1 AND score IS NOT NULL
+        GROUP BY module_no ORDER BY module_no
+        """,
+        course_id, pass_mark,
+    )
+    return [(r["module_no"], r["total"], r["passed"],
+             round(100 * r["passed"] / r["total"], 1)) for r in rows]
+
+
 @dataclass(frozen=True)
 class TopicDifficulty:
     module_no: int

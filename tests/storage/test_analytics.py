@@ -1,4 +1,4 @@
-"""Seed 004's analytics queries on a seeded data set with known answers."""
+"""Seed 004's analytics queries (storage/stats.py) on a seeded data set with known answers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncpg
 
-from storage import analytics
+from storage import stats
 from tests import factories as f
 from tests.helpers import import_path, tiny_course
 
@@ -22,7 +22,7 @@ async def test_analytics_known_answers(pool: asyncpg.Pool, tmp_path: Path) -> No
         t1, t2 = topics["topic-1-1"], topics["topic-1-2"]
 
         async def learner(enrolled_days_ago: float, completed_days_ago: float | None,
-                          progress: list[tuple]) -> None:
+                          progress: list[tuple], quiz_scores: tuple[int, ...] = ()) -> None:
             u = await f.user(conn)
             enrolled = NOW - timedelta(days=enrolled_days_ago)
             completed = NOW - timedelta(days=completed_days_ago) if completed_days_ago else None
@@ -42,31 +42,34 @@ async def test_analytics_known_answers(pool: asyncpg.Pool, tmp_path: Path) -> No
                     """,
                     u, course_id, topic, attempts, seconds, done, seen if done else None, seen,
                 )
-            if completed:
+            for score in quiz_scores:
                 await conn.execute(
-                    "INSERT INTO module_progress (user_id, course_id, module_no, completed_at) "
-                    "VALUES ($1, $2, 1, $3)", u, course_id, completed)
+                    "INSERT INTO quiz_attempts (user_id, course_id, module_no, score, status, "
+                    "started_at, completed_at) VALUES ($1, $2, 1, $3, $4::quiz_status, $5, $6)",
+                    u, course_id, score, "passed" if score >= 70 else "failed",
+                    NOW - timedelta(hours=1), NOW,
+                )
 
-        await learner(12, 2, [(t1, 1, 600, True, 3), (t2, 1, 300, True, 2)])    # A: 10 days
-        await learner(6, 2, [(t1, 3, 1200, True, 3), (t2, 1, 300, True, 2)])    # B: 4 days
-        await learner(45, None, [(t1, 5, 100, False, 40)])                       # C: dropped
-        await learner(5, None, [(t1, 2, 60, False, 1)])                          # D: active
-        await learner(3, None, [])                                               # E: not started
+        await learner(12, 2, [(t1, 1, 600, True, 3), (t2, 1, 300, True, 2)], (100,))  # 10 days
+        await learner(6, 2, [(t1, 3, 1200, True, 3), (t2, 1, 300, True, 2)], (50, 80))  # 4 days
+        await learner(45, None, [(t1, 5, 100, False, 40)])                 # idle since day 45
+        await learner(5, None, [(t1, 2, 60, False, 1)])                    # active
+        await learner(3, None, [])                                         # not started
 
-        completion = await analytics.completion_rate(conn, course_id)
-        assert (completion.enrolled, completion.completed, completion.rate) == (5, 2, 40.0)
+        enrolled = await stats.enrollments(conn, course_id, NOW)
+        assert (enrolled.total, enrolled.completed, enrolled.completion_rate) == (5, 2, 40)
 
-        hard = await analytics.difficult_topics(conn, course_id)
-        assert [(t.title, t.avg_attempts, t.avg_minutes, t.completions) for t in hard] == [
-            ("Topic 1.1", 2.0, 15.0, 2),
-            ("Topic 1.2", 1.0, 5.0, 2),
+        hard = await stats.difficult_topics(conn, course_id)
+        assert [(t.title, t.avg_attempts, t.avg_minutes, t.completion_rate) for t in hard] == [
+            ("Topic 1.1", 2.8, 15.0, 50),
+            ("Topic 1.2", 1.0, 5.0, 100),
         ]
-        assert hard[0].struggling == 1  # C: 5 attempts, not completed
+        assert await stats.time_to_complete_days(conn, course_id) == (7.0, 7.0)
 
-        assert await analytics.time_to_complete_days(conn, course_id) == (7.0, 7.0)
+        drop = await stats.dropout(conn, course_id, NOW, idle_days=30)
+        assert (drop.learners, drop.open_enrollments, drop.rate) == (1, 3, 33)
 
-        drop = await analytics.dropout(conn, course_id, NOW)
-        assert (drop.started, drop.dropped, drop.rate) == (4, 1, 25.0)
+        funnel = await stats.module_funnel(conn, course_id)
+        assert [(m.module_no, m.topics, m.started, m.completed) for m in funnel] == [(1, 2, 4, 2)]
 
-        funnel = await analytics.module_funnel(conn, course_id)
-        assert funnel == [(1, "Module 1", 4, 2)]
+        assert await stats.quiz_pass_rates(conn, course_id, 70) == [(1, 3, 2, 66.7)]
