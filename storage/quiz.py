@@ -70,40 +70,35 @@ class AnswerResult:
     module_completed: bool = False
 
 
+_QUESTION_SELECT = """
+    SELECT q.question_id, q.prompt, q.explanation,
+           array_agg(o.option_id ORDER BY o.order_index) AS ids,
+           array_agg(o.option_text ORDER BY o.order_index) AS texts,
+           array_agg(o.is_correct ORDER BY o.order_index) AS correct
+    FROM quiz_questions q JOIN quiz_options o ON o.question_id = q.question_id
+"""
+
+
+def _question(r: asyncpg.Record) -> Question:
+    return Question(r["question_id"], r["prompt"], r["explanation"],
+                    list(zip(r["ids"], r["texts"], r["correct"], strict=True)))
+
+
 async def questions(conn: asyncpg.Connection, course_id: uuid.UUID, module_no: int
                     ) -> list[Question]:
     rows = await conn.fetch(
-        """
-        SELECT q.question_id, q.prompt, q.explanation,
-               array_agg(o.option_id ORDER BY o.order_index) AS ids,
-               array_agg(o.option_text ORDER BY o.order_index) AS texts,
-               array_agg(o.is_correct ORDER BY o.order_index) AS correct
-        FROM quiz_questions q JOIN quiz_options o ON o.question_id = q.question_id
-        WHERE q.course_id = $1 AND q.module_no = $2
-        GROUP BY q.question_id ORDER BY min(q.order_index)
-        """,
+        f"{_QUESTION_SELECT} WHERE q.course_id = $1 AND q.module_no = $2 "
+        "GROUP BY q.question_id ORDER BY min(q.order_index)",
         course_id, module_no,
     )
-    return [Question(r["question_id"], r["prompt"], r["explanation"],
-                     list(zip(r["ids"], r["texts"], r["correct"], strict=True))) for r in rows]
+    return [_question(r) for r in rows]
 
 
 async def question(conn: asyncpg.Connection, question_id: uuid.UUID) -> Question | None:
     r = await conn.fetchrow(
-        """
-        SELECT q.question_id, q.prompt, q.explanation,
-               array_agg(o.option_id ORDER BY o.order_index) AS ids,
-               array_agg(o.option_text ORDER BY o.order_index) AS texts,
-               array_agg(o.is_correct ORDER BY o.order_index) AS correct
-        FROM quiz_questions q JOIN quiz_options o ON o.question_id = q.question_id
-        WHERE q.question_id = $1 GROUP BY q.question_id
-        """,
-        question_id,
+        f"{_QUESTION_SELECT} WHERE q.question_id = $1 GROUP BY q.question_id", question_id
     )
-    if r is None:
-        return None
-    return Question(r["question_id"], r["prompt"], r["explanation"],
-                    list(zip(r["ids"], r["texts"], r["correct"], strict=True)))
+    return _question(r) if r else None
 
 
 _ATTEMPT_SELECT = """
