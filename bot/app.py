@@ -30,6 +30,7 @@ from bot.delivery import utcnow
 from bot.middlewares import (
     DatabaseMiddleware,
     DedupeMiddleware,
+    GroupOrderMiddleware,
     ThrottlingMiddleware,
     UserMiddleware,
 )
@@ -121,6 +122,7 @@ def build_dispatcher(
     dp = Dispatcher(
         storage=storage or fsm_storage(settings), pool=pool, settings=settings, clock=clock
     )
+    dp.update.outer_middleware(GroupOrderMiddleware())  # first: before anything awaits
     dp.update.outer_middleware(DatabaseMiddleware(pool))
     dp.update.outer_middleware(DedupeMiddleware())
     dp.update.outer_middleware(UserMiddleware(settings))
