@@ -51,19 +51,23 @@ class Pacer:
     The sender plans slots ahead; if the process stalls (a slow commit, a busy CPU), several
     planned slots fall due at once and would leave as a burst. Passing through here right
     before the HTTP request re-spaces them, so the rate holds at Telegram's end too. Waiters
-    queue in order (asyncio.Lock is fair) and each sleeps at most one interval."""
+    queue in order (asyncio.Lock is fair) and each sleeps at most one interval, unless
+    `hold_until` (a 429 pause) says nothing may start yet: slots planned before Telegram asked
+    us to wait must not fire during the wait."""
 
-    def __init__(self, rate_per_second: float, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+    def __init__(self, rate_per_second: float, clock: Callable[[], float] = time.monotonic,
+                 hold_until: Callable[[], float] = lambda: 0.0) -> None:
         self.interval = 1.0 / rate_per_second
         self.clock = clock
+        self.hold_until = hold_until
         self._last = float("-inf")
         self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
         async with self._lock:
-            delay = self._last + self.interval - self.clock()
-            if delay > 0:
+            # A loop, not one sleep: a 429 arriving meanwhile moves the deadline.
+            while (delay := max(self._last + self.interval,  # noqa: ASYNC110
+                                self.hold_until()) - self.clock()) > 0:
                 await asyncio.sleep(delay)
             self._last = self.clock()
 
@@ -90,7 +94,7 @@ class RateLimitedSender:
         self._chat_next: dict[int, float] = {}
         self._group_sends: dict[int, deque[float]] = {}
         self._lock = asyncio.Lock()
-        self._pacer = Pacer(rate_per_second, clock)
+        self._pacer = Pacer(rate_per_second, clock, lambda: self._paused_until)
         self.stats = SenderStats()
 
     async def _acquire(self, chat_id: int) -> None:
