@@ -7,6 +7,7 @@ people's messages and reactions; commands and replies to its own posts it always
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -170,6 +171,12 @@ async def group_reply(
                            at=clock())
 
 
+# When each outsider was last told how to join a cohort: once a day is helpful, every reply
+# would be spam. Per process, like the flood control.
+_hinted: dict[tuple[int, object], float] = {}
+HINT_EVERY_SECONDS = 24 * 3600
+
+
 async def _tell_how_to_join(
     bot: Bot, sender: RateLimitedSender, message: Message, cohort: Cohort
 ) -> None:
@@ -178,6 +185,13 @@ async def _tell_how_to_join(
     if message.from_user is None:
         return
     chat_id = message.from_user.id
+    now = time.monotonic()
+    if now - _hinted.get((chat_id, cohort.id), -HINT_EVERY_SECONDS) < HINT_EVERY_SECONDS:
+        return
+    if len(_hinted) > 10_000:
+        for key in [k for k, t in _hinted.items() if now - t >= HINT_EVERY_SECONDS]:
+            del _hinted[key]
+    _hinted[(chat_id, cohort.id)] = now
     text = texts.NOT_MEMBER_DM.format(group=texts.esc(message.chat.title or "the group"),
                                       name=texts.esc(cohort.name))
     try:

@@ -256,3 +256,18 @@ async def test_edited_answer_is_updated(pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT body FROM cold_call_messages") == \
                 "A row is one record"
+
+
+async def test_outsider_is_told_how_to_join_once(pool: asyncpg.Pool) -> None:
+    async with rig(pool) as h:
+        await _cohort_with_members(h)
+        await group_say(h, TUTOR, "/coldcall 1.1", thread_id=THREAD, name="Tess")
+        pid = bot_posts(h)[-1].message_id
+        for text in ("Me too!", "Can I answer?", "Hello?"):
+            await group_say(h, EVE, text, reply_to=pid, thread_id=THREAD, name="Eve")
+        hints = [t for t in h.texts_to(EVE) if "not a member of cohort" in t]
+        assert len(hints) == 1
+        async with pool.acquire() as conn:
+            assert await conn.fetchval(
+                "SELECT count(*) FROM cold_call_messages m JOIN users u ON u.id = m.user_id "
+                "WHERE u.telegram_id = $1", EVE) == 0
