@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from storage import gamification
+from storage import activity, gamification
 from storage.gamification import Badge
 
 # A journey is unlocked when its module is the first, or the module before it is complete
@@ -90,12 +90,7 @@ async def finish_course_if_complete(
     )
     if not finished:
         return False, []
-    await conn.execute(
-        """
-        INSERT INTO learner_activity_events (user_id, course_id, event_type, created_at)
-        VALUES ($1, $2, 'course.completed', $3)
-        """,
-        user_id, course_id, now,
-    )
+    await activity.log(conn, user_id=user_id, course_id=course_id,
+                       event_type="course.completed", at=now)
     return True, await gamification.scoped_badges(conn, user_id, "course_complete",
                                                   f"course:{course_id}")

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from storage import gamification
+from storage import activity, gamification
 from storage.completion import (
     finish_course_if_complete,
     refresh_module,
@@ -411,14 +411,8 @@ async def _pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, jv: Journe
 async def log_event(
     conn: asyncpg.Connection, jv: JourneyView, kind: str, now: datetime, payload: dict
 ) -> None:
-    await conn.execute(
-        """
-        INSERT INTO learner_activity_events (user_id, course_id, topic_id, event_type, payload,
-                                             created_at)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        """,
-        jv.user_id, jv.course_id, jv.topic_id, kind, payload, now,
-    )
+    await activity.log(conn, user_id=jv.user_id, course_id=jv.course_id, topic_id=jv.topic_id,
+                       event_type=kind, payload=payload, at=now)
 
 
 # --- scheduled delivery ----------------------------------------------------------------------

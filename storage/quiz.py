@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from storage import gamification
+from storage import activity, gamification
 from storage.completion import refresh_module
 from storage.gamification import Badge
 
@@ -272,13 +272,8 @@ async def _finish(conn: asyncpg.Connection, att: asyncpg.Record, answers: dict[s
         """,
         user_id, course_id, module_no, score,
     )
-    await conn.execute(
-        """
-        INSERT INTO learner_activity_events (user_id, course_id, event_type, payload, created_at)
-        VALUES ($1, $2, $3, $4, $5)
-        """,
-        user_id, course_id, "quiz.passed" if passed else "quiz.failed",
-        {"module": module_no, "score": score}, now,
-    )
+    await activity.log(conn, user_id=user_id, course_id=course_id,
+                       event_type="quiz.passed" if passed else "quiz.failed",
+                       payload={"module": module_no, "score": score}, at=now)
     return AnswerResult(True, chosen[2], q.explanation, correct_text, True, score, passed,
                         att["pass_mark"], cooldown, xp, tuple(badges), completed)
