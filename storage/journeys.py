@@ -193,44 +193,40 @@ async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: dateti
             )
             await _touch_progress(conn, existing, now)
             return TodayResult(await view(conn, existing), False, False)
+        last = cu["last_priority"]
         nxt = await conn.fetchrow(
             f"""
-            SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
+            SELECT j.id, j.priority, t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
             FROM journeys j JOIN topics t ON t.id = j.topic_id
             JOIN course_users cu ON cu.id = $1
             WHERE j.course_id = $2 AND j.is_active AND j.priority > $3
             ORDER BY j.priority LIMIT 1
             """,
-            course_user_id, cu["course_id"], cu["last_priority"] or MIN_PRIORITY,
+            course_user_id, cu["course_id"], MIN_PRIORITY if last is None else last,
         )
         if nxt is None:
             return TodayResult(None, False, True)
         if not nxt["unlocked"]:
             return TodayResult(None, False, False, locked_after=nxt["module_no"] - 1)
+        # The course-user row is locked, so the journey found above is still the next one.
         inserted = await conn.fetchrow(
             f"""
-            WITH nxt AS (
-                SELECT j.id, j.priority FROM journeys j
-                WHERE j.course_id = $2 AND j.is_active AND j.priority > $3
-                ORDER BY j.priority LIMIT 1
-            ), ins AS (
+            WITH ins AS (
                 INSERT INTO journey_deliveries (course_user_id, journey_id, local_date, source,
                                                 status, sent_at, opened_at, attempts)
-                SELECT $1, nxt.id, ($4::timestamptz AT TIME ZONE $5)::date, 'pulled', 'sent',
-                       $4, $4, 1
-                FROM nxt
+                VALUES ($1, $2, ($4::timestamptz AT TIME ZONE $5)::date, 'pulled', 'sent',
+                        $4, $4, 1)
                 ON CONFLICT (course_user_id, local_date) DO NOTHING
-                RETURNING id, journey_id
+                RETURNING id
             )
             UPDATE course_users cu SET
-                last_priority = nxt.priority, last_journey_at = $4,
+                last_priority = $3, last_journey_at = $4,
                 next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$4::timestamptz")}
-            FROM ins, nxt, users u
+            FROM ins, users u
             WHERE cu.id = $1 AND u.id = cu.user_id
             RETURNING ins.id
             """,
-            course_user_id, cu["course_id"], cu["last_priority"] or MIN_PRIORITY, now,
-            cu["timezone"],
+            course_user_id, nxt["id"], nxt["priority"], now, cu["timezone"],
         )
         if inserted is None:
             return TodayResult(None, False, True)
