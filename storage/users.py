@@ -130,8 +130,15 @@ async def _reschedule(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetim
     )
 
 
-async def set_paused(conn: asyncpg.Connection, user_id: uuid.UUID, paused: bool) -> None:
-    await conn.execute("UPDATE users SET paused = $2 WHERE id = $1", user_id, paused)
+async def pause(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE users SET paused = true WHERE id = $1", user_id)
+
+
+async def resume(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> None:
+    """Unpause; the next delivery is the learner's next local hour, not the days missed."""
+    async with conn.transaction():
+        await conn.execute("UPDATE users SET paused = false WHERE id = $1", user_id)
+        await _reschedule(conn, user_id, now)
 
 
 async def mark_unreachable(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:

@@ -89,7 +89,7 @@ async def time_cb(
 
 @router.message(Command("pause"))
 async def pause(message: Message, conn: asyncpg.Connection, user: User) -> None:
-    await users.set_paused(conn, user.id, True)
+    await users.pause(conn, user.id)
     await message.answer(texts.PAUSED)
 
 
@@ -97,6 +97,5 @@ async def pause(message: Message, conn: asyncpg.Connection, user: User) -> None:
 async def resume(
     message: Message, conn: asyncpg.Connection, user: User, clock: Callable[[], datetime]
 ) -> None:
-    await users.set_paused(conn, user.id, False)
-    await users.set_delivery_hour(conn, user.id, user.delivery_hour, clock())  # reschedule
+    await users.resume(conn, user.id, clock())
     await message.answer(texts.RESUMED.format(hour=user.delivery_hour, tz=texts.esc(user.timezone)))
