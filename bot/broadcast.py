@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError
-from aiogram.types import Message
 
 from bot import keyboards, texts
 from bot.config import Settings
-from bot.sender import Pacer, RateLimitedSender, SendFailed
+from bot.sender import RateLimitedSender, SendFailed
 from storage import broadcasts
 from storage.broadcasts import Broadcast, Recipient
 from storage.journeys import backoff
@@ -55,10 +54,8 @@ def delivery_unknown(exc: SendFailed) -> bool:
 class _Run:
     broadcast: Broadcast
     # The "in flight" commit runs inside the sender's rate slot, right before the HTTP call;
-    # a connection of its own keeps that step short and steady (no waiting on the pool), so
-    # the calls leave at the pace the sender planned instead of in bursts.
+    # a connection of its own keeps that step short and steady (no waiting on the pool).
     conn: asyncpg.Connection
-    pacer: Pacer
     started: float = field(default_factory=time.monotonic)
     sent_here: int = 0
     stop: bool = False  # the broadcast was stopped or taken over: send nothing more
@@ -145,8 +142,7 @@ class Broadcaster:
         if b is None or b.status != "sending" or b.owner != self.name:
             return
         async with self.pool.acquire() as own:
-            pacer = Pacer(self.settings.delivery_rate_per_second, self.monotonic)
-            run = _Run(b, own, pacer, started=self.monotonic())
+            run = _Run(b, own, started=self.monotonic())
             progress = asyncio.create_task(self._progress_loop(bot, sender, run))
             try:
                 await self._send_all(bot, sender, run)
@@ -196,17 +192,16 @@ class Broadcaster:
     ) -> None:
         b = run.broadcast
 
-        async def call() -> Message:
-            # Inside the rate slot: commit "in flight", then call. Nothing slow in between.
+        async def in_flight() -> None:
+            # Inside the rate slot: commit "in flight"; the sender then paces the call itself.
             async with run.lock:
                 ours = await broadcasts.mark_sending(run.conn, b.id, r.user_id, self.name)
             if not ours:
                 raise _NotOurs
-            await run.pacer.wait()
-            return await bot.send_message(r.chat_id, b.body)
 
         try:
-            message = await sender.send(r.chat_id, call)
+            message = await sender.send(r.chat_id, lambda: bot.send_message(r.chat_id, b.body),
+                                        prepare=in_flight)
         except _NotOurs:
             run.stop = True
             return

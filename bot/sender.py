@@ -50,10 +50,10 @@ class Pacer:
 
     The sender plans slots ahead; if the process stalls (a slow commit, a busy CPU), several
     planned slots fall due at once and would leave as a burst. Passing through here right
-    before the HTTP request re-spaces them, so the rate holds at Telegram's end too. Waiters
-    queue in order (asyncio.Lock is fair) and each sleeps at most one interval, unless
-    `hold_until` (a 429 pause) says nothing may start yet: slots planned before Telegram asked
-    us to wait must not fire during the wait."""
+    before the HTTP request (after any `prepare` step) re-spaces them, so the rate holds at
+    Telegram's end too. Waiters queue in order (asyncio.Lock is fair) and each sleeps at most
+    one interval, unless `hold_until` (a 429 pause) says nothing may start yet: slots planned
+    before Telegram asked us to wait must not fire during the wait."""
 
     def __init__(self, rate_per_second: float, clock: Callable[[], float] = time.monotonic,
                  hold_until: Callable[[], float] = lambda: 0.0) -> None:
@@ -125,10 +125,19 @@ class RateLimitedSender:
         if delay > 0:
             await self.sleep(delay)
 
-    async def send(self, chat_id: int, call: Callable[[], Awaitable[T]]) -> T:
-        """Run one Bot API call for `chat_id` under the limits; classify failures."""
+    async def send(
+        self, chat_id: int, call: Callable[[], Awaitable[T]], *,
+        prepare: Callable[[], Awaitable[object]] | None = None,
+    ) -> T:
+        """Run one Bot API call for `chat_id` under the limits; classify failures.
+
+        `prepare` runs inside the send slot, before the final pacing (e.g. a broadcast commits
+        "in flight" there), so however long it takes, the HTTP call still leaves on pace.
+        Whatever it raises propagates to the caller."""
         for _ in range(self.max_429_retries + 1):
             await self._acquire(chat_id)
+            if prepare is not None:
+                await prepare()
             await self._pacer.wait()
             try:
                 result = await call()
