@@ -25,20 +25,26 @@ def unlocked_sql(user: str) -> str:
     return UNLOCKED_SQL.format(user=user)
 
 
+# Every live topic of module $3 in course $2 is completed by user $1.
+MODULE_JOURNEYS_DONE_SQL = """
+    NOT EXISTS (
+        SELECT 1 FROM topics t
+        WHERE t.course_id = $2 AND t.module_no = $3 AND t.archived_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM topic_progress tp WHERE tp.topic_id = t.id
+                          AND tp.user_id = $1 AND tp.is_completed))
+"""
+
+
 async def refresh_module(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID,
                          module_no: int, now: datetime) -> tuple[bool, list[Badge]]:
     """Mark the module complete when every live topic is done and its quiz (if any) passed.
     Returns (newly completed, badges won)."""
     newly = await conn.fetchval(
-        """
+        f"""
         UPDATE module_progress mp SET completed_at = $4
         WHERE mp.user_id = $1 AND mp.course_id = $2 AND mp.module_no = $3
           AND mp.completed_at IS NULL
-          AND NOT EXISTS (
-              SELECT 1 FROM topics t
-              WHERE t.course_id = $2 AND t.module_no = $3 AND t.archived_at IS NULL
-                AND NOT EXISTS (SELECT 1 FROM topic_progress tp WHERE tp.topic_id = t.id
-                                AND tp.user_id = $1 AND tp.is_completed))
+          AND {MODULE_JOURNEYS_DONE_SQL}
           AND (mp.quiz_passed OR NOT EXISTS (
               SELECT 1 FROM quiz_questions q WHERE q.course_id = $2 AND q.module_no = $3))
         RETURNING true

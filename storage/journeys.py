@@ -15,6 +15,7 @@ import asyncpg
 
 from storage import activity, gamification
 from storage.completion import (
+    MODULE_JOURNEYS_DONE_SQL,
     finish_course_if_complete,
     refresh_module,
     unlocked_sql,
@@ -390,12 +391,8 @@ async def _pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, jv: Journe
                         ) -> int | None:
     """The module's journeys are all done but its quiz isn't passed yet: time for the quiz."""
     ready = await conn.fetchval(
-        """
-        SELECT NOT EXISTS (
-                   SELECT 1 FROM topics t WHERE t.course_id = $2 AND t.module_no = $3
-                     AND t.archived_at IS NULL
-                     AND NOT EXISTS (SELECT 1 FROM topic_progress tp WHERE tp.topic_id = t.id
-                                     AND tp.user_id = $1 AND tp.is_completed))
+        f"""
+        SELECT {MODULE_JOURNEYS_DONE_SQL}
            AND EXISTS (SELECT 1 FROM quiz_questions q WHERE q.course_id = $2
                        AND q.module_no = $3)
         """,
