@@ -21,8 +21,8 @@ from bot.app import make_bot  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.delivery import DeliveryWorker  # noqa: E402
 from bot.sender import RateLimitedSender  # noqa: E402
+from content.course_format import load_course  # noqa: E402
 from storage import db, embedded, journeys, migrate  # noqa: E402
-from storage.course_files import load_course  # noqa: E402
 from storage.courses import import_course  # noqa: E402
 from tests.support.botapi import BotAPIEmulator  # noqa: E402
 

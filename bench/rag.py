@@ -29,12 +29,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.importer import import_source  # noqa: E402
+from content.course_format import CourseSource, ModuleSource, TopicSource, load_course  # noqa: E402
+from content.importer import import_source  # noqa: E402
 from rag import retrieval  # noqa: E402
 from rag.chunking import split_sentences  # noqa: E402
 from rag.embedding import get_embedder  # noqa: E402
 from storage import chunks, db, embedded, migrate  # noqa: E402
-from storage.course_files import CourseSource, ModuleSource, TopicSource, load_course  # noqa: E402
 
 DEMO = ROOT / "courses" / "sql-basics"
 QUESTIONS = ROOT / "tests" / "data" / "demo_questions.toml"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot import ask_cli
 from bot.config import ConfigError, Settings, load_settings
-from storage.course_files import CourseError, load_course
+from content.course_format import CourseError, load_course
 from storage.database import migrate_url, open_database, resolve_url
 from storage.db import DatabaseUnavailable
 from storage.embedded import EmbeddedPostgresError
@@ -50,7 +50,7 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from bot.importer import import_source
+    from content.importer import import_source
 
     try:
         src = load_course(Path(args.path))
@@ -75,7 +75,7 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _ensure_demo_course(pool, settings: Settings) -> None:
-    from bot.importer import import_source
+    from content.importer import import_source
     from rag.embedding import get_embedder
     from storage import courses
 

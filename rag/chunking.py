@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from storage.course_files import CourseSource
+from content.course_format import CourseSource
 
 MAX_TOKENS = 120
 OVERLAP_TOKENS = 30

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import asyncpg
 import numpy as np
 
+from content.course_format import CourseSource
 from rag.chunking import Chunk, chunk_course
 from rag.embedding import DEFAULT_MODEL, Embedder
 from storage import chunks as chunk_store
 from storage.chunks import ChunkRow
-from storage.course_files import CourseSource
 
 Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from storage.course_files import CourseSource
+from content.course_format import CourseSource
 
 
 @dataclass

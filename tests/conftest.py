@@ -115,8 +115,8 @@ def embedder():
 async def demo_template(admin_url: str, template_db: str, embedder) -> str:
     """A migrated database holding the demo course with every passage embedded; tests get
     clones of it (`demo_db_url`), so the course is chunked and embedded once per session."""
-    from bot.importer import import_source
-    from storage.course_files import load_course
+    from content.course_format import load_course
+    from content.importer import import_source
 
     conn = await asyncpg.connect(admin_url)
     try:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import asyncpg
 
-from bot.importer import import_source
+from content.course_format import load_course
+from content.importer import import_source
 from storage import courses
-from storage.course_files import load_course
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "courses" / "sql-basics"

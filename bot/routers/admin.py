@@ -22,14 +22,14 @@ from bot.broadcast import Broadcaster
 from bot.callbacks import BroadcastCb
 from bot.config import Settings
 from bot.filters import IsAdmin
-from bot.importer import import_source
 from bot.parsing import html_after_words
 from bot.render import answer_long
 from bot.sender import RateLimitedSender, SendFailed
+from content.course_format import MAX_ZIP_BYTES, CourseError, load_course_zip
+from content.importer import import_source
 from rag.service import RagService
 from storage import broadcasts, cohorts, courses, pages, tutors
 from storage import stats as course_stats
-from storage.course_files import MAX_ZIP_BYTES, CourseError, load_course_zip
 from storage.users import User
 
 log = logging.getLogger(__name__)

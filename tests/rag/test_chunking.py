@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import re
 
+from content.course_format import load_course
 from rag.chunking import MAX_TOKENS, MIN_TAIL_TOKENS, chunk_course, chunk_topic, count_tokens
-from storage.course_files import load_course
 from tests.helpers import DEMO
 
 PROSE = " ".join(f"Sentence number {i} explains one more detail about joins." for i in range(60))

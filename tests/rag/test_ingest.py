@@ -8,9 +8,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bot.importer import import_source
+from content.course_format import load_course
+from content.importer import import_source
 from rag.embedding import Embedder, EmbeddingError
-from storage.course_files import load_course
 from tests.helpers import copy_demo, import_path
 
 

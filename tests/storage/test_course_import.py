@@ -10,8 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from content.course_format import CourseError, load_course, load_course_zip
 from storage import journeys
-from storage.course_files import CourseError, load_course, load_course_zip
 from tests import factories as f
 from tests.helpers import DEMO, copy_demo, import_path, tiny_course, write_course
 

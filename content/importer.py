@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
+from content.course_format import CourseSource
 from rag import ingest
 from rag.embedding import Embedder
 from storage import courses
-from storage.course_files import CourseSource
 from storage.courses import ImportReport
 from storage.db import transaction
 
