@@ -19,10 +19,10 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import make_bot  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from bot.delivery import DeliveryWorker  # noqa: E402
-from bot.sender import RateLimitedSender  # noqa: E402
+from bot.workers.delivery import DeliveryWorker  # noqa: E402
+from bot.workers.sender import RateLimitedSender  # noqa: E402
 from content.course_format import load_course  # noqa: E402
-from storage import db, embedded, journeys, migrate  # noqa: E402
+from storage import deliveries, embedded, migrate, pg  # noqa: E402
 from storage.courses import import_course  # noqa: E402
 from tests.support.botapi import BotAPIEmulator  # noqa: E402
 
@@ -30,13 +30,13 @@ NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
 
 async def fresh_db(admin_url: str, name: str) -> str:
-    conn = await db.connect(admin_url)
+    conn = await pg.connect(admin_url)
     await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     await conn.execute(f"CREATE DATABASE {name}")
     await conn.close()
     base, _, query = admin_url.partition("?")
     url = base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
-    conn = await db.connect(url)
+    conn = await pg.connect(url)
     await migrate.migrate(conn)
     await conn.close()
     return url
@@ -66,7 +66,7 @@ async def seed(pool, n: int) -> None:
 
 async def claim_bench(admin_url: str, n: int, workers: int, batch: int) -> None:
     url = await fresh_db(admin_url, f"bench_claim_{n}")
-    pool = await db.create_pool(url, max_size=workers + 2)
+    pool = await pg.create_pool(url, max_size=workers + 2)
     t0 = time.perf_counter()
     await seed(pool, n)
     seeded = time.perf_counter() - t0
@@ -76,7 +76,7 @@ async def claim_bench(admin_url: str, n: int, workers: int, batch: int) -> None:
         async with pool.acquire() as conn:
             while True:
                 async with conn.transaction():
-                    ids = await journeys.claim_due(conn, now=NOW, limit=batch,
+                    ids = await deliveries.claim_due(conn, now=NOW, limit=batch,
                                                    worker=f"w{i}", visibility_seconds=300)
                 if not ids:
                     return total
@@ -94,7 +94,7 @@ async def claim_bench(admin_url: str, n: int, workers: int, batch: int) -> None:
 async def send_bench(admin_url: str, rates: list[float], messages: int) -> None:
     for rate in rates:
         url = await fresh_db(admin_url, "bench_send")
-        pool = await db.create_pool(url, max_size=6)
+        pool = await pg.create_pool(url, max_size=6)
         n = min(messages, int(rate * 10))
         await seed(pool, n)
         async with BotAPIEmulator() as emu:

@@ -34,7 +34,7 @@ from content.importer import import_source  # noqa: E402
 from rag import retrieval  # noqa: E402
 from rag.chunking import split_sentences  # noqa: E402
 from rag.embedding import get_embedder  # noqa: E402
-from storage import chunks, db, embedded, migrate  # noqa: E402
+from storage import chunks, embedded, migrate, pg  # noqa: E402
 
 DEMO = ROOT / "courses" / "sql-basics"
 QUESTIONS = ROOT / "tests" / "data" / "demo_questions.toml"
@@ -124,10 +124,10 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="learnbot-bench-") as tmp:
         server = embedded.start_embedded(Path(tmp))
         url = embedded.embedded_database_url(server, "bench")
-        conn = await db.connect(url)
+        conn = await pg.connect(url)
         await migrate.migrate(conn)
         await conn.close()
-        pool = await db.create_pool(url, max_size=4)
+        pool = await pg.create_pool(url, max_size=4)
         try:
             # 1. ingestion through the real import path
             src = synthetic_course(sentences, args.ingest_topics, 24, rng)

@@ -11,13 +11,13 @@ import signal
 import sys
 from pathlib import Path
 
-from bot import ask_cli
+from bot import authoring
 from bot.config import ConfigError, Settings, load_settings
 from content.course_format import CourseError, load_course
-from storage.database import migrate_url, open_database, resolve_url
-from storage.db import DatabaseUnavailable
 from storage.embedded import EmbeddedPostgresError
 from storage.migrate import MigrationError
+from storage.pg import DatabaseUnavailable
+from storage.server import migrate_url, open_database, resolve_url
 
 log = logging.getLogger("learnbot")
 DEMO_COURSE = Path(__file__).resolve().parent.parent / "courses" / "sql-basics"
@@ -94,8 +94,8 @@ async def _ensure_demo_course(pool, settings: Settings) -> None:
 
 async def cmd_console(settings: Settings, args: argparse.Namespace, demo: bool = False) -> int:
     from bot.app import build_dispatcher, make_bot
-    from bot.asking import warm_up
-    from bot.console import ConsoleDriver, ConsoleSession
+    from bot.services import warm_up
+    from bot.transports.console import ConsoleDriver, ConsoleSession
 
     user_id = args.user_id
     if not args.as_learner and user_id not in settings.admin_telegram_ids:
@@ -127,8 +127,8 @@ async def cmd_console(settings: Settings, args: argparse.Namespace, demo: bool =
 
 async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import make_bot
-    from bot.delivery import DeliveryWorker
-    from bot.sender import RateLimitedSender
+    from bot.workers.delivery import DeliveryWorker
+    from bot.workers.sender import RateLimitedSender
 
     async with open_database(settings.database_url, settings.data_dir) as pool:
         bot = make_bot(settings)
@@ -156,11 +156,12 @@ async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from aiogram.exceptions import TelegramAPIError
 
-    from bot.app import build_dispatcher, make_bot, set_commands
-    from bot.asking import warm_up
-    from bot.delivery import DeliveryWorker
-    from bot.sender import RateLimitedSender
-    from bot.webhook import serve_webhook
+    from bot.app import build_dispatcher, make_bot
+    from bot.services import warm_up
+    from bot.transports.webhook import serve_webhook
+    from bot.ui.menus import set_commands
+    from bot.workers.delivery import DeliveryWorker
+    from bot.workers.sender import RateLimitedSender
 
     if settings.bot_token is None:
         print("BOT_TOKEN is not set: use `learnbot console` to try the bot locally, or set "
@@ -221,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
     i = sub.add_parser("import-course", help="import or update a course folder or .zip")
     i.add_argument("path")
-    ask_cli.add_parser(sub)
+    authoring.add_parser(sub)
     return parser
 
 
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging("WARNING" if quiet else settings.log_level)
     commands = {
         "migrate": cmd_migrate, "run": cmd_run, "deliver": cmd_deliver,
-        "import-course": cmd_import, "console": cmd_console, "ask": ask_cli.cmd_ask,
+        "import-course": cmd_import, "console": cmd_console, "ask": authoring.cmd_ask,
     }
     try:
         if args.command == "demo":

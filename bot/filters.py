@@ -8,9 +8,9 @@ import asyncpg
 from aiogram.filters import CommandObject, Filter
 from aiogram.types import CallbackQuery, Message
 
-from bot import texts
-from bot.replies import in_group, reply
-from bot.sender import RateLimitedSender
+from bot.ui import texts
+from bot.ui.replies import in_group, reply
+from bot.workers.sender import RateLimitedSender
 from storage import cohorts, tutors
 from storage.cohorts import Cohort
 from storage.users import User

@@ -9,7 +9,7 @@ from rag import ingest
 from rag.embedding import Embedder
 from storage import courses
 from storage.courses import ImportReport
-from storage.db import transaction
+from storage.pg import transaction
 
 
 async def import_source(

@@ -31,6 +31,9 @@ from storage.quota import QuotaState
 
 log = logging.getLogger(__name__)
 
+# Longer text is refused before anything is spent: a question, not a pasted document.
+MAX_QUESTION_CHARS = 2000
+
 
 @dataclass(frozen=True)
 class RagConfig:

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from storage import db, embedded, migrate
+from storage import embedded, migrate, pg
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "learnbot_template"
@@ -46,7 +46,7 @@ async def template_db(admin_url: str) -> str:
         await conn.execute(f"CREATE DATABASE {TEMPLATE}")
     finally:
         await conn.close()
-    mconn = await db.connect(url_for(admin_url, TEMPLATE))
+    mconn = await pg.connect(url_for(admin_url, TEMPLATE))
     try:
         await migrate.migrate(mconn)
     finally:
@@ -91,7 +91,7 @@ async def empty_db_url(admin_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(db_url, max_size=8)
+    p = await pg.create_pool(db_url, max_size=8)
     yield p
     await p.close()
 
@@ -124,7 +124,7 @@ async def demo_template(admin_url: str, template_db: str, embedder) -> str:
         await conn.execute(f"CREATE DATABASE {DEMO_TEMPLATE} TEMPLATE {template_db}")
     finally:
         await conn.close()
-    p = await db.create_pool(url_for(admin_url, DEMO_TEMPLATE), max_size=2)
+    p = await pg.create_pool(url_for(admin_url, DEMO_TEMPLATE), max_size=2)
     try:
         await import_source(p, load_course(ROOT / "courses" / "sql-basics"), embedder=embedder)
     finally:
@@ -141,6 +141,6 @@ async def demo_db_url(admin_url: str, demo_template: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def demo_pool(demo_db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(demo_db_url, max_size=8)
+    p = await pg.create_pool(demo_db_url, max_size=8)
     yield p
     await p.close()

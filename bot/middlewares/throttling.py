@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
-from bot import texts
+from bot.ui import texts
 
 
 class ThrottlingMiddleware(BaseMiddleware):

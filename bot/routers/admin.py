@@ -17,14 +17,15 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
-from bot import keyboards, reports, texts
-from bot.broadcast import Broadcaster
-from bot.callbacks import BroadcastCb
 from bot.config import Settings
 from bot.filters import IsAdmin
 from bot.parsing import html_after_words
-from bot.render import answer_long
-from bot.sender import RateLimitedSender, SendFailed
+from bot.ui import charts, keyboards, texts
+from bot.ui.callbacks import BroadcastCb
+from bot.ui.menus import set_role_commands
+from bot.ui.render import answer_long
+from bot.workers.broadcast import Broadcaster
+from bot.workers.sender import RateLimitedSender, SendFailed
 from content.course_format import MAX_ZIP_BYTES, CourseError, load_course_zip
 from content.importer import import_source
 from rag.service import RagService
@@ -137,7 +138,6 @@ async def revoke(
 
 async def _refresh_menu(bot: Bot, conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
     """Show the person the command menu of their new role (best effort)."""
-    from bot.app import set_role_commands  # app composes the routers; import at use time
 
     row = await conn.fetchrow("SELECT telegram_id, role::text FROM users WHERE id = $1", user_id)
     if row and row["telegram_id"]:
@@ -281,7 +281,7 @@ async def stats(
             await message.answer(texts.STATS_NO_COURSES)
             return
         text = texts.stats_overview(lines)
-        png = await asyncio.to_thread(reports.overview_chart, lines)
+        png = await asyncio.to_thread(charts.overview_chart, lines)
     else:
         course = await courses.get_by_slug(conn, slug)
         if course is None:
@@ -296,7 +296,7 @@ async def stats(
         pass_mark = await conn.fetchval("SELECT pass_mark FROM courses WHERE id = $1", course.id)
         quizzes = await course_stats.quiz_pass_rates(conn, course.id, pass_mark)
         text = texts.stats_course(course.title, enrolled, funnel, hard, drop, finish, quizzes)
-        png = await asyncio.to_thread(reports.course_chart, course.title, funnel, daily)
+        png = await asyncio.to_thread(charts.course_chart, course.title, funnel, daily)
     await answer_long(message, text)
     await message.answer_photo(BufferedInputFile(png, filename="stats.png"))
 
@@ -312,7 +312,7 @@ async def export(message: Message, command: CommandObject, conn: asyncpg.Connect
         await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
         return
     rows = await course_stats.progress_export(conn, course.id)
-    data = reports.progress_csv(course_stats.EXPORT_COLUMNS, rows)
+    data = charts.progress_csv(course_stats.EXPORT_COLUMNS, rows)
     await message.answer_document(
         BufferedInputFile(data, filename=f"{course.slug}-progress.csv"),
         caption=texts.EXPORT_CAPTION.format(title=texts.esc(course.title), count=len(rows),

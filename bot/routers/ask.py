@@ -11,12 +11,11 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.chat_action import ChatActionSender
 
-from bot import keyboards, texts
-from bot.callbacks import AskCb
-from bot.markdown import to_blocks
-from bot.render import answer_long
-from bot.routers.fallback import MAX_QUESTION_CHARS
-from rag.service import RagService, Reply
+from bot.ui import keyboards, texts
+from bot.ui.callbacks import AskCb
+from bot.ui.markdown import to_blocks
+from bot.ui.render import answer_long
+from rag.service import MAX_QUESTION_CHARS, RagService, Reply
 from storage import chat, quota, suggestions
 from storage.chat import AskContext
 from storage.users import User

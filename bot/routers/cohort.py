@@ -12,7 +12,6 @@ from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
-from bot import texts
 from bot.filters import CohortStaff, IsAdmin
 from bot.parsing import (
     COHORT_NAME,
@@ -21,9 +20,10 @@ from bot.parsing import (
     members_from_csv,
     project_from_args,
 )
-from bot.render import answer_long
-from bot.replies import in_group
-from storage import cohorts, courses, journeys, tutors
+from bot.ui import texts
+from bot.ui.render import answer_long
+from bot.ui.replies import in_group
+from storage import cohorts, courses, enrollments, tutors
 from storage.cohorts import Cohort, MemberRow
 from storage.users import User
 
@@ -196,7 +196,7 @@ async def join(
     cohort = result.cohort
     name = texts.esc(cohort.name) if cohort else ""
     if result.outcome in ("joined", "already") and cohort is not None:
-        await journeys.enroll(conn, user.id, cohort.course_id, now)
+        await enrollments.enroll(conn, user.id, cohort.course_id, now)
         template = texts.JOINED if result.outcome == "joined" else texts.JOIN_ALREADY
         await message.answer(template.format(name=name, course=texts.esc(cohort.course_title),
                                              batch=result.batch_no))

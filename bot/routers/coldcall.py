@@ -16,10 +16,10 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import Message, MessageReactionUpdated, ReactionTypeEmoji
 
-from bot import texts
 from bot.filters import CohortMember, CohortStaff, is_cohort_staff
-from bot.replies import GROUP_TYPES, reply
-from bot.sender import RateLimitedSender, SendFailed
+from bot.ui import texts
+from bot.ui.replies import GROUP_TYPES, reply
+from bot.workers.sender import RateLimitedSender, SendFailed
 from storage import activity, cohorts, coldcalls
 from storage.cohorts import Cohort
 from storage.users import User

@@ -5,12 +5,11 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.types import Message
 
-from bot import texts
+from bot.ui import texts
+from rag.service import MAX_QUESTION_CHARS
 
 router = Router(name="fallback")
 router.message.filter(F.chat.type == "private")
-
-MAX_QUESTION_CHARS = 2000
 
 
 @router.message(F.text.startswith("/"))

@@ -11,10 +11,10 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards, texts
-from bot.callbacks import JourneyCb
-from bot.render import answer_long
-from storage import cohorts, gamification, journeys, users
+from bot.ui import keyboards, texts
+from bot.ui.callbacks import JourneyCb
+from bot.ui.render import answer_long
+from storage import cohorts, enrollments, gamification, journeys, progress, users
 from storage.users import User
 
 router = Router(name="journeys")
@@ -25,7 +25,7 @@ router.message.filter(F.chat.type == "private")
 async def today(
     message: Message, conn: asyncpg.Connection, user: User, clock: Callable[[], datetime]
 ) -> None:
-    mine = [cu for cu in await journeys.course_users_of(conn, user.id)]
+    mine = [cu for cu in await enrollments.course_users_of(conn, user.id)]
     if not mine:
         await message.answer(texts.NOT_ENROLLED)
         return
@@ -110,8 +110,8 @@ async def done_journey(
 
 
 @router.message(Command("progress"))
-async def progress(message: Message, conn: asyncpg.Connection, user: User) -> None:
-    text = texts.progress_text(await journeys.progress(conn, user.id), user.timezone)
+async def show_progress(message: Message, conn: asyncpg.Connection, user: User) -> None:
+    text = texts.progress_text(await progress.progress(conn, user.id), user.timezone)
     text += texts.projects_block(await cohorts.projects_for_user(conn, user.id))
     await answer_long(message, text)
 

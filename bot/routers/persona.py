@@ -9,8 +9,8 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards, texts
-from bot.callbacks import PersonaCb
+from bot.ui import keyboards, texts
+from bot.ui.callbacks import PersonaCb
 from storage import chat, personas
 from storage.personas import PROFILES
 from storage.users import User

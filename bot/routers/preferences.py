@@ -11,8 +11,8 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards, texts
-from bot.callbacks import TimeCb
+from bot.ui import keyboards, texts
+from bot.ui.callbacks import TimeCb
 from storage import users
 from storage.users import User
 

@@ -12,9 +12,9 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards, texts
-from bot.callbacks import QuizCb, QuizStartCb
-from storage import courses, journeys, quiz
+from bot.ui import keyboards, texts
+from bot.ui.callbacks import QuizCb, QuizStartCb
+from storage import courses, enrollments, quiz
 from storage.completion import finish_course_if_complete
 from storage.users import User
 
@@ -26,7 +26,7 @@ router.message.filter(F.chat.type == "private")
 async def quiz_cmd(
     message: Message, conn: asyncpg.Connection, user: User, clock: Callable[[], datetime]
 ) -> None:
-    mine = await journeys.course_users_of(conn, user.id)
+    mine = await enrollments.course_users_of(conn, user.id)
     if not mine:
         await message.answer(texts.NOT_ENROLLED)
         return
@@ -45,7 +45,7 @@ async def quiz_start_cb(
 ) -> None:
     await query.answer()
     course = await courses.get_by_slug(conn, callback_data.course)
-    enrolled = {cu.course_id for cu in await journeys.course_users_of(conn, user.id)}
+    enrolled = {cu.course_id for cu in await enrollments.course_users_of(conn, user.id)}
     if course is None or course.id not in enrolled or not isinstance(query.message, Message):
         return
     await query.message.edit_reply_markup(reply_markup=None)

@@ -10,11 +10,11 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards, texts
-from bot.callbacks import EnrollCb
-from bot.render import answer_long
 from bot.routers import cohort
-from storage import courses, journeys, pages
+from bot.ui import keyboards, texts
+from bot.ui.callbacks import EnrollCb
+from bot.ui.render import answer_long
+from storage import courses, enrollments, pages
 from storage.users import User
 
 router = Router(name="start")
@@ -57,7 +57,7 @@ async def show_courses(message: Message, conn: asyncpg.Connection, user: User) -
     if not rows:
         await message.answer(texts.NO_COURSES)
         return
-    mine = {cu.slug for cu in await journeys.course_users_of(conn, user.id)}
+    mine = {cu.slug for cu in await enrollments.course_users_of(conn, user.id)}
     await message.answer(texts.COURSES_HEADER, reply_markup=keyboards.courses(rows, mine))
 
 
@@ -80,7 +80,7 @@ async def enroll_and_show(
     if course is None:
         await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug)))
         return
-    enrolled = await journeys.enroll(conn, user.id, course.id, now)
+    enrolled = await enrollments.enroll(conn, user.id, course.id, now)
     template = texts.ENROLLED if enrolled.created else texts.ALREADY_ENROLLED
     await message.answer(template.format(title=texts.esc(course.title)))
     await send_today(message, conn, enrolled.course_user_id, course.title, now)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot import ask_cli
+from bot import authoring
 from bot.cli import build_parser, cmd_import
 from bot.config import load_settings
 from tests.helpers import DEMO
@@ -19,7 +19,7 @@ async def test_ask_json_shows_answer_citations_and_passages(
     args = build_parser().parse_args(
         ["ask", "--course", "sql-basics", "--topic", "2.1", "--json",
          "what is the difference between count(*) and count(price)?"])
-    assert await ask_cli.cmd_ask(settings, args) == 0
+    assert await authoring.cmd_ask(settings, args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["topic"] == "Aggregate functions" and out["mode"] == "extractive"
     numbers = {p["n"] for p in out["passages"]}
@@ -35,15 +35,15 @@ async def test_ask_text_and_bad_arguments(
 ) -> None:
     settings = load_settings(database_url=demo_db_url, llm_base_url=None, llm_model=None)
     parse = build_parser().parse_args
-    assert await ask_cli.cmd_ask(settings, parse(
+    assert await authoring.cmd_ask(settings, parse(
         ["ask", "--course", "sql-basics", "how do I undo changes before commit?"])) == 0
     out = capsys.readouterr().out
     assert "From the course (excerpts)" in out and "Transactions (module 3)" in out
-    assert await ask_cli.cmd_ask(settings, parse(
+    assert await authoring.cmd_ask(settings, parse(
         ["ask", "--course", "sql-basics", "best pizza in Rome?"])) == 0
     assert "I don't know" in capsys.readouterr().out
-    assert await ask_cli.cmd_ask(settings, parse(["ask", "--course", "nope", "q"])) == 1
-    assert await ask_cli.cmd_ask(settings, parse(
+    assert await authoring.cmd_ask(settings, parse(["ask", "--course", "nope", "q"])) == 1
+    assert await authoring.cmd_ask(settings, parse(
         ["ask", "--course", "sql-basics", "--topic", "zzz", "q"])) == 1
     assert "matches no topic" in capsys.readouterr().err
 

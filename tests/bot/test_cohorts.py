@@ -7,7 +7,7 @@ import asyncio
 
 import asyncpg
 
-from bot.sender import RateLimitedSender
+from bot.workers.sender import RateLimitedSender
 from tests.bot.cohort_helpers import (
     GROUP,
     NAMES,

@@ -9,8 +9,8 @@ import asyncpg
 
 from bot.app import make_bot
 from bot.config import load_settings
-from bot.delivery import DeliveryWorker
-from bot.sender import RateLimitedSender
+from bot.workers.delivery import DeliveryWorker
+from bot.workers.sender import RateLimitedSender
 from tests.helpers import Clock, import_path, tiny_course
 from tests.support.botapi import BotAPIEmulator
 

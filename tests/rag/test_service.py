@@ -12,7 +12,7 @@ import asyncpg
 
 from rag.llm import LLMClient
 from rag.service import RagConfig, RagService
-from storage import chat, journeys
+from storage import chat, enrollments, journeys
 from storage.chat import AskContext
 from tests import factories as f
 from tests.helpers import ROOT
@@ -28,7 +28,7 @@ async def learner(pool: asyncpg.Pool, *, quota: int | None = None) -> AskContext
         if quota is not None:
             await conn.execute("UPDATE courses SET prompt_quota = $1", quota)
         user = await f.user(conn)
-        enrolled = await journeys.enroll(conn, user, course, NOW)
+        enrolled = await enrollments.enroll(conn, user, course, NOW)
         await journeys.today(conn, enrolled.course_user_id, NOW)
         ctx = await chat.ask_context(conn, user)
     assert ctx is not None and ctx.topic_title == "Tables, rows and SELECT"

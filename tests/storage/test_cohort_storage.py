@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from storage import broadcasts, cohorts, coldcalls, db, tutors
+from storage import broadcasts, cohorts, coldcalls, pg, tutors
 from storage.cohorts import MemberInput
 from tests import factories as f
 
@@ -150,7 +150,7 @@ async def test_broadcast_claims_and_takeover(pool: asyncpg.Pool, db_url: str) ->
         assert await broadcasts.start(conn, bid, owner="A", lease_seconds=60,
                                       progress_chat_id=1, progress_message_id=1) is None
 
-    conns = [await db.connect(db_url) for _ in range(3)]
+    conns = [await pg.connect(db_url) for _ in range(3)]
     try:
         claims = await asyncio.gather(*(broadcasts.claim(c, bid, "A", limit=20, hold_seconds=60)
                                         for c in conns))

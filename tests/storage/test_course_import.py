@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from content.course_format import CourseError, load_course, load_course_zip
-from storage import journeys
+from storage import enrollments, journeys
 from tests import factories as f
 from tests.helpers import DEMO, copy_demo, import_path, tiny_course, write_course
 
@@ -154,7 +154,7 @@ async def test_edited_reimport_keeps_progress_and_archives_removed(
     async with pool.acquire() as conn:
         u = await f.user(conn)
         course_id = await conn.fetchval("SELECT id FROM courses WHERE slug = 'tiny'")
-        cu = (await journeys.enroll(conn, u, course_id, NOW)).course_user_id
+        cu = (await enrollments.enroll(conn, u, course_id, NOW)).course_user_id
         day1 = await journeys.today(conn, cu, NOW)
         assert day1.view and day1.view.topic_title == "Topic 1.1"
         await journeys.mark_done(conn, day1.view.delivery_id, u, NOW)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from storage import db, journeys
+from storage import deliveries, enrollments, journeys, pg
 from tests import factories as f
 from tests.helpers import import_path, tiny_course
 
@@ -26,13 +26,13 @@ async def _course(pool: asyncpg.Pool, tmp_path: Path, topics: int = 20):
 
 async def _learner(conn, course_id, tz: str, hour: int, now: datetime):
     u = await f.user(conn, timezone=tz, delivery_hour=hour)
-    return u, (await journeys.enroll(conn, u, course_id, now)).course_user_id
+    return u, (await enrollments.enroll(conn, u, course_id, now)).course_user_id
 
 
 async def _tick(conn, now: datetime) -> list:
-    ids = await journeys.claim_due(conn, now=now, limit=1000, worker="t", visibility_seconds=300)
+    ids = await deliveries.claim_due(conn, now=now, limit=1000, worker="t", visibility_seconds=300)
     for delivery_id in ids:
-        await journeys.mark_sent(conn, delivery_id, chat_id=1, message_id=1, now=now)
+        await deliveries.mark_sent(conn, delivery_id, chat_id=1, message_id=1, now=now)
     return ids
 
 
@@ -152,14 +152,14 @@ async def test_concurrent_claimers_never_share(
             course_id,
             START,
         )
-    conns = [await db.connect(db_url) for _ in range(4)]
+    conns = [await pg.connect(db_url) for _ in range(4)]
     now = START + timedelta(hours=9)
 
     async def claimer(conn) -> list:
         got = []
         while True:
             async with conn.transaction():
-                ids = await journeys.claim_due(
+                ids = await deliveries.claim_due(
                     conn, now=now, limit=50, worker="w", visibility_seconds=300
                 )
             if not ids:
@@ -187,11 +187,11 @@ async def test_dead_workers_claims_are_retaken_once(pool: asyncpg.Pool, tmp_path
         for _ in range(10):
             await _learner(conn, course_id, "UTC", 8, START)
         t0 = START + timedelta(hours=8)
-        claimed = await journeys.claim_due(
+        claimed = await deliveries.claim_due(
             conn, now=t0, limit=100, worker="dead", visibility_seconds=300
         )
         assert len(claimed) == 10  # ...and the worker dies before sending anything
-        early = await journeys.reclaim_expired(
+        early = await deliveries.reclaim_expired(
             conn,
             now=t0 + timedelta(seconds=100),
             limit=100,
@@ -201,11 +201,11 @@ async def test_dead_workers_claims_are_retaken_once(pool: asyncpg.Pool, tmp_path
         )
         assert early == []
         later = t0 + timedelta(seconds=301)
-        retaken = await journeys.reclaim_expired(
+        retaken = await deliveries.reclaim_expired(
             conn, now=later, limit=100, worker="w2", visibility_seconds=300, max_attempts=5
         )
         assert sorted(retaken) == sorted(claimed)
-        again = await journeys.reclaim_expired(
+        again = await deliveries.reclaim_expired(
             conn, now=later, limit=100, worker="w3", visibility_seconds=300, max_attempts=5
         )
         assert again == []  # w2 holds them now
@@ -221,8 +221,8 @@ async def test_blocked_learner_is_marked_and_skipped(pool: asyncpg.Pool, tmp_pat
     async with pool.acquire() as conn:
         u, _cu = await _learner(conn, course_id, "UTC", 8, START)
         t0 = START + timedelta(hours=8)
-        [d] = await journeys.claim_due(conn, now=t0, limit=10, worker="w", visibility_seconds=60)
-        await journeys.mark_failed(conn, d, error="Forbidden: bot was blocked", unreachable=True)
+        [d] = await deliveries.claim_due(conn, now=t0, limit=10, worker="w", visibility_seconds=60)
+        await deliveries.mark_failed(conn, d, error="Forbidden: bot was blocked", unreachable=True)
         assert await conn.fetchval("SELECT is_reachable FROM users WHERE id = $1", u) is False
         assert await _tick(conn, t0 + timedelta(days=1)) == []
 

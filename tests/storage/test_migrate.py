@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from storage import db, migrate
+from storage import migrate, pg
 
 pytestmark = pytest.mark.asyncio
 
 
 async def _tables(url: str) -> set[str]:
-    conn = await db.connect(url)
+    conn = await pg.connect(url)
     try:
         rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         return {r[0] for r in rows}
@@ -23,7 +23,7 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_migrating_twice_is_a_noop(empty_db_url: str) -> None:
-    conn = await db.connect(empty_db_url)
+    conn = await pg.connect(empty_db_url)
     try:
         first = await migrate.migrate(conn)
         second = await migrate.migrate(conn)
@@ -45,7 +45,7 @@ async def test_migrating_twice_is_a_noop(empty_db_url: str) -> None:
 
 
 async def test_concurrent_migrations_leave_one_schema(empty_db_url: str) -> None:
-    conns = [await db.connect(empty_db_url) for _ in range(3)]
+    conns = [await pg.connect(empty_db_url) for _ in range(3)]
     try:
         results = await asyncio.gather(*(migrate.migrate(c) for c in conns))
         count = await conns[0].fetchval("SELECT count(*) FROM schema_migrations")
@@ -60,7 +60,7 @@ async def test_concurrent_migrations_leave_one_schema(empty_db_url: str) -> None
 async def test_changed_applied_file_is_refused(empty_db_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
     shutil.copytree(migrate.default_migrations_dir(), folder)
-    conn = await db.connect(empty_db_url)
+    conn = await pg.connect(empty_db_url)
     try:
         await migrate.migrate(conn, folder)
         first = sorted(folder.glob("*.sql"))[0]
@@ -76,7 +76,7 @@ async def test_failed_migration_applies_nothing(empty_db_url: str, tmp_path: Pat
     folder.mkdir()
     (folder / "0001_ok.sql").write_text("CREATE TABLE ok_table (id int);")
     (folder / "0002_bad.sql").write_text("CREATE TABLE half (id int); SELECT * FROM nowhere;")
-    conn = await db.connect(empty_db_url)
+    conn = await pg.connect(empty_db_url)
     try:
         with pytest.raises(migrate.MigrationError, match=r"0002_bad\.sql failed"):
             await migrate.migrate(conn, folder)

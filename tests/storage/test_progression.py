@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from storage import gamification, journeys, quiz, users
+from storage import deliveries, enrollments, gamification, journeys, progress, quiz, users
 from tests import factories as f
 from tests.helpers import import_path, write_course
 
@@ -85,7 +85,7 @@ async def test_next_module_waits_for_quiz(pool: asyncpg.Pool, tmp_path: Path) ->
     course_id = (await import_path(pool, quiz_course(tmp_path / "c"))).course_id
     async with pool.acquire() as conn:
         u = await f.user(conn, delivery_hour=8)
-        cu = (await journeys.enroll(conn, u, course_id, T0)).course_user_id
+        cu = (await enrollments.enroll(conn, u, course_id, T0)).course_user_id
         await _do_day(conn, cu, u, T0)
         day2 = T0 + timedelta(days=1)
         res = await journeys.today(conn, cu, day2)
@@ -93,7 +93,7 @@ async def test_next_module_waits_for_quiz(pool: asyncpg.Pool, tmp_path: Path) ->
         assert done.quiz_module == 1  # module A's journeys are done: time for the quiz
 
         async def claim(at):
-            return await journeys.claim_due(conn, now=at, limit=10, worker="w",
+            return await deliveries.claim_due(conn, now=at, limit=10, worker="w",
                                             visibility_seconds=60)
 
         assert await claim(T0 + timedelta(days=2)) == []  # module B is locked
@@ -103,7 +103,7 @@ async def test_next_module_waits_for_quiz(pool: asyncpg.Pool, tmp_path: Path) ->
         [delivery] = await claim(T0 + timedelta(days=3))
         view = await journeys.view(conn, delivery)
         assert view and view.topic_title == "Three" and view.module_no == 2
-        modules = (await journeys.progress(conn, u))[0].modules
+        modules = (await progress.progress(conn, u))[0].modules
         assert modules[0].completed_at is not None and modules[1].unlocked
 
 
@@ -152,7 +152,7 @@ async def test_xp_with_difficulty_and_once_per_topic(pool: asyncpg.Pool, tmp_pat
     course_id = (await import_path(pool, quiz_course(tmp_path / "c"))).course_id
     async with pool.acquire() as conn:
         u = await f.user(conn)
-        cu = (await journeys.enroll(conn, u, course_id, T0)).course_user_id
+        cu = (await enrollments.enroll(conn, u, course_id, T0)).course_user_id
         res = await journeys.today(conn, cu, T0)
         done = await journeys.mark_done(conn, res.view.delivery_id, u, T0)
         assert done.xp == gamification.JOURNEY_XP * 3  # "One" is hard
@@ -175,7 +175,7 @@ async def test_score_null_until_quiz(pool: asyncpg.Pool, tmp_path: Path) -> None
     course_id = (await import_path(pool, quiz_course(tmp_path / "c"))).course_id
     async with pool.acquire() as conn:
         u = await f.user(conn)
-        cu = (await journeys.enroll(conn, u, course_id, T0)).course_user_id
+        cu = (await enrollments.enroll(conn, u, course_id, T0)).course_user_id
         await _do_day(conn, cu, u, T0)
         assert await conn.fetchval("SELECT score FROM topic_progress") is None
         await take_quiz(conn, u, course_id, 1, [1, 0], T0)  # both wrong: a real 0

@@ -7,7 +7,7 @@ import uuid
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import (
+from bot.ui.callbacks import (
     AskCb,
     BroadcastCb,
     EnrollCb,
@@ -17,7 +17,7 @@ from bot.callbacks import (
     QuizStartCb,
     TimeCb,
 )
-from bot.texts import PERSONA_LABELS, PROFILE_LABELS
+from bot.ui.texts import PERSONA_LABELS, PROFILE_LABELS
 from storage.courses import CourseRow
 from storage.suggestions import Suggestion
 

@@ -6,8 +6,9 @@ import html
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.markdown import pack, to_blocks
-from storage.journeys import CourseProgress, JourneyView
+from bot.ui.markdown import pack, to_blocks
+from storage.journeys import JourneyView
+from storage.progress import CourseProgress
 
 TELEGRAM_LIMIT = 4096
 esc = html.escape

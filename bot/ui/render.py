@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardMarkup, Message
 
-from bot.texts import split_message
+from bot.ui.texts import split_message
 
 
 async def answer_long(

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from storage import db, embedded, migrate
+from storage import embedded, migrate, pg
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def resolve_url(database_url: str | None, data_dir: Path) -> tuple[str, Any]:
 
 
 async def migrate_url(url: str) -> list[str]:
-    conn = await db.connect(url)
+    conn = await pg.connect(url)
     try:
         return await migrate.migrate(conn)
     finally:
@@ -41,7 +41,7 @@ async def open_database(
             applied = await migrate_url(url)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
-        pool = await db.create_pool(url, max_size=max_size)
+        pool = await pg.create_pool(url, max_size=max_size)
         try:
             yield pool
         finally:

@@ -15,22 +15,20 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 from aiogram import Bot
 
-from bot import keyboards, texts
+from bot.clock import utcnow
 from bot.config import Settings
-from bot.sender import RateLimitedSender, SendFailed
-from storage import journeys
-from storage.db import transaction
+from bot.ui import keyboards, texts
+from bot.workers.retry import backoff
+from bot.workers.sender import RateLimitedSender, SendFailed
+from storage import deliveries, journeys
+from storage.pg import transaction
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -69,12 +67,12 @@ class DeliveryWorker:
         vt = self.settings.delivery_visibility_timeout_seconds
         limit = self.settings.delivery_batch_size
         async with self.pool.acquire() as conn:
-            reclaimed = await journeys.reclaim_expired(
+            reclaimed = await deliveries.reclaim_expired(
                 conn, now=now, limit=limit, worker=self.name, visibility_seconds=vt,
                 max_attempts=self.settings.delivery_max_attempts,
             )
             async with transaction(conn):
-                fresh = await journeys.claim_due(
+                fresh = await deliveries.claim_due(
                     conn, now=now, limit=limit, worker=self.name, visibility_seconds=vt
                 )
         return reclaimed + fresh
@@ -126,17 +124,17 @@ class DeliveryWorker:
         except SendFailed as exc:
             async with self.pool.acquire() as conn:
                 if exc.permanent:
-                    await journeys.mark_failed(conn, jv.delivery_id, error=str(exc),
+                    await deliveries.mark_failed(conn, jv.delivery_id, error=str(exc),
                                                unreachable=exc.blocked)
                     report.failed += 1
                     report.blocked += int(exc.blocked)
                 else:
-                    retry_at = self.clock() + journeys.backoff(jv.attempts)
-                    await journeys.mark_retry(conn, jv.delivery_id, error=str(exc),
+                    retry_at = self.clock() + backoff(jv.attempts)
+                    await deliveries.mark_retry(conn, jv.delivery_id, error=str(exc),
                                               retry_at=retry_at)
                     report.retry_later += 1
             return
         async with self.pool.acquire() as conn:
-            await journeys.mark_sent(conn, jv.delivery_id, chat_id=chat_id,
+            await deliveries.mark_sent(conn, jv.delivery_id, chat_id=chat_id,
                                      message_id=message.message_id, now=self.clock())
         report.sent += 1

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiogram.types import Message
 
-from bot.sender import RateLimitedSender, SendFailed
+from bot.workers.sender import RateLimitedSender, SendFailed
 
 log = logging.getLogger(__name__)
 GROUP_TYPES = frozenset({"group", "supergroup"})

@@ -25,12 +25,12 @@ import asyncpg
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 
-from bot import keyboards, texts
 from bot.config import Settings
-from bot.sender import RateLimitedSender, SendFailed
+from bot.ui import keyboards, texts
+from bot.workers.retry import backoff
+from bot.workers.sender import RateLimitedSender, SendFailed
 from storage import broadcasts
 from storage.broadcasts import Broadcast, Recipient
-from storage.journeys import backoff
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ import json
 import sys
 from typing import Any
 
-from bot.asking import build_rag
 from bot.config import Settings
+from bot.services import build_rag
 from rag.answer import Answer
 from rag.retrieval import Retrieval
 from storage import coldcalls, courses
-from storage.database import open_database
+from storage.server import open_database
 
 
 def add_parser(sub: Any) -> None:

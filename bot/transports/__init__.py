@@ -1,0 +1,1 @@
+"""How updates arrive: long polling (in the CLI), the webhook server, the console."""

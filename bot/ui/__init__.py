@@ -1,0 +1,1 @@
+"""What the learner sees: texts, keyboards, callback payloads, Markdown rendering, charts."""

@@ -1,0 +1,1 @@
+"""Background work: the daily delivery worker, broadcasts, and the rate-limited sender."""

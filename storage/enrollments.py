@@ -1,0 +1,73 @@
+"""Enrollment: a learner joins a course (enrollments + course_users, seed 000's `cu` rows)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from storage.users import next_due_sql
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    course_user_id: uuid.UUID
+    created: bool
+
+
+async def enroll(
+    conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID, now: datetime
+) -> Enrollment:
+    """Idempotent: a second enroll (double tap, retried update) returns the same course-user."""
+    async with conn.transaction():
+        await conn.execute(
+            """
+            INSERT INTO enrollments (user_id, course_id) VALUES ($1, $2)
+            ON CONFLICT (user_id, course_id) DO UPDATE SET
+                status = CASE WHEN enrollments.status = 'paused' THEN 'active'::enrollment_status
+                              ELSE enrollments.status END
+            """,
+            user_id, course_id,
+        )
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO course_users (user_id, course_id, next_due_at)
+            SELECT u.id, $2, {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")}
+            FROM users u WHERE u.id = $1
+            ON CONFLICT (course_id, user_id) DO NOTHING
+            RETURNING id
+            """,
+            user_id, course_id, now,
+        )
+        if row:
+            return Enrollment(row["id"], True)
+        existing = await conn.fetchval(
+            "SELECT id FROM course_users WHERE user_id = $1 AND course_id = $2", user_id, course_id
+        )
+        return Enrollment(existing, False)
+
+
+@dataclass(frozen=True)
+class CourseUser:
+    id: uuid.UUID
+    course_id: uuid.UUID
+    slug: str
+    title: str
+    completed_at: datetime | None
+    next_due_at: datetime | None
+
+
+async def course_users_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseUser]:
+    rows = await conn.fetch(
+        """
+        SELECT cu.id, cu.course_id, c.slug, c.title, cu.completed_at, cu.next_due_at
+        FROM course_users cu JOIN courses c ON c.id = cu.course_id
+        WHERE cu.user_id = $1 ORDER BY cu.created_at
+        """,
+        user_id,
+    )
+    return [CourseUser(**dict(r)) for r in rows]
+
+
