@@ -32,7 +32,6 @@ import tempfile
 import time
 import tomllib
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from content.course_format import CourseSource, load_course  # noqa: E402
 from content.importer import import_source  # noqa: E402
 from rag import retrieval  # noqa: E402
-from rag.chunking import split_sentences  # noqa: E402
+from rag.chunking import split_sentences, split_subsections  # noqa: E402
 from rag.embedding import Embedder  # noqa: E402
 from rag.service import RagService  # noqa: E402
 
@@ -101,21 +100,6 @@ class Corpus:
 
 def _norm(text: str) -> str:
     return " ".join(text.split()).lower()
-
-
-def split_subsections(body: str) -> list[tuple[str | None, str]]:
-    """A topic body's (sub-section heading, text) parts, in order; the text before the first
-    `###` has heading None. Headings inside code fences don't count."""
-    parts: list[tuple[str | None, list[str]]] = [(None, [])]
-    in_code = False
-    for line in body.splitlines():
-        if line.lstrip().startswith("```"):
-            in_code = not in_code
-        if not in_code and line.startswith("### "):
-            parts.append((line[4:].strip(), []))
-        else:
-            parts[-1][1].append(line)
-    return [(h, "\n".join(lines).strip()) for h, lines in parts if h or "".join(lines).strip()]
 
 
 def section_texts(src: CourseSource) -> dict[Section, str]:
@@ -251,30 +235,8 @@ async def evaluate(
             continue
         figures.counts[q.split] = figures.counts.get(q.split, 0) + 1
         vec = await embedder.embed_query(q.text)
-        runs: dict[str, Callable[[], Awaitable[list[Retrieved]]]] = {}
-        found_hybrid: retrieval.Retrieval | None = None
-
-        async def product(mode: retrieval.Mode) -> list[Retrieved]:
-            nonlocal found_hybrid
-            found = await retrieval.retrieve(conn, course_id, q.text, vec, mode=mode,
-                                             limit=k, floor=0.0)
-            if mode == "hybrid":
-                found_hybrid = found
-            return _from_found(found)
-
         for name in retrievers:
-            if name == "learnbot":
-                runs[name] = lambda: product("hybrid")
-            elif name == "vector":
-                runs[name] = lambda: product("vector")
-            elif name == "bm25":
-                runs[name] = lambda: product("fts")
-            elif name == "win-bm25" and base is not None:
-                runs[name] = lambda b=base: _done(b.bm25(q.text, k))
-            elif name == "win-vector" and base is not None:
-                runs[name] = lambda b=base: _done(b.vector(vec, k))
-        for name, run in runs.items():
-            passages = await run()
+            passages = await _run(name, conn, course_id, q.text, vec, base, k)
             ranks = [i for i, p in enumerate(passages) if belongs(corpus, p, q.target)]
             slot = hits.setdefault((name, q.split), dict.fromkeys(KS, 0))
             for kk in KS:
@@ -298,8 +260,15 @@ async def evaluate(
     return figures
 
 
-async def _done(value: list[Retrieved]) -> list[Retrieved]:
-    return value
+async def _run(name: str, conn: asyncpg.Connection, course_id: uuid.UUID, question: str,
+               vec: np.ndarray, base: WindowBaselines | None, k: int) -> list[Retrieved]:
+    modes: dict[str, retrieval.Mode] = {"learnbot": "hybrid", "vector": "vector", "bm25": "fts"}
+    if name in modes:
+        found = await retrieval.retrieve(conn, course_id, question, vec, mode=modes[name],
+                                         limit=k, floor=0.0)
+        return _from_found(found)
+    assert base is not None
+    return base.bm25(question, k) if name == "win-bm25" else base.vector(vec, k)
 
 
 def report(corpus: Corpus, figures: Figures, chunks: int) -> str:
