@@ -1,11 +1,12 @@
 """Ask-the-course benchmark on the embedded PostgreSQL: prints figures, asserts nothing.
 
-1. Ingestion: a synthetic course (demo sentences reshuffled into ~100 topics) through the real
+1. Ingestion: the PostgreSQL docs corpus (tests/data/corpora/pg-tutorial) through the real
    import path — chunk, embed (all-MiniLM-L6-v2 on CPU), write — in chunks per second.
 2. Query latency p50/p95 (embed + hybrid search, and each part) in a course of 10k and of 100k
-   chunks. The large corpora are synthetic: vectors are noisy blends of real chunk embeddings
-   (so neighbourhoods look like real text, unlike uniform random vectors) and texts are
-   reshuffled demo sentences (so full-text search has real work).
+   chunks, built from that real documentation text: each chunk is a real chunk's text with
+   sentences of another real chunk mixed in (so BM25 sees the docs' real vocabulary and
+   document frequencies, not a tiny reshuffled one), and its vector a noisy blend of the two
+   chunks' real embeddings (so neighbourhoods look like real text).
 3. HNSW recall@10 against exact search, per `hnsw.ef_search`, with the vector search latency.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rag.py [--sizes 10000 100000] [--queries 200]
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import re
 import statistics
 import sys
 import tempfile
@@ -29,39 +29,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from content.course_format import CourseSource, ModuleSource, TopicSource, load_course  # noqa: E402
+from content.course_format import load_course  # noqa: E402
 from content.importer import import_source  # noqa: E402
 from rag import retrieval  # noqa: E402
 from rag.chunking import split_sentences  # noqa: E402
 from rag.embedding import get_embedder  # noqa: E402
 from storage import chunks, embedded, migrate, pg  # noqa: E402
 
-DEMO = ROOT / "courses" / "sql-basics"
-QUESTIONS = ROOT / "tests" / "data" / "demo_questions.toml"
-
-
-def demo_sentences() -> list[str]:
-    src = load_course(DEMO)
-    out = []
-    for topic in src.topics:
-        for para in re.split(r"\n\s*\n", topic.body):
-            if not para.lstrip().startswith("```"):
-                out.extend(s for s in split_sentences(" ".join(para.split())) if len(s) > 30)
-    return out
-
-
-def synthetic_course(sentences: list[str], topics: int, per_topic: int,
-                     rng: random.Random) -> CourseSource:
-    modules = []
-    for m in range(1, 6):
-        module = ModuleSource(m, f"Synthetic module {m}")
-        for t in range(1, topics // 5 + 1):
-            body = "\n\n".join(" ".join(rng.sample(sentences, 4)) for _ in range(per_topic // 4))
-            module.topics.append(TopicSource(f"m{m}-t{t}", f"Topic {m}.{t}", body, m, t, 1,
-                                             priority=m * 1000 + t))
-        modules.append(module)
-    return CourseSource("bench-ingest", "Bench ingest", "", 10, 70, 60, ["normal"], modules,
-                        "bench")
+DOCS = ROOT / "tests" / "data" / "corpora" / "pg-tutorial"
+QUESTIONS = ROOT / "tests" / "data" / "pg_questions.toml"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -69,7 +45,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def bulk_course(pool, slug: str, n: int, base: np.ndarray, sentences: list[str],
+async def bulk_course(pool, slug: str, n: int, base: np.ndarray, texts: list[str],
                       rng: np.random.Generator) -> uuid.UUID:
     async with pool.acquire() as conn:
         course_id = await conn.fetchval(
@@ -82,13 +58,14 @@ async def bulk_course(pool, slug: str, n: int, base: np.ndarray, sentences: list
             w = rng.uniform(0.3, 0.7, (size, 1)).astype(np.float32)
             vecs = w * base[a] + (1 - w) * base[b] + rng.normal(0, 0.04, (size, base.shape[1]))
             vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
-            picks = rng.integers(0, len(sentences), (size, 4))
-            records = [
-                (f"{slug}/t{(start + i) // 8}/{(start + i) % 8}", course_id, 1, (start + i) % 8,
-                 f"Synthetic › Topic {(start + i) // 8}",
-                 " ".join(sentences[j] for j in picks[i]), "h", 120, vecs[i])
-                for i in range(size)
-            ]
+            records = []
+            for i in range(size):
+                own = split_sentences(" ".join(texts[a[i]].split()))
+                other = split_sentences(" ".join(texts[b[i]].split()))
+                mixed = own[:max(1, len(own) // 2)] + other[len(other) // 2:]
+                records.append((f"{slug}/t{(start + i) // 8}/{(start + i) % 8}", course_id, 1,
+                                (start + i) % 8, f"Docs › Topic {(start + i) // 8}",
+                                " ".join(mixed), "h", 120, vecs[i]))
             await conn.copy_records_to_table(
                 "course_chunks", records=records,
                 columns=["chunk_id", "course_id", "module_no", "ordinal", "heading", "content",
@@ -102,18 +79,16 @@ async def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ef", type=int, nargs="+", default=[40, 100, 200])
-    parser.add_argument("--ingest-topics", type=int, default=100)
     args = parser.parse_args()
 
     import tomllib
 
     rng = random.Random(7)
     nrng = np.random.default_rng(7)
-    sentences = demo_sentences()
-    pairs = tomllib.loads(QUESTIONS.read_text())["pairs"]
+    pairs = tomllib.loads(QUESTIONS.read_text())["q"]
     fillers = ["please", "quickly", "in postgres", "for my homework", "again", "with an example",
                "step by step", "for the library db", "in sql", "briefly"]
-    queries = [f"{p['question']} {rng.choice(fillers)} {i}"
+    queries = [f"{p['question']} {rng.choice(fillers)}"
                for i, p in enumerate(rng.choices(pairs, k=args.queries))]
 
     embedder = get_embedder()
@@ -130,7 +105,7 @@ async def main() -> None:
         pool = await pg.create_pool(url, max_size=4)
         try:
             # 1. ingestion through the real import path
-            src = synthetic_course(sentences, args.ingest_topics, 24, rng)
+            src = load_course(DOCS)
             t0 = time.perf_counter()
             report = await import_source(pool, src, embedder=embedder)
             took = time.perf_counter() - t0
@@ -142,8 +117,9 @@ async def main() -> None:
             print(f"re-import unchanged: {again.chunks_embedded} re-embedded, {took:.2f} s")
             async with pool.acquire() as conn:
                 rows = await conn.fetch(
-                    "SELECT embedding FROM course_chunks WHERE embedding IS NOT NULL")
+                    "SELECT content, embedding FROM course_chunks WHERE embedding IS NOT NULL")
             base = np.stack([r["embedding"].to_numpy() for r in rows]).astype(np.float32)
+            texts = [r["content"] for r in rows]
 
             # 2 + 3. latency and recall per corpus size
             async with pool.acquire() as conn:
@@ -151,7 +127,7 @@ async def main() -> None:
             courses = {}
             for size in args.sizes:
                 t0 = time.perf_counter()
-                courses[size] = await bulk_course(pool, f"bench-{size}", size, base, sentences,
+                courses[size] = await bulk_course(pool, f"bench-{size}", size, base, texts,
                                                   nrng)
                 print(f"\nloaded {size} synthetic chunks in {time.perf_counter() - t0:.1f} s")
             async with pool.acquire() as conn:

@@ -183,44 +183,85 @@ def candidates(passages: list[Passage]) -> list[Candidate]:
     return out
 
 
+MIN_LEAD_SENTENCES = 2
+# A supporting span must score close to the lead's best sentence: a weaker one from another
+# passage is more often a neighbouring subject than more of the answer.
+SUPPORT_RATIO = 0.85
+MAX_SUPPORT_SENTENCES = 2
+
+
+def _span(units: list[int], scores: list[float], cands: list[Candidate], *, least: int,
+          most: int, max_chars: int) -> list[int]:
+    """The contiguous run of `units` (prose candidates of one passage, in order) around its
+    best sentence: grown toward the better neighbour while the run is shorter than `least`,
+    or the neighbour scores at least half the best, up to `most` sentences and `max_chars`."""
+    if not units:
+        return []
+    best = max(range(len(units)), key=lambda j: scores[units[j]])
+    lo = hi = best
+    chars = len(cands[units[best]].text)
+    while hi - lo + 1 < most:
+        options = [j for j in (lo - 1, hi + 1) if 0 <= j < len(units)]
+        if not options:
+            break
+        j = max(options, key=lambda j: scores[units[j]])
+        cost = len(cands[units[j]].text)
+        wanted = hi - lo + 1 < least or scores[units[j]] >= 0.5 * scores[units[best]]
+        if not wanted or chars + cost > max_chars:
+            break
+        lo, hi = min(lo, j), max(hi, j)
+        chars += cost
+    return units[lo:hi + 1]
+
+
 def extractive_answer(
     passages: list[Passage], cands: list[Candidate], scores: list[float], *,
     max_sentences: int = MAX_EXCERPT_SENTENCES, max_chars: int = MAX_EXCERPT_CHARS,
     note: str | None = None,
 ) -> Answer:
-    """The best-scoring sentences of the top passages, in passage order then text order.
+    """Lead with the best-matching contiguous span (2-4 sentences, in order) of the best
+    passage, then at most one short supporting span from another passage, each cited.
 
-    A code block directly after a chosen sentence comes along: the sentence usually introduces
-    it ("It goes after WHERE: ...")."""
-    ranked = sorted(range(len(cands)), key=lambda i: -scores[i])
-    chosen: set[int] = set()
-    chars = 0
-    for i in ranked:
-        if len([c for c in chosen if not cands[c].is_code]) >= max_sentences:
-            break
-        c = cands[i]
-        if c.is_code:
-            continue
-        if chars + len(c.text) > max_chars and chosen:
-            continue
-        chosen.add(i)
-        chars += len(c.text)
-        nxt = i + 1
-        if nxt < len(cands) and cands[nxt].is_code and cands[nxt].n == c.n \
-                and chars + len(cands[nxt].text) <= max_chars:
-            chosen.add(nxt)
-            chars += len(cands[nxt].text)
-    order = {p.n: rank for rank, p in enumerate(passages)}
-    picked = sorted(chosen, key=lambda i: (order[cands[i].n], cands[i].index))
+    Quoting one passage's consecutive sentences keeps the answer in the section that answers
+    the question; single best sentences picked across passages read as a collage. A code block
+    right after a quoted sentence comes along: the sentence usually introduces it."""
+    if not passages or not cands:
+        return Answer("", "extractive", [], note)
+    by_n: dict[int, list[int]] = {}
+    for i, c in enumerate(cands):
+        if not c.is_code:
+            by_n.setdefault(c.n, []).append(i)
+    lead_n = next((p.n for p in passages if p.n in by_n), None)
+    if lead_n is None:  # nothing but code: show the best passage's first block
+        first = next(i for i, c in enumerate(cands) if c.n == passages[0].n)
+        return Answer(f"{cands[first].text} [{cands[first].n}]", "extractive",
+                      [cands[first].n], note)
+    lead = _span(by_n[lead_n], scores, cands, least=MIN_LEAD_SENTENCES, most=max_sentences,
+                 max_chars=max_chars)
+    spans = [(lead_n, lead)]
+    used = sum(len(cands[i].text) for i in lead)
+    best_lead = max(scores[i] for i in lead)
+    others = [i for n, units in by_n.items() if n != lead_n for i in units]
+    if others:
+        top = max(others, key=lambda i: scores[i])
+        if scores[top] >= SUPPORT_RATIO * best_lead and best_lead > 0:
+            support = _span(by_n[cands[top].n], scores, cands, least=1,
+                            most=MAX_SUPPORT_SENTENCES, max_chars=max_chars - used)
+            if support and used + sum(len(cands[i].text) for i in support) <= max_chars:
+                spans.append((cands[top].n, support))
+                used += sum(len(cands[i].text) for i in support)
     parts: list[str] = []
     cited: list[int] = []
-    for n in dict.fromkeys(cands[i].n for i in picked):
-        units = [cands[i] for i in picked if cands[i].n == n]
+    for n, span in spans:
         text = ""
-        for u in units:
-            sep = "\n\n" if u.is_code or (text and text.endswith("```")) else " "
-            text = f"{text}{sep}{u.text}" if text else u.text
-        parts.append(f"{text} [{n}]")
+        for i in span:
+            text = f"{text} {cands[i].text}" if text else cands[i].text
+            nxt = i + 1
+            if nxt < len(cands) and cands[nxt].is_code and cands[nxt].n == n \
+                    and used + len(cands[nxt].text) <= max_chars:
+                text = f"{text}\n\n{cands[nxt].text}\n\n"
+                used += len(cands[nxt].text)
+        parts.append(f"{text.strip()} [{n}]")
         cited.append(n)
     return Answer("\n\n".join(parts), "extractive", cited, note)
 

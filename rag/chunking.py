@@ -1,8 +1,9 @@
 """Course text → retrieval chunks: heading-aware, token-bounded, overlapping, deterministic.
 
-A chunk never crosses a topic, carries its module and topic titles as context, keeps a fenced
-code block whole whenever the block fits the budget, and repeats the tail of the previous chunk
-(whole sentences, up to `overlap` tokens) so an answer split across a boundary is still found.
+A chunk never crosses a topic or a `###` sub-section, carries its heading path ("Module › Topic
+› Sub-section") as context, keeps a fenced code block whole whenever the block fits the budget,
+and repeats the tail of the previous chunk of its sub-section (whole sentences, up to `overlap`
+tokens) so an answer split across a boundary is still found.
 `chunk_id` is `course/topic-key/ordinal`, so re-importing unchanged text yields the same ids and
 hashes and nothing is re-embedded.
 """
@@ -148,19 +149,23 @@ def _join(blocks: Iterable[Block]) -> str:
     return "\n\n".join(b.text for b in blocks)
 
 
-def chunk_topic(
-    course_slug: str,
-    topic_key: str,
-    module_no: int,
-    module_title: str,
-    topic_title: str,
-    body: str,
-    *,
-    max_tokens: int = MAX_TOKENS,
-    overlap: int = OVERLAP_TOKENS,
-) -> list[Chunk]:
-    heading = f"{module_title} › {topic_title}" if module_title else topic_title
-    pieces = [p for b in split_blocks(body) for p in _pieces(b, max_tokens)]
+def split_subsections(body: str) -> list[tuple[str | None, str]]:
+    """A topic body's (sub-section heading, text) parts in order; the text before the first
+    `### ` line has heading None. A `###` inside a code fence is code, not a heading."""
+    parts: list[tuple[str | None, list[str]]] = [(None, [])]
+    in_code = False
+    for line in body.splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        if not in_code and line.startswith("### "):
+            parts.append((line[4:].strip(), []))
+        else:
+            parts[-1][1].append(line)
+    out = [(h, "\n".join(lines).strip()) for h, lines in parts]
+    return [(h, text) for h, text in out if text or h]
+
+
+def _group(pieces: list[Block], max_tokens: int, overlap: int) -> list[list[Block]]:
     groups: list[list[Block]] = []
     current: list[Block] = []
     fresh = 0  # pieces in `current` that are not overlap
@@ -182,18 +187,42 @@ def chunk_topic(
             groups[-1] = [*groups[-1], *tail]
         else:
             groups.append(current)
+    return groups
+
+
+def chunk_topic(
+    course_slug: str,
+    topic_key: str,
+    module_no: int,
+    module_title: str,
+    topic_title: str,
+    body: str,
+    *,
+    max_tokens: int = MAX_TOKENS,
+    overlap: int = OVERLAP_TOKENS,
+) -> list[Chunk]:
+    topic_heading = f"{module_title} › {topic_title}" if module_title else topic_title
+    sections: list[tuple[str, list[list[Block]]]] = []
+    for sub, text in split_subsections(body):
+        heading = f"{topic_heading} › {sub}" if sub else topic_heading
+        pieces = [p for b in split_blocks(text) for p in _pieces(b, max_tokens)]
+        if not pieces:  # a heading with no text of its own still gets found by its title
+            pieces = [Block(sub or topic_title, False)]
+        sections.append((heading, _group(pieces, max_tokens, overlap)))
     chunks = []
-    for ordinal, group in enumerate(groups):
-        content = _join(group)
-        chunks.append(Chunk(
-            chunk_id=f"{course_slug}/{topic_key}/{ordinal}",
-            topic_key=topic_key,
-            module_no=module_no,
-            ordinal=ordinal,
-            heading=heading,
-            content=content,
-            token_count=count_tokens(content),
-        ))
+    for heading, groups in sections:
+        for group in groups:
+            content = _join(group)
+            ordinal = len(chunks)
+            chunks.append(Chunk(
+                chunk_id=f"{course_slug}/{topic_key}/{ordinal}",
+                topic_key=topic_key,
+                module_no=module_no,
+                ordinal=ordinal,
+                heading=heading,
+                content=content,
+                token_count=count_tokens(content),
+            ))
     return chunks
 
 

@@ -1,10 +1,11 @@
-"""Hybrid retrieval: course-scoped vector top-k ∪ full-text top-k, fused by reciprocal rank.
+"""Hybrid retrieval: course-scoped vector top-k ∪ BM25 top-k, fused by normalised scores.
 
-RRF needs no score calibration between cosine similarity and ts_rank, which live on unrelated
-scales; a passage both searches like wins. The learner's current topic gets a small boost (a
-question asked while reading a topic is most likely about it), and a similarity floor drops
-passages that only share words with the question: when nothing clears it, the answer is "I don't
-know" rather than a guess from unrelated text.
+Each search's scores are scaled to [0, 1] over the question's candidates and mixed with fixed
+weights; a passage both searches like wins, and a clear winner of either keeps its lead. The
+learner's current topic gets a small boost (a question asked while reading a topic is most
+likely about it), and a similarity floor drops passages that only share words with the
+question: when nothing clears it, the answer is "I don't know" rather than a guess from
+unrelated text.
 """
 
 from __future__ import annotations
@@ -22,21 +23,26 @@ from storage.chunks import Hit
 
 Mode = Literal["hybrid", "vector", "fts"]
 
-# Tuned on tests/data/demo_questions.toml (recall@3: vector 0.96, FTS 0.77). The usual k = 60
-# flattens ranks so much that FTS's noisy OR-matches outvote a clear vector winner; k = 10
-# keeps first places decisive, and FTS votes at half weight: it rescues exact terms ("ACID",
-# error messages) without dragging in passages that merely share common words.
-RRF_K = 10
-FTS_WEIGHT = 0.5
-CANDIDATES = 20  # per search, before fusion
+Fusion = Literal["score", "rrf"]
+
+# Normalised score fusion: each search's scores are scaled to [0, 1] within the question's
+# candidates (cosine similarity min-max, BM25 over its best), then mixed. Unlike rank fusion it
+# keeps how far ahead a winner is, so one search's clear first place isn't outvoted by the
+# other's noisy runner-ups. Weight chosen on the tune half of the pg-tutorial questions.
+VECTOR_WEIGHT = 0.7
+FUSION: Fusion = "score"
+RRF_K = 10  # for fusion="rrf" (the former default, tuned on the demo course)
+FTS_WEIGHT = 0.5  # BM25's vote in rank fusion
+CANDIDATES = 30  # per search, before fusion
 PASSAGES = 4  # handed to the answerer
-PER_TOPIC = 2  # of the passages handed over, so a runner-up topic gets a place
-# all-MiniLM-L6-v2 cosine similarity of a demo-course question to its best passage is 0.25-0.75
-# on the 48 demo questions; unrelated questions ("best pizza in Rome?") stay under 0.17.
-MIN_SIMILARITY = 0.2
-# Half of a first-place vote: enough to break near-ties toward the topic being read, never to
+PER_SECTION = 2  # of the passages handed over, so a runner-up section gets a place
+# all-MiniLM-L6-v2 cosine similarity of a question to its best passage is at least 0.27 on the
+# tune questions of both corpora; unrelated questions stay under 0.25 ("best pizza place in
+# Rome?" reaches 0.248 on the PostgreSQL docs, 0.11 on the demo course).
+MIN_SIMILARITY = 0.26
+# A tenth of the fused scale: enough to break near-ties toward the topic being read, never to
 # lift an unrelated passage over a clear winner.
-TOPIC_BOOST = 0.5 / (RRF_K + 1)
+TOPIC_BOOST = 0.1
 
 
 @dataclass(frozen=True)
@@ -76,15 +82,7 @@ class Retrieval:
 _Fused = tuple[Hit, float, list[int | None]]
 
 
-def fuse(
-    ranked_lists: list[list[Hit]], *, weights: Sequence[float] | None = None,
-    current_topic: uuid.UUID | None = None, k: int | None = None, boost: float | None = None,
-) -> list[tuple[Hit, float, list[int | None]]]:
-    """Weighted reciprocal-rank fusion; returns (hit, score, rank in each list or None), best
-    first."""
-    weights = list(weights) if weights is not None else [1.0] * len(ranked_lists)
-    k = RRF_K if k is None else k
-    boost = TOPIC_BOOST if boost is None else boost
+def _ranks(ranked_lists: list[list[Hit]]) -> tuple[dict[str, Hit], dict[str, list[int | None]]]:
     best: dict[str, Hit] = {}
     ranks: dict[str, list[int | None]] = {}
     for i, hits in enumerate(ranked_lists):
@@ -93,6 +91,19 @@ def fuse(
             slot = ranks.setdefault(hit.chunk_id, [None] * len(ranked_lists))
             if slot[i] is None:
                 slot[i] = rank
+    return best, ranks
+
+
+def fuse(
+    ranked_lists: list[list[Hit]], *, weights: Sequence[float] | None = None,
+    current_topic: uuid.UUID | None = None, k: int | None = None, boost: float | None = None,
+) -> list[_Fused]:
+    """Weighted reciprocal-rank fusion; returns (hit, score, rank in each list or None), best
+    first."""
+    weights = list(weights) if weights is not None else [1.0] * len(ranked_lists)
+    k = RRF_K if k is None else k
+    boost = 0.5 / (k + 1) if boost is None else boost
+    best, ranks = _ranks(ranked_lists)
     scored = []
     for chunk_id, hit in best.items():
         score = sum(w / (k + r) for w, r in zip(weights, ranks[chunk_id], strict=True)
@@ -104,18 +115,49 @@ def fuse(
     return scored
 
 
-def diversify(ranked: list[_Fused], limit: int, per_topic: int | None = None) -> list[_Fused]:
-    """At most `per_topic` passages of one topic in the first `limit`, so a runner-up topic
+def fuse_scores(
+    vector_hits: list[Hit], text_hits: list[Hit], *, vector_weight: float | None = None,
+    current_topic: uuid.UUID | None = None, boost: float | None = None,
+) -> list[_Fused]:
+    """Normalised score fusion of a vector and a BM25 list: cosine similarity min-max scaled
+    over all candidates (every candidate has one: the text search fills it in), BM25 divided by
+    the best BM25 score (0 for a passage BM25 didn't return)."""
+    alpha = VECTOR_WEIGHT if vector_weight is None else vector_weight
+    boost = TOPIC_BOOST if boost is None else boost
+    best, ranks = _ranks([vector_hits, text_hits])
+    sims = [h.similarity for h in best.values()]
+    lo, hi = (min(sims), max(sims)) if sims else (0.0, 1.0)
+    spread = hi - lo if hi > lo else 1.0
+    bm25 = {h.chunk_id: h.rank_score for h in text_hits}
+    top_bm25 = max(bm25.values(), default=0.0) or 1.0
+    scored = []
+    for chunk_id, hit in best.items():
+        score = alpha * (hit.similarity - lo) / spread \
+            + (1 - alpha) * bm25.get(chunk_id, 0.0) / top_bm25
+        if current_topic is not None and hit.topic_id == current_topic:
+            score += boost
+        scored.append((hit, score, ranks[chunk_id]))
+    scored.sort(key=lambda s: (-s[1], -s[0].similarity, s[0].chunk_id))
+    return scored
+
+
+def _section(hit: Hit) -> str:
+    # the heading path names the sub-section; chunks of one sub-section share it
+    return f"{hit.topic_id or hit.chunk_id}/{hit.heading}"
+
+
+def diversify(ranked: list[_Fused], limit: int, per_section: int | None = None) -> list[_Fused]:
+    """At most `per_section` passages of one sub-section in the first `limit`, so a runner-up
     isn't crowded out by a third slice of the leader; the rest keep their order after."""
-    per_topic = PER_TOPIC if per_topic is None else per_topic
+    per_section = PER_SECTION if per_section is None else per_section
     first: list[_Fused] = []
     rest: list[_Fused] = []
-    taken: dict[object, int] = {}
+    taken: dict[str, int] = {}
     for item in ranked:
-        topic = item[0].topic_id or item[0].chunk_id
-        if len(first) < limit and taken.get(topic, 0) < per_topic:
+        key = _section(item[0])
+        if len(first) < limit and taken.get(key, 0) < per_section:
             first.append(item)
-            taken[topic] = taken.get(topic, 0) + 1
+            taken[key] = taken.get(key, 0) + 1
         else:
             rest.append(item)
     return first + rest
@@ -144,7 +186,14 @@ async def retrieve(
         lists.append(await chunks.text_search(conn, course_id, question, candidates,
                                               query_vec))
         weights.append(FTS_WEIGHT)
-    fused = fuse(lists, weights=weights, current_topic=current_topic)
+    if FUSION == "score" and len(lists) == 2:
+        fused = fuse_scores(lists[0], lists[1], current_topic=current_topic)
+    elif len(lists) == 1 and mode == "vector":
+        fused = fuse_scores(lists[0], [], vector_weight=1.0, current_topic=current_topic)
+    elif len(lists) == 1 and query_vec is not None:
+        fused = fuse_scores([], lists[0], vector_weight=0.0, current_topic=current_topic)
+    else:
+        fused = fuse(lists, weights=weights, current_topic=current_topic)
     best = max((h.similarity for h, _, _ in fused), default=0.0)
     kept, dropped = [], []
     for hit, score, ranks in fused:

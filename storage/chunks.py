@@ -2,9 +2,8 @@
 
 Vector search orders by cosine distance through the HNSW index with `hnsw.ef_search` set for the
 transaction, and iterative scans on, so a course-scoped filter still returns k rows when the
-index neighbourhood holds other courses' chunks. Full-text search ranks OR-matches of the
-question's lexemes (a learner's question rarely has *every* word in one passage), passages that
-also match the strict `websearch_to_tsquery` first.
+index neighbourhood holds other courses' chunks. Full-text search is BM25 over the postings and
+per-course statistics that migration 0100 keeps in step with `course_chunks`.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ class Hit:
     heading: str
     content: str
     similarity: float  # cosine similarity to the question, whichever search found it
-    rank_score: float  # the search's own score (similarity, or ts_rank_cd)
+    rank_score: float  # the search's own score (similarity, or BM25)
 
 
 async def stored_hashes(conn: asyncpg.Connection, course_slug: str) -> dict[str, str]:
@@ -171,31 +170,37 @@ async def vector_search(
     return [_hit({**dict(r), "rank_score": r["similarity"]}) for r in rows]
 
 
+# BM25's usual constants: term-frequency saturation and length normalisation.
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
 async def text_search(
     conn: asyncpg.Connection, course_id: uuid.UUID, question: str, k: int,
     query: np.ndarray | None = None,
 ) -> list[Hit]:
-    """Top-k by full-text rank within one course; similarity filled in when `query` is given."""
+    """Top-k by BM25 within one course (`course_terms` postings, per-course document
+    frequencies); similarity filled in when `query` is given. A passage needs only one of the
+    question's words: rare words weigh most, so no strict AND-match is needed to rank well."""
     rows = await conn.fetch(
         f"""
         WITH q AS (
-            SELECT websearch_to_tsquery('english', $2) AS strict,
-                   (SELECT string_agg(quote_literal(lexeme), ' | ')
-                    FROM unnest(tsvector_to_array(to_tsvector('english', $2))) AS lexeme
-                    WHERE lexeme !~ '[\\'']'  -- keep the tsquery literal trivially valid
-                   ) AS any_text
-        ), qq AS (
-            SELECT strict, CASE WHEN any_text IS NULL THEN NULL
-                                ELSE any_text::tsquery END AS loose
-            FROM q
-        )
-        , top AS MATERIALIZED (
-            SELECT ch.chunk_id,
-                   ts_rank_cd(ch.tsv, qq.loose, 1)
-                   + CASE WHEN ch.tsv @@ qq.strict THEN 1 ELSE 0 END AS rank_score
-            FROM course_chunks ch CROSS JOIN qq
-            WHERE ch.course_id = $1 AND qq.loose IS NOT NULL AND ch.tsv @@ qq.loose
-            ORDER BY rank_score DESC, ch.chunk_id
+            SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', $2))
+        ), s AS (
+            SELECT greatest(chunks, 1) AS n, total_len / greatest(chunks, 1) AS avg_len
+            FROM course_text_stats WHERE course_id = $1
+        ), w AS (
+            SELECT l.lexeme, ln(1 + (s.n - l.df + 0.5) / (l.df + 0.5)) AS idf
+            FROM course_lexemes l JOIN q USING (lexeme) CROSS JOIN s
+            WHERE l.course_id = $1
+        ), top AS MATERIALIZED (
+            SELECT t.chunk_id,
+                   sum(w.idf * t.tf * ($5 + 1)
+                       / (t.tf + $5 * (1 - $6 + $6 * t.doc_len / s.avg_len))) AS rank_score
+            FROM w JOIN course_terms t ON t.course_id = $1 AND t.lexeme = w.lexeme
+            CROSS JOIN s
+            GROUP BY t.chunk_id
+            ORDER BY rank_score DESC, t.chunk_id
             LIMIT $3
         )
         -- topics and similarity for the k winners only, not for every matching row
@@ -206,7 +211,7 @@ async def text_search(
         LEFT JOIN topics t ON t.id = ch.topic_id
         ORDER BY top.rank_score DESC, ch.chunk_id
         """,
-        course_id, question, k, query,
+        course_id, question, k, query, BM25_K1, BM25_B,
     )
     return [_hit(r) for r in rows]
 

@@ -47,15 +47,30 @@ def test_budget_drops_the_oldest_turns_first() -> None:
     assert kept and kept == [str(i) for i in range(10 - len(kept), 10)]
 
 
-def test_extractive_answer_takes_best_sentences_in_order_and_cites_them() -> None:
+def test_extractive_answer_leads_with_a_span_of_the_best_passage_then_one_support() -> None:
     ps = [passage(1, "Irrelevant intro. ORDER BY sorts rows.\n\n```sql\nSELECT 1 ORDER BY 1;\n```"
                      "\n\nTry it: sort books."),
-          passage(2, "LIMIT keeps the first rows. Another aside.", "Limiting")]
+          passage(2, "LIMIT keeps the first rows. Another aside.", "Limiting"),
+          passage(3, "OFFSET skips rows.", "Paging")]
     cands = candidates(ps)
     assert not any(c.text.startswith("Try it") for c in cands)
-    wanted = {"ORDER BY sorts rows.": 0.9, "LIMIT keeps the first rows.": 0.8}
+    wanted = {"ORDER BY sorts rows.": 0.9, "LIMIT keeps the first rows.": 0.8,
+              "OFFSET skips rows.": 0.79}
     scores = [wanted.get(c.text, 0.1) for c in cands]
-    ans = extractive_answer(ps, cands, scores, max_sentences=2)
+    ans = extractive_answer(ps, cands, scores)
     assert ans.mode == "extractive" and ans.citations == [1, 2]
-    assert ans.text == ("ORDER BY sorts rows.\n\n```sql\nSELECT 1 ORDER BY 1;\n``` [1]\n\n"
-                        "LIMIT keeps the first rows. [2]")
+    # the lead is contiguous (at least two sentences, in order, with the code they introduce);
+    # one supporting span only, however close the third passage scores
+    assert ans.text == ("Irrelevant intro. ORDER BY sorts rows.\n\n```sql\nSELECT 1 ORDER BY 1;"
+                        "\n``` [1]\n\nLIMIT keeps the first rows. [2]")
+
+
+def test_extractive_answer_skips_a_weak_support_and_stays_in_limits() -> None:
+    long = " ".join(f"Sentence number {i} about sorting rows in order." for i in range(40))
+    ps = [passage(1, long), passage(2, "Unrelated words here.", "Other")]
+    cands = candidates(ps)
+    scores = [0.9 if c.n == 1 else 0.2 for c in cands]
+    ans = extractive_answer(ps, cands, scores)
+    assert ans.citations == [1]
+    lead = ans.text.removesuffix(" [1]")
+    assert 2 <= lead.count("Sentence number") <= 4 and len(ans.text) < 4096

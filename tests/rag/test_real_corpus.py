@@ -1,0 +1,53 @@
+"""Retrieval and extractive answers on text nobody here wrote: the PostgreSQL 15 tutorial,
+DDL, DML and query chapters (tests/data/corpora/pg-tutorial), imported through the real path,
+against naive 180-word-window baselines, on the held-out half of its questions
+(bench/rag_eval.py prints the full figures)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from bench import rag_eval
+from content.importer import import_source
+from rag.service import RagService
+
+# What learnbot reaches on the held-out questions today (0.698 and 0.830, bench/rag_eval.py),
+# less slack for CPU-dependent float noise in the encoder; the goal (0.85 and 0.95) is not met.
+MIN_HELDOUT = {1: 0.65, 3: 0.80}
+MIN_FIRST_SENTENCE = 0.65
+
+
+async def test_learnbot_beats_the_window_baselines_on_held_out_questions(
+    pool: asyncpg.Pool, embedder
+) -> None:
+    corpus = rag_eval.load_corpus("pg", rag_eval.PG_COURSE, rag_eval.PG_QUESTIONS)
+    assert len(corpus.questions) >= 80
+    assert sum(q.section is not None for q in corpus.questions) >= len(corpus.questions) / 4
+    report = await import_source(pool, corpus.src, embedder=embedder)
+    async with pool.acquire() as conn:
+        figures = await rag_eval.evaluate(conn, report.course_id, corpus, embedder,
+                                          splits=("heldout",),
+                                          retrievers=("learnbot", "win-bm25", "win-vector"))
+    print("\n" + rag_eval.report(corpus, figures, report.chunks))
+    ours = figures.recall[("learnbot", "heldout")]
+    for k in (1, 3):
+        assert ours[k] > figures.recall[("win-bm25", "heldout")][k], k
+        assert ours[k] > figures.recall[("win-vector", "heldout")][k], k
+        assert ours[k] >= MIN_HELDOUT[k], k
+    assert figures.first_sentence["heldout"] >= MIN_FIRST_SENTENCE
+    # "I don't know" floor: off-topic questions get no passages at all
+    assert figures.off_topic_passages == 0
+
+
+async def test_extractive_citations_name_only_retrieved_passages(pool: asyncpg.Pool,
+                                                                 embedder) -> None:
+    corpus = rag_eval.load_corpus("pg", rag_eval.PG_COURSE, rag_eval.PG_QUESTIONS)
+    report = await import_source(pool, corpus.src, embedder=embedder)
+    rag = RagService(embedder)
+    async with pool.acquire() as conn:
+        for q in corpus.questions[::7]:
+            found = await rag.retrieve(conn, report.course_id, q.text)
+            ans = await rag.compose(q.text, found, course_title=corpus.src.title)
+            shown = {p.n for p in found.passages}
+            assert ans.citations and set(ans.citations) <= shown, q.text
+            assert len(ans.citations) <= 2 and len(ans.text) <= 4096
