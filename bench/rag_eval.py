@@ -299,7 +299,7 @@ async def main() -> None:
     import argparse
 
     from rag.embedding import get_embedder
-    from storage import db, embedded, migrate
+    from storage import embedded, migrate, pg
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--misses", action="store_true", help="list learnbot's misses @3")
@@ -311,10 +311,10 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="learnbot-eval-") as tmp:
         server = embedded.start_embedded(Path(tmp))
         url = embedded.embedded_database_url(server, "eval")
-        conn = await db.connect(url)
+        conn = await pg.connect(url)
         await migrate.migrate(conn)
         await conn.close()
-        pool = await db.create_pool(url, max_size=2)
+        pool = await pg.create_pool(url, max_size=2)
         try:
             for corpus in corpora:
                 t0 = time.perf_counter()
