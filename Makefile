@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install lint bench bench-rag clean
+.PHONY: demo test install lint bench bench-rag bench-rag-eval clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ bench: $(STAMP)
 
 bench-rag: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) bench/rag.py
+
+bench-rag-eval: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) bench/rag_eval.py
 
 clean:
 	rm -rf $(VENV) .data

@@ -17,9 +17,16 @@ async def first_time(conn: asyncpg.Connection, bot_id: int, update_id: int) -> b
     return bool(inserted)
 
 
-async def forget_older_than(conn: asyncpg.Connection, days: int = 7) -> int:
+async def forget_older_than(conn: asyncpg.Connection, hours: int = 48) -> int:
     result = await conn.execute(
-        "DELETE FROM processed_updates WHERE processed_at < now() - make_interval(days => $1)",
-        days,
+        "DELETE FROM processed_updates WHERE processed_at < now() - make_interval(hours => $1)",
+        hours,
     )
     return int(result.split()[-1])
+
+
+async def seen(conn: asyncpg.Connection, bot_id: int, update_id: int) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM processed_updates WHERE bot_id = $1 AND update_id = $2)",
+        bot_id, update_id,
+    )

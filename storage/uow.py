@@ -1,0 +1,103 @@
+"""Units of work: the one visible place a use case opens its transaction.
+
+    async with db.tx() as conn:      # acquire (bounded wait) → BEGIN
+        ...storage calls...          # every storage function takes `conn`, none picks the tx
+    # COMMIT and release, *then* talk to Telegram, the LLM, the sender or the embedder
+
+A connection is never held across an outside wait: with ten slow LLM answers in flight, the
+pool is still free for everyone else. When the pool stays exhausted past `acquire_timeout`,
+`DatabaseBusy` is raised and the caller tells the learner to try again in a moment; nothing
+half-done is left behind (the transaction never began).
+
+`UpdateWork` is the per-update flavour the bot's middleware hands to handlers: its first
+transaction also records the update id (`processed_updates`), so the de-duplication record
+commits together with the update's first effects. A crash or a failed handler before that
+commit leaves the update unrecorded and its redelivery is handled again; a redelivery of an
+update whose effects did commit finds the record and is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+import asyncpg
+
+from storage import updates
+
+ACQUIRE_TIMEOUT_SECONDS = 5.0
+
+
+class DatabaseBusy(RuntimeError):
+    """Every pooled connection stayed in use past the acquire timeout."""
+
+
+class AlreadyHandled(RuntimeError):
+    """This update's effects were committed before (a redelivery or a concurrent twin)."""
+
+
+class Transactor(Protocol):
+    """What use cases need: short transactions and short autocommit reads."""
+
+    def tx(self) -> AsyncIterator[asyncpg.Connection]: ...
+
+    def read(self) -> AsyncIterator[asyncpg.Connection]: ...
+
+
+class Database:
+    """A pool with a bounded wait for a connection."""
+
+    def __init__(self, pool: asyncpg.Pool, *,
+                 acquire_timeout: float = ACQUIRE_TIMEOUT_SECONDS) -> None:
+        self.pool = pool
+        self.acquire_timeout = acquire_timeout
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for autocommit statements (reads, single idempotent writes)."""
+        try:
+            conn = await self.pool.acquire(timeout=self.acquire_timeout)
+        except TimeoutError:
+            raise DatabaseBusy("no database connection free") from None
+        try:
+            yield conn
+        finally:
+            await self.pool.release(conn)
+
+    @asynccontextmanager
+    async def tx(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
+        async with self.read() as conn, conn.transaction(isolation=isolation):
+            yield conn
+
+
+class UpdateWork(Database):
+    """The units of work of one Telegram update (see the module docstring)."""
+
+    def __init__(self, db: Database, bot_id: int, update_id: int) -> None:
+        super().__init__(db.pool, acquire_timeout=db.acquire_timeout)
+        self.bot_id = bot_id
+        self.update_id = update_id
+        self.recorded = False
+
+    @asynccontextmanager
+    async def tx(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
+        async with super().tx(isolation) as conn:
+            # A concurrent twin of this update blocks here on the primary key until the
+            # other commits, then finds it: effects can't happen twice.
+            if not self.recorded and not await updates.first_time(
+                    conn, self.bot_id, self.update_id):
+                raise AlreadyHandled(self.update_id)
+            yield conn
+        self.recorded = True
+
+    async def record(self) -> None:
+        """For an update that changed nothing: remember it was handled (its reply went out)."""
+        if not self.recorded:
+            async with self.read() as conn:
+                await updates.first_time(conn, self.bot_id, self.update_id)
+            self.recorded = True
+
+    async def seen(self) -> bool:
+        async with self.read() as conn:
+            return await updates.seen(conn, self.bot_id, self.update_id)
