@@ -8,19 +8,13 @@ import uuid
 import asyncpg
 import pytest
 
+from bench.rag_eval import DEMO_OFF_TOPIC
 from rag.service import RagService
 from storage import chunks
 from tests.helpers import ROOT
 
 PAIRS = tomllib.loads((ROOT / "tests" / "data" / "demo_questions.toml").read_text())["pairs"]
-OFF_TOPIC = [
-    "what's the best pizza place in Rome?",
-    "who won the football world cup in 2018?",
-    "how do I bake sourdough bread?",
-    "what is the capital of Australia?",
-    "can you recommend a good movie for tonight?",
-    "how do I change a flat tyre on my bike?",
-]
+OFF_TOPIC = DEMO_OFF_TOPIC  # the eval's list, so the test and bench/rag_eval.py agree
 
 
 async def _course(conn: asyncpg.Connection) -> uuid.UUID:
