@@ -61,7 +61,8 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     from rag.embedding import get_embedder
 
-    async with open_database(settings.database_url, settings.data_dir) as pool:
+    async with open_database(settings.database_url, settings.data_dir,
+                             max_size=settings.database_pool_size) as pool:
         with Progress(transient=True) as progress:
             task = progress.add_task(f"embedding {src.slug}", total=None)
 
@@ -102,7 +103,8 @@ async def cmd_console(settings: Settings, args: argparse.Namespace, demo: bool =
         settings = settings.model_copy(
             update={"admin_telegram_ids": [*settings.admin_telegram_ids, user_id]}
         )
-    async with open_database(settings.database_url, settings.data_dir) as pool:
+    async with open_database(settings.database_url, settings.data_dir,
+                             max_size=settings.database_pool_size) as pool:
         if demo:
             await _ensure_demo_course(pool, settings)
         session = ConsoleSession(sys.stdout)
@@ -130,7 +132,8 @@ async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
     from bot.workers.delivery import DeliveryWorker
     from bot.workers.sender import RateLimitedSender
 
-    async with open_database(settings.database_url, settings.data_dir) as pool:
+    async with open_database(settings.database_url, settings.data_dir,
+                             max_size=settings.database_pool_size) as pool:
         bot = make_bot(settings)
         sender = RateLimitedSender(
             rate_per_second=settings.delivery_rate_per_second,
@@ -167,7 +170,8 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         print("BOT_TOKEN is not set: use `learnbot console` to try the bot locally, or set "
               "BOT_TOKEN to your bot's token from @BotFather.", file=sys.stderr)
         return 2
-    async with open_database(settings.database_url, settings.data_dir) as pool:
+    async with open_database(settings.database_url, settings.data_dir,
+                             max_size=settings.database_pool_size) as pool:
         bot = make_bot(settings)
         dp = build_dispatcher(settings, pool)
         warming = warm_up(dp["rag"])  # noqa: F841 - keep a reference while it runs

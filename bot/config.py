@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     telegram_api_url: str | None = None
     database_url: str | None = None
     data_dir: Path = Field(default_factory=_default_data_dir)
+    # Connections per process; a learner waits at most `database_acquire_timeout_seconds` for
+    # one and is then told the bot is busy (no unit of work holds one across an outside wait).
+    database_pool_size: int = Field(default=10, ge=2, le=200)
+    database_acquire_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     redis_url: str | None = None
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
