@@ -15,13 +15,14 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
+from bot.background import Background
 from bot.clock import utcnow
 from bot.config import Settings
 from bot.middlewares import (
-    DatabaseMiddleware,
-    DedupeMiddleware,
+    DatabaseTroubleMiddleware,
     GroupOrderMiddleware,
     ThrottlingMiddleware,
+    UnitOfWorkMiddleware,
     UserMiddleware,
 )
 from bot.routers import (
@@ -34,11 +35,13 @@ from bot.routers import (
     persona,
     preferences,
     quiz,
+    refusals,
     start,
 )
 from bot.services import build_rag
 from bot.workers.broadcast import Broadcaster
 from bot.workers.sender import RateLimitedSender
+from storage.uow import Database
 
 
 def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
@@ -67,22 +70,16 @@ def build_dispatcher(
     clock: Callable[[], datetime] = utcnow,
     storage: BaseStorage | None = None,
 ) -> Dispatcher:
+    db = Database(pool, acquire_timeout=settings.database_acquire_timeout_seconds)
     dp = Dispatcher(
         storage=storage or fsm_storage(settings), pool=pool, settings=settings, clock=clock
     )
     dp.update.outer_middleware(GroupOrderMiddleware())  # first: before anything awaits
-    dp.update.outer_middleware(DatabaseMiddleware(pool))
-    dp.update.outer_middleware(DedupeMiddleware())
+    dp.update.outer_middleware(ThrottlingMiddleware(settings.flood_messages_per_minute))
+    dp.update.outer_middleware(DatabaseTroubleMiddleware())
+    dp.update.outer_middleware(UnitOfWorkMiddleware(db))
     dp.update.outer_middleware(UserMiddleware(settings))
-    throttle = ThrottlingMiddleware(settings.flood_messages_per_minute)
-    dp.message.outer_middleware(throttle)
-    dp.callback_query.outer_middleware(throttle)
-    routers = feature_routers()
-    for router in routers:
-        # Module-level routers attach to one parent; tests and the console build several
-        # Dispatchers per process, so release them from any earlier one first.
-        router._parent_router = None
-    dp.include_routers(*routers)
+    dp.include_routers(*feature_routers())
     # Group posts and broadcasts go through one rate-limited sender; `learnbot run` replaces
     # it with the sender its delivery worker uses, so the bot has a single budget.
     dp["sender"] = RateLimitedSender(
@@ -92,20 +89,22 @@ def build_dispatcher(
     )
     dp["broadcaster"] = Broadcaster(pool, settings)
     dp["rag"] = build_rag(settings)  # cheap: the embedding model loads on first use
+    dp["background"] = Background()
     return dp
 
 
 def feature_routers() -> list[Router]:
-    """Every feature router, in dispatch order; the fallback router must stay last."""
+    """A fresh router per feature, in dispatch order (each Dispatcher gets its own)."""
     return [
-        admin.router,
-        cohort.router,
-        coldcall.router,
-        start.router,
-        journeys.router,
-        quiz.router,
-        preferences.router,
-        persona.router,
-        ask.router,  # any other private text is a question: after every feature's handlers
-        fallback.router,
+        admin.build_router(),
+        cohort.build_router(),
+        coldcall.build_router(),
+        start.build_router(),
+        journeys.build_router(),
+        quiz.build_router(),
+        preferences.build_router(),
+        persona.build_router(),
+        refusals.build_router(),  # after every role-guarded handler: says why not
+        ask.build_router(),  # any other private text is a question
+        fallback.build_router(),  # last: unknown commands, stale buttons
     ]

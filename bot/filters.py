@@ -1,7 +1,12 @@
-"""Role filters. Checked server-side from the database role on every update."""
+"""Role and context filters. Pure: each answers "does this handler apply?" from the database
+role, returns what the handler needs, and never replies. Refusals are said by one handler per
+role (`refusals.py`), after every handler its role guards.
+
+Checked server-side on every update; a button's payload never names who is acting."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -9,101 +14,122 @@ from aiogram.filters import CommandObject, Filter
 from aiogram.types import CallbackQuery, Message
 
 from bot.ui import texts
-from bot.ui.replies import in_group, reply
-from bot.workers.sender import RateLimitedSender
-from storage import cohorts, tutors
+from bot.ui.replies import in_group
+from storage import chat, cohorts, courses, tutors
 from storage.cohorts import Cohort
+from storage.uow import Transactor
 from storage.users import User
 
 
 class IsAdmin(Filter):
-    """Passes for admins; everyone else is told no (and the handler never runs)."""
-
     async def __call__(self, event: Message | CallbackQuery, user: User | None = None) -> bool:
-        if user is not None and user.is_admin:
-            return True
-        await event.answer(texts.NOT_ADMIN)
-        return False
+        return user is not None and user.is_admin
 
 
-async def cohort_for(
-    message: Message, conn: asyncpg.Connection, command: CommandObject | None, usage: str
-) -> tuple[Cohort, str] | str:
-    """The cohort a command is about and the arguments after it — or what to tell the user.
+class Enrolled(Filter):
+    """Learners enrolled in a course; passes `ctx` (their current course, module and topic —
+    see `storage.chat.ask_context`). The not-enrolled reply is the handler's fallback below."""
 
-    In a group it is the cohort linked to that group; in a private chat the first argument
-    names it."""
+    async def __call__(self, message: Message, db: Transactor, user: User | None = None
+                       ) -> bool | dict[str, Any]:
+        if user is None:
+            return False
+        async with db.read() as conn:
+            ctx = await chat.ask_context(conn, user.id)
+        return {"ctx": ctx} if ctx is not None else False
+
+
+class CourseArg(Filter):
+    """The course named by the command's first argument (its slug); passes `course` and
+    `args` (the rest). An unknown or missing slug doesn't pass: the command's usage handler
+    answers."""
+
+    async def __call__(self, message: Message, db: Transactor,
+                       command: CommandObject | None = None) -> bool | dict[str, Any]:
+        slug, _, rest = ((command.args or "").strip() if command else "").partition(" ")
+        if not slug:
+            return False
+        async with db.read() as conn:
+            course = await courses.get_by_slug(conn, slug)
+        return {"course": course, "args": rest.strip()} if course else False
+
+
+@dataclass(frozen=True)
+class CohortAccess:
+    """Who may act on which cohort, for one command: the cohort and the remaining arguments,
+    or the reason why not (shown by the refusal handler)."""
+
+    cohort: Cohort | None = None
+    args: str = ""
+    is_staff: bool = False
+    is_member: bool = False
+    reason: str | None = None
+
+
+async def cohort_access(
+    conn: asyncpg.Connection, message: Message, user: User, command: CommandObject | None,
+    usage: str,
+) -> CohortAccess:
+    """In a group the cohort is the one linked to it; in private the first argument names it."""
     args = (command.args or "").strip() if command else ""
     if in_group(message):
         cohort = await cohorts.get_by_chat(conn, message.chat.id)
-        return (cohort, args) if cohort else texts.GROUP_NOT_LINKED
-    name, _, rest = args.partition(" ")
-    if not name:
-        return usage
-    cohort = await cohorts.get_by_name(conn, name)
-    if cohort is None:
-        return texts.UNKNOWN_COHORT.format(name=texts.esc(name[:64]))
-    return cohort, rest.strip()
+        if cohort is None:
+            return CohortAccess(reason=texts.GROUP_NOT_LINKED)
+    else:
+        name, _, args = args.partition(" ")
+        if not name:
+            return CohortAccess(reason=usage)
+        cohort = await cohorts.get_by_name(conn, name)
+        if cohort is None:
+            return CohortAccess(reason=texts.UNKNOWN_COHORT.format(name=texts.esc(name[:64])))
+    staff = await is_cohort_staff(conn, user, cohort)
+    member = staff or await cohorts.member_status(conn, cohort.id, user.id) == "active"
+    return CohortAccess(cohort, args.strip(), staff, member)
 
 
 async def is_cohort_staff(conn: asyncpg.Connection, user: User, cohort: Cohort) -> bool:
     return user.is_admin or await tutors.is_course_tutor(conn, user.id, cohort.course_id)
 
 
-class CohortStaff(Filter):
-    """Admins and the active tutors of the cohort's course; an inactive cohort is refused to
-    everyone. On success the handler gets `cohort` and `args` (the text after the cohort)."""
+class _CohortRole(Filter):
+    staff_only = False
 
     def __init__(self, usage: str = texts.COLDCALL_USAGE) -> None:
         self.usage = usage
 
     async def __call__(
-        self, message: Message, conn: asyncpg.Connection, command: CommandObject | None = None,
-        user: User | None = None, sender: RateLimitedSender | None = None,
+        self, message: Message, db: Transactor, command: CommandObject | None = None,
+        user: User | None = None,
     ) -> bool | dict[str, Any]:
         if user is None:
             return False
-        found = await cohort_for(message, conn, command, self.usage)
-        if isinstance(found, str):
-            await reply(message, found, sender)
+        async with db.read() as conn:
+            access = await cohort_access(conn, message, user, command, self.usage)
+        allowed = access.is_staff if self.staff_only else access.is_member
+        if access.cohort is None or not access.cohort.is_active or not allowed:
             return False
-        cohort, args = found
-        if not await is_cohort_staff(conn, user, cohort):
-            await reply(message, texts.NOT_COHORT_STAFF.format(
-                course=texts.esc(cohort.course_title)), sender)
-            return False
-        if not cohort.is_active:
-            await reply(message, texts.COHORT_INACTIVE.format(name=texts.esc(cohort.name)), sender)
-            return False
-        return {"cohort": cohort, "args": args}
+        return {"cohort": access.cohort, "args": access.args, "is_staff": access.is_staff}
 
 
-class CohortMember(Filter):
-    """Active members of the cohort plus its staff (as `CohortStaff`); passes `cohort`, `args`
-    and `is_staff`. Silent in groups when refusing, so outsiders can't make the bot chatter."""
+class CohortStaff(_CohortRole):
+    """Admins and the active tutors of the cohort's course, for an active cohort; passes
+    `cohort`, `args` (the text after the cohort) and `is_staff`."""
 
-    def __init__(self, usage: str) -> None:
-        self.usage = usage
+    staff_only = True
 
-    async def __call__(
-        self, message: Message, conn: asyncpg.Connection, command: CommandObject | None = None,
-        user: User | None = None, sender: RateLimitedSender | None = None,
-    ) -> bool | dict[str, Any]:
-        if user is None:
-            return False
-        found = await cohort_for(message, conn, command, self.usage)
-        if isinstance(found, str):
-            if not in_group(message):
-                await reply(message, found, sender)
-            return False
-        cohort, args = found
-        staff = await is_cohort_staff(conn, user, cohort)
-        member = await cohorts.member_status(conn, cohort.id, user.id) == "active"
-        if not (staff or member):
-            if not in_group(message):
-                await reply(message, texts.NOT_IN_COHORT.format(name=texts.esc(cohort.name)))
-            return False
-        if not cohort.is_active:
-            await reply(message, texts.COHORT_INACTIVE.format(name=texts.esc(cohort.name)), sender)
-            return False
-        return {"cohort": cohort, "args": args, "is_staff": staff}
+
+class CohortMember(_CohortRole):
+    """Active members of an active cohort, plus its staff (as `CohortStaff`)."""
+
+
+def refusal_reason(access: CohortAccess, *, staff_only: bool) -> str:
+    """What the refusal handler says when a cohort filter didn't pass."""
+    cohort = access.cohort
+    if access.reason is not None or cohort is None:
+        return access.reason or texts.STAFF_ONLY
+    if staff_only and not access.is_staff:
+        return texts.NOT_COHORT_STAFF.format(course=texts.esc(cohort.course_title))
+    if not access.is_member:
+        return texts.NOT_IN_COHORT.format(name=texts.esc(cohort.name))
+    return texts.COHORT_INACTIVE.format(name=texts.esc(cohort.name))

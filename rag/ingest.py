@@ -3,8 +3,10 @@
 `prepare` chunks the course and embeds only the chunks whose content hash is new (seconds of
 CPU, so it runs before any transaction is open). `write` runs inside the import's transaction,
 after the topic rows: it re-checks the stored hashes (a concurrent import of the same course
-may have landed meanwhile; the course row lock serializes us from here on), embeds anything that
-turned stale, and replaces the course's chunks — removed or archived topics' chunks go. A
+may have landed meanwhile; the course row lock serializes us from here on) and replaces the
+course's chunks — removed or archived topics' chunks go. If some chunk turned stale meanwhile,
+`write` raises `StaleChunks` instead of embedding with the transaction open: the caller rolls
+back, embeds them (`embed_more`) and tries again. A
 failed import rolls back chunks and rows together, so a course is never half there.
 """
 
@@ -22,6 +24,7 @@ from rag.chunking import Chunk, chunk_course
 from rag.embedding import DEFAULT_MODEL, Embedder
 from storage import chunks as chunk_store
 from storage.chunks import ChunkRow
+from storage.uow import Transactor
 
 Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
 
@@ -64,8 +67,20 @@ async def _embed(
     prepared.embedded += len(todo)
 
 
+class StaleChunks(Exception):
+    """Chunks changed by a concurrent import after `prepare`: embed them, then write again."""
+
+    def __init__(self, chunks: list[Chunk]) -> None:
+        super().__init__(f"{len(chunks)} chunks changed meanwhile")
+        self.chunks = chunks
+
+
+async def embed_more(embedder: Embedder, prepared: PreparedChunks, stale: StaleChunks) -> None:
+    await _embed(embedder, prepared, stale.chunks, None)
+
+
 async def prepare(
-    pool: asyncpg.Pool, src: CourseSource, embedder: Embedder | None,
+    db: Transactor, src: CourseSource, embedder: Embedder | None,
     progress: Progress | None = None,
 ) -> PreparedChunks:
     model = embedder.model_name if embedder else DEFAULT_MODEL
@@ -74,7 +89,7 @@ async def prepare(
                               {c.chunk_id: c.content_hash(model) for c in chunks})
     if embedder is None:
         return prepared
-    async with pool.acquire() as conn:
+    async with db.read() as conn:
         stored = await chunk_store.stored_hashes(conn, src.slug)
     todo = [c for c in chunks if stored.get(c.chunk_id) != prepared.hashes[c.chunk_id]]
     await _embed(embedder, prepared, todo, progress)
@@ -97,7 +112,7 @@ async def write(
                  if c.chunk_id not in prepared.vectors
                  and stored.get(c.chunk_id) != prepared.hashes[c.chunk_id]]
         if stale:
-            await _embed(embedder, prepared, stale, None)
+            raise StaleChunks(stale)
     rows = [
         ChunkRow(c.chunk_id, topic_ids[c.topic_key], c.module_no, c.ordinal, c.heading,
                  c.content, prepared.hashes[c.chunk_id], c.token_count,

@@ -28,6 +28,7 @@ from storage import chat, quota
 from storage.chat import AskContext
 from storage.chunks import DEFAULT_EF_SEARCH
 from storage.quota import QuotaState
+from storage.uow import Transactor
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,25 @@ class RagService:
         self.config = config or RagConfig()
 
     async def retrieve(
-        self, conn: asyncpg.Connection, course_id: uuid.UUID, question: str, *,
+        self, source: Transactor | asyncpg.Connection, course_id: uuid.UUID, question: str, *,
         topic_id: uuid.UUID | None = None, mode: Mode = "hybrid", floor: float | None = None,
         limit: int | None = None,
     ) -> Retrieval:
+        """Embed, then search. Given a `Transactor`, a connection is taken only for the search,
+        after the embedding; tools that already hold a connection may pass it."""
         vec = await self.embedder.embed_query(question) if mode != "fts" else None
+        if isinstance(source, asyncpg.Connection):
+            return await self._search(source, course_id, question, vec, topic_id, mode, floor,
+                                      limit)
+        async with source.read() as conn:
+            return await self._search(conn, course_id, question, vec, topic_id, mode, floor,
+                                      limit)
+
+    async def _search(
+        self, conn: asyncpg.Connection, course_id: uuid.UUID, question: str,
+        vec: np.ndarray | None, topic_id: uuid.UUID | None, mode: Mode, floor: float | None,
+        limit: int | None,
+    ) -> Retrieval:
         found = await retrieval.retrieve(
             conn, course_id, question, vec, current_topic=topic_id, mode=mode,
             limit=limit or self.config.passages,
@@ -127,61 +142,68 @@ class RagService:
         return answering.extractive_answer(found.passages, cands, scores, note=note)
 
     async def ask(
-        self, conn: asyncpg.Connection, ctx: AskContext, question: str, *, typed: bool,
+        self, db: Transactor, ctx: AskContext, question: str, *, typed: bool,
         busy: Callable[[], AbstractAsyncContextManager[object]] | None = None,
     ) -> Reply:
         """Answer a learner's question in their session. Typed questions spend quota first
-        (one atomic statement) and get it back if the bot had nothing to answer from."""
+        (one atomic statement) and get it back if the bot had nothing to answer from.
+
+        Three short units of work — spend and load the session; search; store both turns —
+        with the embedder and the LLM awaited between them, never inside one."""
         state: QuotaState | None = None
-        if typed:
-            state = await quota.spend(conn, ctx.user_id, ctx.course_id, ctx.module_no)
-            if not state.spent:
-                return Reply(answering.unknown_answer(), None, state, refused=True)
+        async with db.tx() as conn:
+            if typed:
+                state = await quota.spend(conn, ctx.user_id, ctx.course_id, ctx.module_no)
+                if not state.spent:
+                    return Reply(answering.unknown_answer(), None, state, refused=True)
+            session = await chat.session_for(conn, ctx.user_id, ctx.course_id, ctx.topic_id)
+            history = await chat.messages(conn, session.id, start=session.summary_message_count)
         try:
             async with busy() if busy else contextlib.nullcontext():
-                session = await chat.session_for(conn, ctx.user_id, ctx.course_id, ctx.topic_id)
-                history = await chat.messages(conn, session.id,
-                                              start=session.summary_message_count)
-                found = await self.retrieve(conn, ctx.course_id, question,
-                                            topic_id=ctx.topic_id)
+                found = await self.retrieve(db, ctx.course_id, question, topic_id=ctx.topic_id)
                 ans = await self.compose(
                     question, found, course_title=ctx.course_title, persona=ctx.persona,
                     profile=ctx.profile, summary=session.summary,
                     recent=[Turn(m.role, m.content) for m in history],
                 )
-                records = citation_records(ans, found)
-                stored = ans.text if ans.mode != "unknown" else "(not covered by the course)"
-                await chat.add_turn(conn, session, question, stored, records)
         except BaseException:
             if state is not None:
                 with contextlib.suppress(Exception):
-                    await quota.refund(conn, ctx.user_id, ctx.course_id, ctx.module_no)
+                    async with db.tx() as conn:
+                        await quota.refund(conn, ctx.user_id, ctx.course_id, ctx.module_no)
             raise
-        refunded = False
-        if state is not None and ans.mode == "unknown":
-            await quota.refund(conn, ctx.user_id, ctx.course_id, ctx.module_no)
+        records = citation_records(ans, found)
+        stored = ans.text if ans.mode != "unknown" else "(not covered by the course)"
+        refunded = state is not None and ans.mode == "unknown"
+        async with db.tx() as conn:
+            await chat.add_turn(conn, session, question, stored, records)
+            if refunded:
+                await quota.refund(conn, ctx.user_id, ctx.course_id, ctx.module_no)
+        if refunded and state is not None:
             state = QuotaState(False, state.used - 1, state.quota)
-            refunded = True
         return Reply(ans, found, state, session_id=session.id, citations=records,
                      refunded=refunded)
 
-    async def fold_if_due(self, conn: asyncpg.Connection, session_id: uuid.UUID) -> bool:
-        """Fold older turns into the summary when enough have piled up; True if it did."""
-        session = await chat.get_session(conn, session_id)
-        if session is None:
-            return False
-        total = await chat.message_count(conn, session_id)
-        plan = sessions.plan_fold(total, session.summary_message_count,
-                                  fold_after=self.config.fold_after,
-                                  keep_recent=self.config.keep_recent)
-        if plan is None:
-            return False
-        folded = await chat.messages(conn, session_id, start=plan.start, end=plan.end)
+    async def fold_if_due(self, db: Transactor, session_id: uuid.UUID) -> bool:
+        """Fold older turns into the summary when enough have piled up; True if it did.
+        The summary is written only if nobody folded the same turns meanwhile."""
+        async with db.read() as conn:
+            session = await chat.get_session(conn, session_id)
+            if session is None:
+                return False
+            total = await chat.message_count(conn, session_id)
+            plan = sessions.plan_fold(total, session.summary_message_count,
+                                      fold_after=self.config.fold_after,
+                                      keep_recent=self.config.keep_recent)
+            if plan is None:
+                return False
+            folded = await chat.messages(conn, session_id, start=plan.start, end=plan.end)
         summary, how = await sessions.summarize(
             self.llm, session.summary, [Turn(m.role, m.content) for m in folded]
         )
-        saved = await chat.save_summary(conn, session_id, summary, folded_from=plan.start,
-                                        folded_to=plan.end)
+        async with db.tx() as conn:
+            saved = await chat.save_summary(conn, session_id, summary, folded_from=plan.start,
+                                            folded_to=plan.end)
         if saved:
             log.info("session %s: folded messages %d-%d into the summary (%s)",
                      session_id, plan.start, plan.end, how)

@@ -326,3 +326,11 @@ async def set_prompt_quota(conn: asyncpg.Connection, course_id: uuid.UUID, quota
         """,
         course_id, quota,
     )
+
+
+async def pass_mark(conn: asyncpg.Connection, course_id: uuid.UUID) -> int:
+    return await conn.fetchval("SELECT pass_mark FROM courses WHERE id = $1", course_id)
+
+
+async def title_of(conn: asyncpg.Connection, course_id: uuid.UUID) -> str:
+    return await conn.fetchval("SELECT title FROM courses WHERE id = $1", course_id) or ""

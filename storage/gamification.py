@@ -156,3 +156,7 @@ async def badges_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[tuple[
     )
     return [(Badge(r["code"], r["name"], r["description"], r["emoji"]), r["awarded_at"])
             for r in rows]
+
+
+async def level_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
+    return await conn.fetchval("SELECT level FROM users WHERE id = $1", user_id) or 1

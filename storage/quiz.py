@@ -277,3 +277,11 @@ async def _finish(conn: asyncpg.Connection, att: asyncpg.Record, answers: dict[s
                        payload={"module": module_no, "score": score}, at=now)
     return AnswerResult(True, chosen[2], q.explanation, correct_text, True, score, passed,
                         att["pass_mark"], cooldown, xp, tuple(badges), completed)
+
+
+async def attempt_scope(conn: asyncpg.Connection, attempt_id: uuid.UUID
+                        ) -> tuple[uuid.UUID, int]:
+    """(course_id, module_no) of an attempt."""
+    row = await conn.fetchrow(
+        "SELECT course_id, module_no FROM quiz_attempts WHERE attempt_id = $1", attempt_id)
+    return row["course_id"], row["module_no"]

@@ -19,7 +19,7 @@ update whose effects did commit finds the record and is dropped.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 import asyncpg
@@ -40,9 +40,9 @@ class AlreadyHandled(RuntimeError):
 class Transactor(Protocol):
     """What use cases need: short transactions and short autocommit reads."""
 
-    def tx(self) -> AsyncIterator[asyncpg.Connection]: ...
+    def tx(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
 
-    def read(self) -> AsyncIterator[asyncpg.Connection]: ...
+    def read(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
 
 
 class Database:
@@ -52,6 +52,11 @@ class Database:
                  acquire_timeout: float = ACQUIRE_TIMEOUT_SECONDS) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
+
+    @property
+    def base(self) -> Database:
+        """Units of work that belong to no update (work an update starts in the background)."""
+        return Database(self.pool, acquire_timeout=self.acquire_timeout)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[asyncpg.Connection]:

@@ -1,16 +1,17 @@
-"""Cross-cutting concerns, in the order they run on every update: group ordering → database
-connection → update de-duplication → user upsert → per-user flood control."""
+"""Cross-cutting concerns, in the order they run on every update: group ordering → per-user
+flood control → database trouble replies → units of work (and update de-duplication) → user
+upsert. None of them holds a database connection across the handler."""
 
-from bot.middlewares.database import DatabaseMiddleware
-from bot.middlewares.dedupe import DedupeMiddleware
+from bot.middlewares.errors import DatabaseTroubleMiddleware
 from bot.middlewares.ordering import GroupOrderMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
+from bot.middlewares.unit_of_work import UnitOfWorkMiddleware
 from bot.middlewares.users import UserMiddleware
 
 __all__ = [
-    "DatabaseMiddleware",
-    "DedupeMiddleware",
+    "DatabaseTroubleMiddleware",
     "GroupOrderMiddleware",
     "ThrottlingMiddleware",
+    "UnitOfWorkMiddleware",
     "UserMiddleware",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
 from bot.ui import texts
 
@@ -15,7 +15,8 @@ class ThrottlingMiddleware(BaseMiddleware):
     """Per-user flood control: at most `per_minute` messages/taps in any 60 s window.
 
     The first excess gets one polite warning; the rest are dropped silently so a flooder can't
-    make the bot flood back. State is per process (with several webhook processes, each
+    make the bot flood back. It runs on the whole update, before any database work, so a
+    flood costs no connections. State is per process (with several webhook processes, each
     enforces its own window)."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
@@ -40,8 +41,9 @@ class ThrottlingMiddleware(BaseMiddleware):
         if len(window) >= self.per_minute:
             if now - self.warned.get(user.id, -1e9) > 60:
                 self.warned[user.id] = now
-                if isinstance(event, Message | CallbackQuery):
-                    await event.answer(texts.SLOW_DOWN)
+                inner = event.event if isinstance(event, Update) else event
+                if isinstance(inner, Message | CallbackQuery):
+                    await inner.answer(texts.SLOW_DOWN)
             return None
         window.append(now)
         if len(self.windows) > 50_000:  # forget idle users so memory stays bounded

@@ -26,13 +26,14 @@ class UserMiddleware(BaseMiddleware):
         tg: TgUser | None = data.get("event_from_user")
         if tg is None or tg.is_bot:
             return await handler(event, data)
-        data["user"] = await users.upsert(
-            data["conn"],
-            tg.id,
-            display_name=tg.full_name,
-            username=tg.username,
-            default_timezone=self.settings.default_timezone,
-            default_hour=self.settings.default_delivery_hour,
-            make_admin=self.settings.is_admin_id(tg.id),
-        )
+        async with data["db"].read() as conn:
+            data["user"] = await users.upsert(
+                conn,
+                tg.id,
+                display_name=tg.full_name,
+                username=tg.username,
+                default_timezone=self.settings.default_timezone,
+                default_hour=self.settings.default_delivery_hour,
+                make_admin=self.settings.is_admin_id(tg.id),
+            )
         return await handler(event, data)

@@ -1,4 +1,5 @@
-"""Admin commands. Every handler here is behind `IsAdmin` (the database role).
+"""Admin commands. Every handler here is behind `IsAdmin` (the database role); refusals are
+said once, in `bot/routers/refusals.py`.
 
 The console: /import, /grant and /revoke, /broadcast (confirm, live progress, stop), /stats,
 /export, /page and /quota."""
@@ -6,17 +7,21 @@ The console: /import, /grant and /revoke, /broadcast (confirm, live progress, st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
+from bot.background import Background
 from bot.config import Settings
 from bot.filters import IsAdmin
 from bot.parsing import html_after_words
@@ -31,75 +36,131 @@ from content.importer import import_source
 from rag.service import RagService
 from storage import broadcasts, cohorts, courses, pages, tutors
 from storage import stats as course_stats
+from storage.uow import Transactor
 from storage.users import User
 
 log = logging.getLogger(__name__)
 
-router = Router(name="admin")
-
-
-@router.message(Command("import"), IsAdmin())
 async def import_zip(
-    message: Message, bot: Bot, pool: asyncpg.Pool, rag: RagService
+    message: Message, bot: Bot, db: Transactor, rag: RagService, background: Background
 ) -> None:
+    """Check the upload, then import in the background: the admin gets one progress message,
+    edited as the passages are embedded and finally with the result."""
     doc = message.document
     if doc is None or not (doc.file_name or "").lower().endswith(".zip"):
         await message.answer(texts.IMPORT_USAGE)
         return
+    name = doc.file_name or "course.zip"
     if doc.file_size and doc.file_size > MAX_ZIP_BYTES:
         await message.answer(texts.IMPORT_FAILED.format(
-            count=1, s="", problems=f"{texts.esc(doc.file_name or '')} is larger than 20 MB"))
+            count=1, s="", problems=f"{texts.esc(name)} is larger than 20 MB"))
         return
-    buffer = io.BytesIO()
-    await bot.download(doc, destination=buffer)
+    status = await message.answer(texts.IMPORT_STARTED.format(name=texts.esc(name)))
+    background.spawn(_import(bot, db.base, rag, doc.file_id, name, status),
+                     name=f"import {name}")
+
+
+async def _import(bot: Bot, db: Transactor, rag: RagService, file_id: str, name: str,
+                  status: Message) -> None:
+    progress = ProgressMessage(bot, status, name)
     try:
-        src = load_course_zip(buffer.getvalue(), doc.file_name or "course.zip")
+        buffer = io.BytesIO()
+        await bot.download(file_id, destination=buffer)
+        src = load_course_zip(buffer.getvalue(), name)
+        report = await import_source(db, src, embedder=rag.embedder, progress=progress.step)
     except CourseError as exc:
         shown = exc.problems[:30]
         lines = "\n".join(f"• {texts.esc(str(p))}" for p in shown)
         if len(exc.problems) > len(shown):
             lines += f"\n… and {len(exc.problems) - len(shown)} more"
-        await message.answer(texts.IMPORT_FAILED.format(
+        await progress.finish(texts.IMPORT_FAILED.format(
             count=len(exc.problems), s="" if len(exc.problems) == 1 else "s", problems=lines))
         return
-    report = await import_source(pool, src, embedder=rag.embedder)  # passages re-embedded
-    await message.answer(texts.IMPORT_OK.format(summary=texts.esc(report.summary())))
+    except Exception as exc:
+        log.exception("import of %s failed", name)
+        await progress.finish(texts.IMPORT_FAILED.format(
+            count=1, s="", problems=texts.esc(f"{type(exc).__name__}: {exc}"[:500])))
+        return
+    await progress.finish(texts.IMPORT_OK.format(summary=texts.esc(report.summary())))
+
+
+class ProgressMessage:
+    """One status message, edited at most every `every` seconds while passages are embedded.
+    `step` is called from the embedding thread; edits are scheduled on the bot's loop."""
+
+    def __init__(self, bot: Bot, status: Message, name: str, every: float = 3.0) -> None:
+        self.bot, self.status, self.name, self.every = bot, status, name, every
+        self.loop = asyncio.get_running_loop()
+        self.last = 0.0
+        self.pending: asyncio.Task[None] | None = None
+
+    def step(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if total == 0 or now - self.last < self.every:
+            return
+        self.last = now
+        text = texts.IMPORT_PROGRESS.format(name=texts.esc(self.name),
+                                            step=f"embedded {done} of {total} passages")
+        self.loop.call_soon_threadsafe(self._schedule, text)
+
+    def _schedule(self, text: str) -> None:
+        if self.pending is None or self.pending.done():
+            self.pending = self.loop.create_task(self._edit(text))
+
+    async def finish(self, text: str) -> None:
+        if self.pending is not None:
+            await asyncio.gather(self.pending, return_exceptions=True)
+        await self._edit(text)
+
+    async def _edit(self, text: str) -> None:
+        try:
+            await self.bot.edit_message_text(text, chat_id=self.status.chat.id,
+                                             message_id=self.status.message_id)
+        except TelegramAPIError as exc:  # the result still stands; only its display failed
+            log.info("could not update the import message: %s", exc)
+            if text.startswith(("✅", "❌")):
+                with contextlib.suppress(TelegramAPIError):
+                    await self.bot.send_message(self.status.chat.id, text)
 
 
 # --- roles -----------------------------------------------------------------------------------
 
-@router.message(Command("grant"), IsAdmin())
 async def grant(
-    message: Message, command: CommandObject, bot: Bot, conn: asyncpg.Connection
+    message: Message, command: CommandObject, bot: Bot, db: Transactor
 ) -> None:
     args = (command.args or "").split()
     role = args[0].lower() if args else ""
     if not ((role == "admin" and len(args) == 2) or (role == "tutor" and len(args) == 3)):
         await message.answer(texts.GRANT_USAGE)
         return
-    person = await tutors.find_person(conn, args[1])
+    async with db.tx() as conn:
+        person = await tutors.find_person(conn, args[1])
+        course = await courses.get_by_slug(conn, args[2]) if role == "tutor" else None
+        if person is None or (role == "tutor" and course is None):
+            fresh = None
+        elif course is None:
+            fresh = await tutors.grant_admin(conn, person.id)
+        else:
+            fresh = await tutors.grant_tutor(conn, person.id, course.id)
+        menu = await tutors.menu_of(conn, person.id) if fresh is not None else None
     if person is None:
         await message.answer(texts.UNKNOWN_PERSON.format(handle=texts.esc(args[1][:64])))
         return
     who = texts.esc(person.label)
     if role == "admin":
-        fresh = await tutors.grant_admin(conn, person.id)
         await message.answer((texts.GRANTED_ADMIN if fresh else texts.ALREADY_ADMIN)
                              .format(who=who))
+    elif course is None:
+        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(args[2][:64])))
+        return
     else:
-        course = await courses.get_by_slug(conn, args[2])
-        if course is None:
-            await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(args[2][:64])))
-            return
-        fresh = await tutors.grant_tutor(conn, person.id, course.id)
         await message.answer((texts.GRANTED_TUTOR if fresh else texts.ALREADY_TUTOR)
                              .format(who=who, course=texts.esc(course.title)))
-    await _refresh_menu(bot, conn, person.id)
+    await _refresh_menu(bot, menu)
 
 
-@router.message(Command("revoke"), IsAdmin())
 async def revoke(
-    message: Message, command: CommandObject, bot: Bot, conn: asyncpg.Connection, user: User,
+    message: Message, command: CommandObject, bot: Bot, db: Transactor, user: User,
     settings: Settings,
 ) -> None:
     args = (command.args or "").split()
@@ -107,41 +168,47 @@ async def revoke(
     if not ((role == "admin" and len(args) == 2) or (role == "tutor" and len(args) in (2, 3))):
         await message.answer(texts.REVOKE_USAGE)
         return
-    person = await tutors.find_person(conn, args[1])
-    if person is None:
-        await message.answer(texts.UNKNOWN_PERSON.format(handle=texts.esc(args[1][:64])))
-        return
+    async with db.tx() as conn:
+        person = await tutors.find_person(conn, args[1])
+        if person is None:
+            text = texts.UNKNOWN_PERSON.format(handle=texts.esc(args[1][:64]))
+        elif role == "admin":
+            text = await _revoke_admin(conn, person, user, settings)
+        else:
+            text = await _revoke_tutor(conn, person, args[2] if len(args) == 3 else None)
+        menu = await tutors.menu_of(conn, person.id) if person is not None else None
+    await message.answer(text)
+    await _refresh_menu(bot, menu)
+
+
+async def _revoke_admin(conn: asyncpg.Connection, person: tutors.Person, user: User,
+                        settings: Settings) -> str:
     who = texts.esc(person.label)
-    if role == "admin":
-        if person.telegram_id is not None and settings.is_admin_id(person.telegram_id):
-            await message.answer(texts.CONFIG_ADMIN.format(who=who))
-            return
-        if person.id == user.id:
-            await message.answer(texts.REVOKE_SELF)
-            return
-        done = await tutors.revoke_admin(conn, person.id)
-        await message.answer((texts.REVOKED_ADMIN if done else texts.NOT_AN_ADMIN)
-                             .format(who=who))
-    else:
-        course = None
-        if len(args) == 3:
-            course = await courses.get_by_slug(conn, args[2])
-            if course is None:
-                await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(args[2][:64])))
-                return
-        what = f"<b>{texts.esc(course.title)}</b>" if course else "any course"
-        n = await tutors.revoke_tutor(conn, person.id, course.id if course else None)
-        await message.answer((texts.REVOKED_TUTOR if n else texts.NOT_A_TUTOR)
-                             .format(who=who, what=what))
-    await _refresh_menu(bot, conn, person.id)
+    if person.telegram_id is not None and settings.is_admin_id(person.telegram_id):
+        return texts.CONFIG_ADMIN.format(who=who)
+    if person.id == user.id:
+        return texts.REVOKE_SELF
+    done = await tutors.revoke_admin(conn, person.id)
+    return (texts.REVOKED_ADMIN if done else texts.NOT_AN_ADMIN).format(who=who)
 
 
-async def _refresh_menu(bot: Bot, conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+async def _revoke_tutor(conn: asyncpg.Connection, person: tutors.Person, slug: str | None
+                        ) -> str:
+    course = None
+    if slug is not None:
+        course = await courses.get_by_slug(conn, slug)
+        if course is None:
+            return texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64]))
+    what = f"<b>{texts.esc(course.title)}</b>" if course else "any course"
+    n = await tutors.revoke_tutor(conn, person.id, course.id if course else None)
+    return (texts.REVOKED_TUTOR if n else texts.NOT_A_TUTOR).format(
+        who=texts.esc(person.label), what=what)
+
+
+async def _refresh_menu(bot: Bot, menu: tuple[int, str] | None) -> None:
     """Show the person the command menu of their new role (best effort)."""
-
-    row = await conn.fetchrow("SELECT telegram_id, role::text FROM users WHERE id = $1", user_id)
-    if row and row["telegram_id"]:
-        await set_role_commands(bot, row["telegram_id"], row["role"])
+    if menu is not None:
+        await set_role_commands(bot, *menu)
 
 
 # --- broadcasts --------------------------------------------------------------------------------
@@ -167,9 +234,8 @@ async def _broadcast_target(
     return texts.BROADCAST_UNKNOWN_TARGET.format(target=texts.esc(target[:64]))
 
 
-@router.message(Command("broadcast"), IsAdmin())
 async def broadcast(
-    message: Message, command: CommandObject, conn: asyncpg.Connection, user: User
+    message: Message, command: CommandObject, db: Transactor, user: User
 ) -> None:
     args = (command.args or "").split(maxsplit=1)
     body = html_after_words(message.html_text, 2)
@@ -180,17 +246,22 @@ async def broadcast(
         await message.answer(texts.TOO_LONG.format(length=len(args[1]),
                                                    limit=texts.TELEGRAM_LIMIT))
         return
-    target = await _broadcast_target(conn, args[0])
-    if isinstance(target, str):
-        await message.answer(target)
+    async with db.tx() as conn:
+        target = await _broadcast_target(conn, args[0])
+        if isinstance(target, str):
+            problem: str | None = target
+        else:
+            kind, target_id, label = target
+            audience = await broadcasts.audience_size(conn, kind, target_id)
+            problem = (texts.BROADCAST_NOBODY.format(label=texts.esc(label))
+                       if audience == 0 else None)
+            if problem is None:
+                draft = await broadcasts.create_draft(
+                    conn, created_by=user.id, target_kind=kind, target_id=target_id,
+                    target_label=label, body=body)
+    if problem is not None:
+        await message.answer(problem)
         return
-    kind, target_id, label = target
-    audience = await broadcasts.audience_size(conn, kind, target_id)
-    if audience == 0:
-        await message.answer(texts.BROADCAST_NOBODY.format(label=texts.esc(label)))
-        return
-    draft = await broadcasts.create_draft(conn, created_by=user.id, target_kind=kind,
-                                          target_id=target_id, target_label=label, body=body)
     shown = body if len(args[1]) <= 3000 else texts.esc(texts.snippet(args[1], 3000))
     await message.answer(
         texts.BROADCAST_PREVIEW.format(label=texts.esc(label), n=audience,
@@ -199,33 +270,26 @@ async def broadcast(
     )
 
 
-def _broadcast_id(data: BroadcastCb) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(hex=data.id)
-    except ValueError:
-        return None
-
-
-@router.callback_query(BroadcastCb.filter(F.action == "send"), IsAdmin())
 async def broadcast_send(
-    query: CallbackQuery, callback_data: BroadcastCb, bot: Bot, conn: asyncpg.Connection,
+    query: CallbackQuery, callback_data: BroadcastCb, bot: Bot, db: Transactor,
     settings: Settings, sender: RateLimitedSender, broadcaster: Broadcaster,
 ) -> None:
-    broadcast_id = _broadcast_id(callback_data)
+    broadcast_id = callback_data.id
     message = query.message
-    if broadcast_id is None or not isinstance(message, Message):
+    if not isinstance(message, Message):
         await query.answer(texts.BROADCAST_GONE, show_alert=True)
         return
-    total = await broadcasts.start(
-        conn, broadcast_id, owner=broadcaster.name, lease_seconds=settings.broadcast_lease_seconds,
-        progress_chat_id=message.chat.id, progress_message_id=message.message_id,
-    )
-    if total is None:
-        await _not_a_draft(query, conn, broadcast_id)
+    async with db.tx() as conn:
+        total = await broadcasts.start(
+            conn, broadcast_id, owner=broadcaster.name,
+            lease_seconds=settings.broadcast_lease_seconds,
+            progress_chat_id=message.chat.id, progress_message_id=message.message_id,
+        )
+        b = await broadcasts.get(conn, broadcast_id)
+    if total is None or b is None:
+        await query.answer(_not_a_draft(b), show_alert=True)
         return
     await query.answer(texts.BROADCAST_STARTING)
-    b = await broadcasts.get(conn, broadcast_id)
-    assert b is not None
     text = texts.broadcast_progress(b.target_label, 0, 0, 0, total, total,
                                     total / settings.delivery_rate_per_second)
     try:
@@ -236,17 +300,14 @@ async def broadcast_send(
     broadcaster.launch(bot, sender, broadcast_id)
 
 
-@router.callback_query(BroadcastCb.filter(F.action.in_({"cancel", "stop"})), IsAdmin())
 async def broadcast_cancel(
-    query: CallbackQuery, callback_data: BroadcastCb, conn: asyncpg.Connection
+    query: CallbackQuery, callback_data: BroadcastCb, db: Transactor
 ) -> None:
-    broadcast_id = _broadcast_id(callback_data)
-    if broadcast_id is None:
-        await query.answer(texts.BROADCAST_GONE, show_alert=True)
-        return
-    was = await broadcasts.cancel(conn, broadcast_id)
+    async with db.tx() as conn:
+        was = await broadcasts.cancel(conn, callback_data.id)
+        b = await broadcasts.get(conn, callback_data.id) if was is None else None
     if was is None:
-        await _not_a_draft(query, conn, broadcast_id)
+        await query.answer(_not_a_draft(b), show_alert=True)
     elif was == "draft":
         await query.answer()
         if isinstance(query.message, Message):
@@ -255,63 +316,60 @@ async def broadcast_cancel(
         await query.answer(texts.BROADCAST_STOPPING)
 
 
-async def _not_a_draft(
-    query: CallbackQuery, conn: asyncpg.Connection, broadcast_id: uuid.UUID
-) -> None:
-    b = await broadcasts.get(conn, broadcast_id)
+def _not_a_draft(b: broadcasts.Broadcast | None) -> str:
     if b is None:
-        await query.answer(texts.BROADCAST_GONE, show_alert=True)
-        return
+        return texts.BROADCAST_GONE
     status = {"sending": "started", "done": "sent", "cancelled": "cancelled"}.get(b.status,
                                                                                  b.status)
-    await query.answer(texts.BROADCAST_NOT_DRAFT.format(status=status), show_alert=True)
+    return texts.BROADCAST_NOT_DRAFT.format(status=status)
 
 
 # --- analytics -----------------------------------------------------------------------------
 
-@router.message(Command("stats"), IsAdmin())
 async def stats(
-    message: Message, command: CommandObject, conn: asyncpg.Connection,
-    clock: Callable[[], datetime],
+    message: Message, command: CommandObject, db: Transactor, clock: Callable[[], datetime],
 ) -> None:
     slug, now = (command.args or "").strip(), clock()
+    async with db.read() as conn:
+        course = await courses.get_by_slug(conn, slug) if slug else None
+        if not slug:
+            lines = await course_stats.course_overview(conn, now)
+        elif course is not None:
+            enrolled = await course_stats.enrollments(conn, course.id, now)
+            funnel = await course_stats.module_funnel(conn, course.id)
+            hard = await course_stats.difficult_topics(conn, course.id)
+            drop = await course_stats.dropout(conn, course.id, now)
+            daily = await course_stats.daily_active(conn, course.id, now)
+            finish = await course_stats.time_to_complete_days(conn, course.id)
+            pass_mark = await courses.pass_mark(conn, course.id)
+            quizzes = await course_stats.quiz_pass_rates(conn, course.id, pass_mark)
     if not slug:
-        lines = await course_stats.course_overview(conn, now)
         if not lines:
             await message.answer(texts.STATS_NO_COURSES)
             return
         text = texts.stats_overview(lines)
         png = await asyncio.to_thread(charts.overview_chart, lines)
+    elif course is None:
+        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
+        return
     else:
-        course = await courses.get_by_slug(conn, slug)
-        if course is None:
-            await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
-            return
-        enrolled = await course_stats.enrollments(conn, course.id, now)
-        funnel = await course_stats.module_funnel(conn, course.id)
-        hard = await course_stats.difficult_topics(conn, course.id)
-        drop = await course_stats.dropout(conn, course.id, now)
-        daily = await course_stats.daily_active(conn, course.id, now)
-        finish = await course_stats.time_to_complete_days(conn, course.id)
-        pass_mark = await conn.fetchval("SELECT pass_mark FROM courses WHERE id = $1", course.id)
-        quizzes = await course_stats.quiz_pass_rates(conn, course.id, pass_mark)
         text = texts.stats_course(course.title, enrolled, funnel, hard, drop, finish, quizzes)
         png = await asyncio.to_thread(charts.course_chart, course.title, funnel, daily)
     await answer_long(message, text)
     await message.answer_photo(BufferedInputFile(png, filename="stats.png"))
 
 
-@router.message(Command("export"), IsAdmin())
-async def export(message: Message, command: CommandObject, conn: asyncpg.Connection) -> None:
+async def export(message: Message, command: CommandObject, db: Transactor) -> None:
     slug = (command.args or "").strip()
     if not slug:
         await message.answer(texts.EXPORT_USAGE)
         return
-    course = await courses.get_by_slug(conn, slug)
+    async with db.read() as conn:
+        course = await courses.get_by_slug(conn, slug)
+        rows = await course_stats.progress_export(conn, course.id) if course else []
     if course is None:
         await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
         return
-    rows = await course_stats.progress_export(conn, course.id)
     data = charts.progress_csv(course_stats.EXPORT_COLUMNS, rows)
     await message.answer_document(
         BufferedInputFile(data, filename=f"{course.slug}-progress.csv"),
@@ -322,47 +380,45 @@ async def export(message: Message, command: CommandObject, conn: asyncpg.Connect
 
 # --- pages and quota -------------------------------------------------------------------------
 
-@router.message(Command("page"), IsAdmin())
 async def page(
-    message: Message, command: CommandObject, conn: asyncpg.Connection, user: User
+    message: Message, command: CommandObject, db: Transactor, user: User
 ) -> None:
     from bot.routers.start import page as current_page  # one place knows the page defaults
 
     slugs = ", ".join(texts.DEFAULT_PAGES)
     slug = (command.args or "").split(maxsplit=1)[0].lower() if command.args else ""
-    if not slug:
-        await message.answer(texts.PAGE_USAGE.format(slugs=slugs, slug="help"))
-        await answer_long(message, await current_page(conn, "help"))
-        return
-    if slug not in texts.DEFAULT_PAGES:
+    if slug and slug not in texts.DEFAULT_PAGES:
         await message.answer(texts.PAGE_UNKNOWN.format(slug=texts.esc(slug[:64]), slugs=slugs))
         return
-    body = html_after_words(message.html_text, 2)
+    body = html_after_words(message.html_text, 2) if slug else ""
     if not body:
-        await message.answer(texts.PAGE_USAGE.format(slugs=slugs, slug=slug))
-        await answer_long(message, await current_page(conn, slug))
+        async with db.read() as conn:
+            current = await current_page(conn, slug or "help")
+        await message.answer(texts.PAGE_USAGE.format(slugs=slugs, slug=slug or "help"))
+        await answer_long(message, current)
         return
     if len(body) > texts.TELEGRAM_LIMIT:
         await message.answer(texts.TOO_LONG.format(length=len(body), limit=texts.TELEGRAM_LIMIT))
         return
-    await pages.put(conn, slug, body, user.id)
+    async with db.tx() as conn:
+        await pages.put(conn, slug, body, user.id)
     await message.answer(texts.PAGE_SAVED.format(slug=slug))
     await answer_long(message, body.replace("{name}", texts.esc(user.display_name)))
 
 
 # With arguments only: a bare /quota is the learners' "questions left" (bot/routers/ask.py).
-@router.message(Command("quota", magic=F.args), IsAdmin())
-async def quota(message: Message, command: CommandObject, conn: asyncpg.Connection) -> None:
+async def quota(message: Message, command: CommandObject, db: Transactor) -> None:
     args = (command.args or "").split()
     if len(args) != 2 or not args[1].isdigit() or int(args[1]) > 10_000:
         await message.answer(texts.QUOTA_USAGE)
         return
-    course = await courses.get_by_slug(conn, args[0])
+    n = int(args[1])
+    async with db.tx() as conn:
+        course = await courses.get_by_slug(conn, args[0])
+        old = await courses.set_prompt_quota(conn, course.id, n) if course else None
     if course is None:
         await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(args[0][:64])))
         return
-    n = int(args[1])
-    old = await courses.set_prompt_quota(conn, course.id, n)
     await message.answer(texts.QUOTA_SET.format(title=texts.esc(course.title), n=n,
                                                 s=texts.plural(n), old=old))
 
@@ -370,7 +426,18 @@ async def quota(message: Message, command: CommandObject, conn: asyncpg.Connecti
 ADMIN_ONLY = ("import", "grant", "revoke", "broadcast", "stats", "export", "page")
 
 
-@router.message(Command(*ADMIN_ONLY))
-@router.message(Command("quota", magic=F.args))
-async def refused(message: Message) -> None:
-    """IsAdmin already told the sender no; stop here so the fallback doesn't answer too."""
+def build_router() -> Router:
+    router = Router(name="admin")
+    admin = IsAdmin()
+    router.message.register(import_zip, Command("import"), admin)
+    router.message.register(grant, Command("grant"), admin)
+    router.message.register(revoke, Command("revoke"), admin)
+    router.message.register(broadcast, Command("broadcast"), admin)
+    router.message.register(stats, Command("stats"), admin)
+    router.message.register(export, Command("export"), admin)
+    router.message.register(page, Command("page"), admin)
+    router.message.register(quota, Command("quota", magic=F.args), admin)
+    router.callback_query.register(broadcast_send, BroadcastCb.filter(F.action == "send"), admin)
+    router.callback_query.register(
+        broadcast_cancel, BroadcastCb.filter(F.action.in_({"cancel", "stop"})), admin)
+    return router

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 
-import asyncpg
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.chat_action import ChatActionSender
 
+from bot.filters import Enrolled
 from bot.ui import keyboards, texts
 from bot.ui.callbacks import AskCb
 from bot.ui.markdown import to_blocks
@@ -18,12 +18,10 @@ from bot.ui.render import answer_long
 from rag.service import MAX_QUESTION_CHARS, RagService, Reply
 from storage import chat, quota, suggestions
 from storage.chat import AskContext
+from storage.uow import Transactor
 from storage.users import User
 
 log = logging.getLogger(__name__)
-
-router = Router(name="ask")
-router.message.filter(F.chat.type == "private")
 
 
 def render(reply: Reply, ctx: AskContext) -> list[str]:
@@ -42,20 +40,27 @@ def render(reply: Reply, ctx: AskContext) -> list[str]:
 
 
 async def _answer(
-    message: Message, bot: Bot, conn: asyncpg.Connection, rag: RagService, ctx: AskContext,
+    message: Message, bot: Bot, db: Transactor, rag: RagService, ctx: AskContext,
     question: str, *, typed: bool, follow_from: uuid.UUID | None = None,
 ) -> None:
     def typing() -> ChatActionSender:
         return ChatActionSender.typing(bot=bot, chat_id=message.chat.id)
 
     try:
-        reply = await rag.ask(conn, ctx, question, typed=typed, busy=typing)
+        reply = await rag.ask(db, ctx, question, typed=typed, busy=typing)
     except Exception:
         log.exception("answering failed")
         await message.answer(texts.ASK_FAILED)
         return
+    async with db.read() as conn:
+        if reply.refused:
+            offers = await suggestions.starters(conn, ctx.course_id, ctx.topic_id)
+        else:
+            offers = await suggestions.follow_ups(conn, follow_from) if follow_from else []
+            if not offers:
+                offers = await suggestions.starters(conn, ctx.course_id, ctx.topic_id,
+                                                    limit=2, exclude=follow_from)
     if reply.refused:
-        offers = await suggestions.starters(conn, ctx.course_id, ctx.topic_id)
         template = texts.QUOTA_EXHAUSTED if offers else texts.QUOTA_EXHAUSTED_NO_SUGGESTIONS
         assert reply.quota is not None
         await message.answer(
@@ -64,69 +69,65 @@ async def _answer(
             reply_markup=keyboards.suggestions(offers),
         )
         return
-    offers = await suggestions.follow_ups(conn, follow_from) if follow_from else []
-    if not offers:
-        offers = await suggestions.starters(conn, ctx.course_id, ctx.topic_id, limit=2,
-                                            exclude=follow_from)
-    markup: InlineKeyboardMarkup | None = keyboards.suggestions(offers)
-    await answer_long(message, render(reply, ctx), markup)
+    await answer_long(message, render(reply, ctx), keyboards.suggestions(offers))
     if reply.session_id is not None:
         try:
-            await rag.fold_if_due(conn, reply.session_id)
+            await rag.fold_if_due(db, reply.session_id)
         except Exception:  # memory is a nicety: the answer is already out
             log.exception("folding the session summary failed")
 
 
-@router.message(Command("quota"))
-async def quota_cmd(message: Message, conn: asyncpg.Connection, user: User) -> None:
-    ctx = await chat.ask_context(conn, user.id)
-    if ctx is None:
-        await message.answer(texts.ASK_NOT_ENROLLED)
-        return
-    state = await quota.status(conn, user.id, ctx.course_id, ctx.module_no)
+async def quota_cmd(message: Message, db: Transactor, user: User, ctx: AskContext) -> None:
+    async with db.read() as conn:
+        state = await quota.status(conn, user.id, ctx.course_id, ctx.module_no)
     await message.answer(texts.QUOTA_STATUS.format(
         course=texts.esc(ctx.course_title), module=ctx.module_no,
         title=texts.esc(ctx.module_title), left=state.left, quota=state.quota))
 
 
-@router.message(Command("new"))
-async def new_session(message: Message, conn: asyncpg.Connection, user: User) -> None:
-    ctx = await chat.ask_context(conn, user.id)
-    if ctx is None:
-        await message.answer(texts.ASK_NOT_ENROLLED)
-        return
-    await chat.start_fresh(conn, user.id, ctx.course_id, ctx.topic_id)
+async def new_session(message: Message, db: Transactor, user: User, ctx: AskContext) -> None:
+    async with db.tx() as conn:
+        await chat.start_fresh(conn, user.id, ctx.course_id, ctx.topic_id)
     await message.answer(texts.NEW_SESSION.format(
         topic=texts.esc(ctx.topic_title or ctx.course_title)))
 
 
-@router.message(F.text, ~F.text.startswith("/"), F.text.len() <= MAX_QUESTION_CHARS)
 async def typed_question(
-    message: Message, bot: Bot, conn: asyncpg.Connection, user: User, rag: RagService
+    message: Message, bot: Bot, db: Transactor, rag: RagService, ctx: AskContext
 ) -> None:
-    ctx = await chat.ask_context(conn, user.id)
-    if ctx is None:
-        await message.answer(texts.ASK_NOT_ENROLLED)
-        return
-    await _answer(message, bot, conn, rag, ctx, (message.text or "").strip(), typed=True)
+    await _answer(message, bot, db, rag, ctx, (message.text or "").strip(), typed=True)
 
 
-@router.callback_query(AskCb.filter())
+async def not_enrolled(message: Message) -> None:
+    await message.answer(texts.ASK_NOT_ENROLLED)
+
+
 async def tapped_suggestion(
-    query: CallbackQuery, callback_data: AskCb, bot: Bot, conn: asyncpg.Connection, user: User,
+    query: CallbackQuery, callback_data: AskCb, bot: Bot, db: Transactor, user: User,
     rag: RagService,
 ) -> None:
-    try:
-        suggestion_id = uuid.UUID(hex=callback_data.suggestion)
-    except ValueError:
-        suggestion_id = None
-    found = await suggestions.get(conn, suggestion_id) if suggestion_id else None
-    # The learner must be enrolled in the suggestion's course; the payload names no user.
-    ctx = await chat.topic_context(conn, user.id, found.topic_id) if found else None
+    async with db.read() as conn:
+        found = await suggestions.get(conn, callback_data.suggestion)
+        # The learner must be enrolled in the suggestion's course; the payload names no user.
+        ctx = await chat.topic_context(conn, user.id, found.topic_id) if found else None
     if found is None or ctx is None or not isinstance(query.message, Message):
         await query.answer(texts.SUGGESTION_GONE, show_alert=True)
         return
     await query.answer()
     await query.message.answer(f"💡 <b>{texts.esc(found.text)}</b>")
-    await _answer(query.message, bot, conn, rag, ctx, found.text, typed=False,
+    await _answer(query.message, bot, db, rag, ctx, found.text, typed=False,
                   follow_from=found.id)
+
+
+def build_router() -> Router:
+    """Registered after every other feature: any other private text is a question."""
+    router = Router(name="ask")
+    router.message.filter(F.chat.type == "private")
+    question = (F.text, ~F.text.startswith("/"), F.text.len() <= MAX_QUESTION_CHARS)
+    for handler, flt in ((quota_cmd, Command("quota")), (new_session, Command("new"))):
+        router.message.register(handler, flt, Enrolled())
+        router.message.register(not_enrolled, flt)
+    router.message.register(typed_question, *question, Enrolled())
+    router.message.register(not_enrolled, *question)
+    router.callback_query.register(tapped_suggestion, AskCb.filter())
+    return router

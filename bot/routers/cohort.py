@@ -7,7 +7,6 @@ import csv
 import io
 from datetime import datetime
 
-import asyncpg
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
@@ -25,9 +24,8 @@ from bot.ui.render import answer_long
 from bot.ui.replies import in_group
 from storage import cohorts, courses, enrollments, tutors
 from storage.cohorts import Cohort, MemberRow
+from storage.uow import Transactor
 from storage.users import User
-
-router = Router(name="cohort")
 
 MAX_CSV_BYTES = 512 * 1024
 INLINE_INVITES = 20  # more new members than this get their links as a CSV file
@@ -35,21 +33,21 @@ COMMANDS = ("cohort_new", "cohort_open", "cohort_close", "cohorts", "link", "coh
             "project")
 
 
-@router.message(Command("cohort_new"), IsAdmin())
-async def cohort_new(message: Message, command: CommandObject, conn: asyncpg.Connection) -> None:
+async def cohort_new(message: Message, command: CommandObject, db: Transactor) -> None:
     args = (command.args or "").split()
     if len(args) != 2:
         await message.answer(texts.COHORT_NEW_USAGE)
         return
     slug, name = args
-    course = await courses.get_by_slug(conn, slug)
-    if course is None:
-        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
-        return
     if not COHORT_NAME.match(name):
         await message.answer(texts.COHORT_BAD_NAME)
         return
-    cohort = await cohorts.create(conn, course.id, name)
+    async with db.tx() as conn:
+        course = await courses.get_by_slug(conn, slug)
+        cohort = await cohorts.create(conn, course.id, name) if course else None
+    if course is None:
+        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
+        return
     if cohort is None:
         await message.answer(texts.COHORT_EXISTS.format(name=texts.esc(name)))
         return
@@ -57,17 +55,18 @@ async def cohort_new(message: Message, command: CommandObject, conn: asyncpg.Con
                                                      course=texts.esc(course.title)))
 
 
-@router.message(Command("cohort_open", "cohort_close"), IsAdmin())
 async def cohort_open_close(
-    message: Message, command: CommandObject, conn: asyncpg.Connection
+    message: Message, command: CommandObject, db: Transactor
 ) -> None:
     name = (command.args or "").strip()
-    cohort = await cohorts.get_by_name(conn, name) if name else None
+    active = command.command == "cohort_open"
+    async with db.tx() as conn:
+        cohort = await cohorts.get_by_name(conn, name) if name else None
+        changed = cohort is not None and await cohorts.set_active(conn, cohort.id, active)
     if cohort is None:
         await message.answer(texts.UNKNOWN_COHORT.format(name=texts.esc(name[:64])))
         return
-    active = command.command == "cohort_open"
-    if not await cohorts.set_active(conn, cohort.id, active):
+    if not changed:
         await message.answer(texts.COHORT_UNCHANGED.format(
             name=texts.esc(cohort.name), state="active" if active else "inactive"))
         return
@@ -75,21 +74,17 @@ async def cohort_open_close(
     await message.answer(template.format(name=texts.esc(cohort.name)))
 
 
-@router.message(Command("cohorts"))
-async def cohorts_cmd(message: Message, conn: asyncpg.Connection, user: User) -> None:
-    if user.is_admin:
-        items = await cohorts.summaries(conn)
-    else:
-        course_ids = await tutors.tutored_course_ids(conn, user.id)
-        if not course_ids:
-            await message.answer(texts.STAFF_ONLY)
-            return
-        items = await cohorts.summaries(conn, course_ids)
+async def cohorts_cmd(message: Message, db: Transactor, user: User) -> None:
+    async with db.read() as conn:
+        course_ids = None if user.is_admin else await tutors.tutored_course_ids(conn, user.id)
+        items = await cohorts.summaries(conn, course_ids) if course_ids != [] else None
+    if items is None:
+        await message.answer(texts.STAFF_ONLY)
+        return
     await answer_long(message, texts.cohorts_list(items))
 
 
-@router.message(Command("link"), IsAdmin())
-async def link(message: Message, command: CommandObject, conn: asyncpg.Connection) -> None:
+async def link(message: Message, command: CommandObject, db: Transactor) -> None:
     if not in_group(message):
         await message.answer(texts.LINK_IN_GROUP)
         return
@@ -97,16 +92,19 @@ async def link(message: Message, command: CommandObject, conn: asyncpg.Connectio
     if not name:
         await message.answer(texts.LINK_USAGE)
         return
-    cohort = await cohorts.get_by_name(conn, name)
+    # In a forum group the topic the command came from is where cold calls will go.
+    thread = message.message_thread_id if message.is_topic_message else None
+    async with db.tx() as conn:
+        cohort = await cohorts.get_by_name(conn, name)
+        old = None
+        if cohort is not None and cohort.is_active:
+            old = await cohorts.link_chat(conn, cohort.id, message.chat.id, thread)
     if cohort is None:
         await message.answer(texts.UNKNOWN_COHORT.format(name=texts.esc(name[:64])))
         return
     if not cohort.is_active:
         await message.answer(texts.COHORT_INACTIVE.format(name=texts.esc(cohort.name)))
         return
-    # In a forum group the topic the command came from is where cold calls will go.
-    thread = message.message_thread_id if message.is_topic_message else None
-    old = await cohorts.link_chat(conn, cohort.id, message.chat.id, thread)
     await message.answer(texts.LINKED.format(
         name=texts.esc(cohort.name), course=texts.esc(cohort.course_title),
         where=texts.LINKED_THREAD if thread else "",
@@ -114,9 +112,8 @@ async def link(message: Message, command: CommandObject, conn: asyncpg.Connectio
     ))
 
 
-@router.message(Command("cohort_add"), CohortStaff(usage=texts.COHORT_ADD_USAGE))
 async def cohort_add(
-    message: Message, bot: Bot, conn: asyncpg.Connection, cohort: Cohort, args: str
+    message: Message, bot: Bot, db: Transactor, cohort: Cohort, args: str
 ) -> None:
     doc = message.document
     if doc is not None:
@@ -134,7 +131,8 @@ async def cohort_add(
     if not parsed.members and not parsed.problems:
         await message.answer(texts.COHORT_ADD_USAGE)
         return
-    rows = await cohorts.add_members(conn, cohort.id, parsed.members)
+    async with db.tx() as conn:
+        rows = await cohorts.add_members(conn, cohort.id, parsed.members)
     await _report_members(message, bot, cohort, rows, parsed)
 
 
@@ -169,8 +167,7 @@ async def _report_members(
         )
 
 
-@router.message(Command("project"), CohortStaff(usage=texts.PROJECT_USAGE))
-async def project(message: Message, conn: asyncpg.Connection, cohort: Cohort, args: str) -> None:
+async def project(message: Message, db: Transactor, cohort: Cohort, args: str) -> None:
     parsed = project_from_args(args)
     if parsed == "url":
         await message.answer(texts.PROJECT_BAD_URL)
@@ -178,25 +175,24 @@ async def project(message: Message, conn: asyncpg.Connection, cohort: Cohort, ar
     if isinstance(parsed, str):
         await message.answer(texts.PROJECT_USAGE)
         return
-    await cohorts.set_project(conn, cohort.id, parsed.batch_no, parsed.title, parsed.url)
+    async with db.tx() as conn:
+        await cohorts.set_project(conn, cohort.id, parsed.batch_no, parsed.title, parsed.url)
     await message.answer(texts.PROJECT_SET.format(
         batch=parsed.batch_no, name=texts.esc(cohort.name), title=texts.esc(parsed.title)))
 
 
-@router.message(Command(*COMMANDS))
-async def refused(message: Message) -> None:
-    """A filter above already told the sender why not; stop here so nothing else answers."""
-
-
 async def join(
-    message: Message, conn: asyncpg.Connection, user: User, code: str, now: datetime
+    message: Message, db: Transactor, user: User, code: str, now: datetime
 ) -> None:
-    """`/start join_<code>`: bind the membership to this user and enroll them in the course."""
-    result = await cohorts.bind_invite(conn, code[:64], user.id, now)
-    cohort = result.cohort
+    """`/start join_<code>`: bind the membership to this user and enroll them in the course,
+    in one unit of work (a seat is never bound without its enrollment)."""
+    async with db.tx() as conn:
+        result = await cohorts.bind_invite(conn, code[:64], user.id, now)
+        cohort = result.cohort
+        if result.outcome in ("joined", "already") and cohort is not None:
+            await enrollments.enroll(conn, user.id, cohort.course_id, now)
     name = texts.esc(cohort.name) if cohort else ""
     if result.outcome in ("joined", "already") and cohort is not None:
-        await enrollments.enroll(conn, user.id, cohort.course_id, now)
         template = texts.JOINED if result.outcome == "joined" else texts.JOIN_ALREADY
         await message.answer(template.format(name=name, course=texts.esc(cohort.course_title),
                                              batch=result.batch_no))
@@ -208,3 +204,15 @@ async def join(
         "other_seat": texts.JOIN_OTHER_SEAT,
     }.get(result.outcome, texts.JOIN_UNKNOWN).format(name=name))
 
+
+
+def build_router() -> Router:
+    router = Router(name="cohort")
+    router.message.register(cohort_new, Command("cohort_new"), IsAdmin())
+    router.message.register(cohort_open_close, Command("cohort_open", "cohort_close"), IsAdmin())
+    router.message.register(cohorts_cmd, Command("cohorts"))
+    router.message.register(link, Command("link"), IsAdmin())
+    router.message.register(cohort_add, Command("cohort_add"),
+                            CohortStaff(usage=texts.COHORT_ADD_USAGE))
+    router.message.register(project, Command("project"), CohortStaff(usage=texts.PROJECT_USAGE))
+    return router

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-import asyncpg
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import Message, MessageReactionUpdated, ReactionTypeEmoji
@@ -22,19 +21,18 @@ from bot.ui.replies import GROUP_TYPES, reply
 from bot.workers.sender import RateLimitedSender, SendFailed
 from storage import activity, cohorts, coldcalls
 from storage.cohorts import Cohort
+from storage.uow import Transactor
 from storage.users import User
 
 log = logging.getLogger(__name__)
-router = Router(name="coldcall")
 
 STAR_EMOJI = frozenset({"👍", "⭐", "🌟"})
 TOP_USAGE = "Usage: <code>/top</code> in the cohort's group, or <code>/top &lt;cohort&gt;</code>."
 in_groups = F.chat.type.in_(GROUP_TYPES)
 
 
-@router.message(Command("coldcall"), CohortStaff(usage=texts.COLDCALL_USAGE))
 async def coldcall(
-    message: Message, bot: Bot, conn: asyncpg.Connection, user: User, cohort: Cohort, args: str,
+    message: Message, bot: Bot, db: Transactor, user: User, cohort: Cohort, args: str,
     sender: RateLimitedSender,
 ) -> None:
     if not args:
@@ -43,10 +41,14 @@ async def coldcall(
     if cohort.telegram_chat_id is None:
         await reply(message, texts.COLDCALL_NOT_LINKED.format(name=texts.esc(cohort.name)), sender)
         return
-    topic = await _one_topic(message, conn, cohort, args, sender)
-    if topic is None:
+    async with db.tx() as conn:  # the draft commits before the group post is attempted
+        found = await coldcalls.resolve_topic(conn, cohort.course_id, args)
+        draft = (await coldcalls.start_post(conn, cohort, found[0].id, user.id)
+                 if len(found) == 1 else None)
+    if len(found) != 1:
+        await reply(message, _topic_problem(cohort, args, found), sender)
         return
-    draft = await coldcalls.start_post(conn, cohort, topic.id, user.id)
+    topic = found[0]
     if draft is None:
         await reply(message, texts.TOPIC_NO_PROMPTS.format(title=texts.esc(topic.title)), sender)
         return
@@ -57,78 +59,69 @@ async def coldcall(
         posted = await sender.send(chat_id, lambda: bot.send_message(
             chat_id, text, message_thread_id=thread_id))
     except SendFailed as exc:
-        await coldcalls.discard_post(conn, draft.post_id)
+        async with db.tx() as conn:
+            await coldcalls.discard_post(conn, draft.post_id)
         await reply(message, texts.COLDCALL_FAILED.format(reason=texts.esc(str(exc))), sender)
         return
-    await coldcalls.confirm_post(conn, draft.post_id, posted.message_id)
+    async with db.tx() as conn:
+        await coldcalls.confirm_post(conn, draft.post_id, posted.message_id)
     if message.chat.id != chat_id:  # called privately: confirm there; the group sees the post
         await message.answer(texts.COLDCALL_POSTED.format(
             order=draft.display_order, total=draft.prompts_total,
             topic=texts.esc(draft.topic_title), name=texts.esc(cohort.name)))
 
 
-async def _one_topic(
-    message: Message, conn: asyncpg.Connection, cohort: Cohort, ref: str,
-    sender: RateLimitedSender,
-) -> coldcalls.TopicRef | None:
-    found = await coldcalls.resolve_topic(conn, cohort.course_id, ref)
-    if len(found) == 1:
-        return found[0]
+def _topic_problem(cohort: Cohort, ref: str, found: list[coldcalls.TopicRef]) -> str:
     if not found:
-        await reply(message, texts.TOPIC_UNKNOWN.format(
-            course=texts.esc(cohort.course_title), ref=texts.esc(ref[:80])), sender)
-    else:
-        options = ", ".join(f"{t.module_no}.{t.topic_number} {texts.esc(t.title)}"
-                            for t in found[:8])
-        example = f"{found[0].module_no}.{found[0].topic_number}"
-        await reply(message, texts.TOPIC_AMBIGUOUS.format(
-            ref=texts.esc(ref[:80]), options=options, example=example), sender)
-    return None
+        return texts.TOPIC_UNKNOWN.format(course=texts.esc(cohort.course_title),
+                                          ref=texts.esc(ref[:80]))
+    options = ", ".join(f"{t.module_no}.{t.topic_number} {texts.esc(t.title)}"
+                        for t in found[:8])
+    example = f"{found[0].module_no}.{found[0].topic_number}"
+    return texts.TOPIC_AMBIGUOUS.format(ref=texts.esc(ref[:80]), options=options,
+                                        example=example)
 
 
-@router.message(Command("top"), CohortMember(usage=TOP_USAGE))
 async def top(
-    message: Message, conn: asyncpg.Connection, cohort: Cohort, sender: RateLimitedSender
+    message: Message, db: Transactor, cohort: Cohort, sender: RateLimitedSender
 ) -> None:
-    current = await coldcalls.current_prompt(conn, cohort.id)
+    async with db.read() as conn:
+        current = await coldcalls.current_prompt(conn, cohort.id)
+        answers = await coldcalls.top_answers(conn, current.post_id) if current else []
     if current is None:
         await reply(message, texts.TOP_NOTHING_POSTED.format(name=texts.esc(cohort.name)), sender)
         return
-    answers = await coldcalls.top_answers(conn, current.post_id)
     await reply(message, texts.top_answers(current.topic_title, current.prompt, answers,
                                            current.answers), sender)
 
 
-@router.message(Command("star"), in_groups, CohortMember(usage=texts.STAR_USAGE))
 async def star(
-    message: Message, conn: asyncpg.Connection, user: User, cohort: Cohort,
+    message: Message, db: Transactor, user: User, cohort: Cohort,
     sender: RateLimitedSender,
 ) -> None:
     replied = message.reply_to_message
     if replied is None:
         await reply(message, texts.STAR_USAGE, sender)
         return
-    target = await coldcalls.find_target(conn, message.chat.id, replied.message_id)
-    if target is None or target.kind != "message" or target.cohort_id != cohort.id:
-        await reply(message, texts.STAR_NOT_ANSWER, sender)
+    async with db.tx() as conn:
+        target = await coldcalls.find_target(conn, message.chat.id, replied.message_id)
+        problem = None
+        if (target is None or target.kind != "message" or target.cohort_id != cohort.id
+                or target.message_id is None):
+            problem = texts.STAR_NOT_ANSWER
+        elif target.author_id == user.id:
+            problem = texts.STAR_OWN
+        else:
+            result = await coldcalls.set_star(conn, target.message_id, user.id, None)
+    if problem is not None:
+        await reply(message, problem, sender)
         return
-    if target.author_id == user.id:
-        await reply(message, texts.STAR_OWN, sender)
-        return
-    assert target.message_id is not None
-    result = await coldcalls.set_star(conn, target.message_id, user.id, None)
     template = texts.STARRED if result.starred else texts.UNSTARRED
     await reply(message, template.format(n=result.stars, s=texts.plural(result.stars)), sender)
 
 
-@router.message(Command("star"), F.chat.type == "private")
 async def star_private(message: Message) -> None:
     await message.answer(texts.STAR_USAGE)
-
-
-@router.message(Command("coldcall", "top", "star"))
-async def refused(message: Message) -> None:
-    """A filter above already told the sender why not; stop here so nothing else answers."""
 
 
 def _body(message: Message) -> str:
@@ -140,9 +133,8 @@ def _body(message: Message) -> str:
     return "[message]"
 
 
-@router.message(in_groups, F.reply_to_message)
 async def group_reply(
-    message: Message, bot: Bot, conn: asyncpg.Connection, sender: RateLimitedSender,
+    message: Message, bot: Bot, db: Transactor, sender: RateLimitedSender,
     clock: Callable[[], datetime], user: User | None = None,
 ) -> None:
     """A reply in a linked group: recorded when it answers a prompt post or a recorded reply
@@ -150,25 +142,28 @@ async def group_reply(
     replied = message.reply_to_message
     if user is None or replied is None or (message.text or "").startswith("/"):
         return
-    cohort = await cohorts.get_by_chat(conn, message.chat.id)
-    if cohort is None or not cohort.is_active:
-        return
-    target = await coldcalls.find_target(conn, message.chat.id, replied.message_id)
-    if target is None or target.cohort_id != cohort.id:
-        return
-    staff = await is_cohort_staff(conn, user, cohort)
-    if not staff and await cohorts.member_status(conn, cohort.id, user.id) != "active":
+    async with db.tx() as conn:
+        cohort = await cohorts.get_by_chat(conn, message.chat.id)
+        if cohort is None or not cohort.is_active:
+            return
+        target = await coldcalls.find_target(conn, message.chat.id, replied.message_id)
+        if target is None or target.cohort_id != cohort.id:
+            return
+        staff = await is_cohort_staff(conn, user, cohort)
+        outsider = not staff and await cohorts.member_status(conn, cohort.id, user.id) != "active"
+        if not outsider:
+            recorded = await coldcalls.record_reply(
+                conn, target, user_id=user.id, is_tutor=staff, body=_body(message),
+                chat_id=message.chat.id, telegram_message_id=message.message_id,
+            )
+            if recorded.created and not staff:
+                await activity.log(
+                    conn, user_id=user.id, course_id=recorded.course_id,
+                    topic_id=recorded.topic_id, event_type="cold_call.reply",
+                    payload={"cohort": cohort.name, "threaded": target.kind == "message"},
+                    at=clock())
+    if outsider:
         await _tell_how_to_join(bot, sender, message, cohort)
-        return
-    recorded = await coldcalls.record_reply(
-        conn, target, user_id=user.id, is_tutor=staff, body=_body(message),
-        chat_id=message.chat.id, telegram_message_id=message.message_id,
-    )
-    if recorded.created and not staff:
-        await activity.log(conn, user_id=user.id, course_id=recorded.course_id,
-                           topic_id=recorded.topic_id, event_type="cold_call.reply",
-                           payload={"cohort": cohort.name, "threaded": target.kind == "message"},
-                           at=clock())
 
 
 # When each outsider was last told how to join a cohort: once a day is helpful, every reply
@@ -200,35 +195,47 @@ async def _tell_how_to_join(
         log.info("could not tell %s how to join: %s", chat_id, exc)
 
 
-@router.edited_message(in_groups)
-async def edited_reply(message: Message, conn: asyncpg.Connection, user: User | None = None
+async def edited_reply(message: Message, db: Transactor, user: User | None = None
                        ) -> None:
     if user is not None:
-        await coldcalls.edit_body(conn, message.chat.id, message.message_id, user.id,
-                                  _body(message))
+        async with db.tx() as conn:
+            await coldcalls.edit_body(conn, message.chat.id, message.message_id, user.id,
+                                      _body(message))
 
 
 def _stars_in(reactions: list) -> bool:
     return any(isinstance(r, ReactionTypeEmoji) and r.emoji in STAR_EMOJI for r in reactions)
 
 
-@router.message_reaction(in_groups)
 async def reaction(
-    event: MessageReactionUpdated, conn: asyncpg.Connection, user: User | None = None
+    event: MessageReactionUpdated, db: Transactor, user: User | None = None
 ) -> None:
     """👍/⭐ on a recorded answer sets the reacting member's star; taking it off removes it."""
     before, after = _stars_in(event.old_reaction), _stars_in(event.new_reaction)
     if user is None or before == after:
         return
-    cohort = await cohorts.get_by_chat(conn, event.chat.id)
-    if cohort is None or not cohort.is_active:
-        return
-    target = await coldcalls.find_target(conn, event.chat.id, event.message_id)
-    if target is None or target.kind != "message" or target.cohort_id != cohort.id:
-        return
-    if target.author_id == user.id or target.message_id is None:
-        return
-    allowed = await is_cohort_staff(conn, user, cohort) or \
-        await cohorts.member_status(conn, cohort.id, user.id) == "active"
-    if allowed:
-        await coldcalls.set_star(conn, target.message_id, user.id, after)
+    async with db.tx() as conn:
+        cohort = await cohorts.get_by_chat(conn, event.chat.id)
+        if cohort is None or not cohort.is_active:
+            return
+        target = await coldcalls.find_target(conn, event.chat.id, event.message_id)
+        if target is None or target.kind != "message" or target.cohort_id != cohort.id:
+            return
+        if target.author_id == user.id or target.message_id is None:
+            return
+        allowed = await is_cohort_staff(conn, user, cohort) or \
+            await cohorts.member_status(conn, cohort.id, user.id) == "active"
+        if allowed:
+            await coldcalls.set_star(conn, target.message_id, user.id, after)
+
+
+def build_router() -> Router:
+    router = Router(name="coldcall")
+    router.message.register(coldcall, Command("coldcall"), CohortStaff(usage=texts.COLDCALL_USAGE))
+    router.message.register(top, Command("top"), CohortMember(usage=TOP_USAGE))
+    router.message.register(star, Command("star"), in_groups, CohortMember(usage=texts.STAR_USAGE))
+    router.message.register(star_private, Command("star"), F.chat.type == "private")
+    router.message.register(group_reply, in_groups, F.reply_to_message)
+    router.edited_message.register(edited_reply, in_groups)
+    router.message_reaction.register(reaction, in_groups)
+    return router

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import asyncpg
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
@@ -14,10 +13,8 @@ from aiogram.types import CallbackQuery, Message
 from bot.ui import keyboards, texts
 from bot.ui.callbacks import TimeCb
 from storage import users
+from storage.uow import Transactor
 from storage.users import User
-
-router = Router(name="preferences")
-router.message.filter(F.chat.type == "private")
 
 
 def valid_zone(name: str) -> str | None:
@@ -33,9 +30,8 @@ def valid_zone(name: str) -> str | None:
         return None
 
 
-@router.message(Command("timezone"))
 async def timezone(
-    message: Message, command: CommandObject, conn: asyncpg.Connection, user: User,
+    message: Message, command: CommandObject, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
     arg = (command.args or "").strip()
@@ -47,14 +43,14 @@ async def timezone(
         await message.answer(texts.TIMEZONE_BAD.format(value=texts.esc(arg[:64])))
         return
     now = clock()
-    await users.set_timezone(conn, user.id, tz, now)
+    async with db.tx() as conn:
+        await users.set_timezone(conn, user.id, tz, now)
     local = now.astimezone(ZoneInfo(tz)).strftime("%H:%M")
     await message.answer(texts.TIMEZONE_SET.format(tz=tz, local=local))
 
 
-@router.message(Command("time"))
 async def time_cmd(
-    message: Message, command: CommandObject, conn: asyncpg.Connection, user: User,
+    message: Message, command: CommandObject, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
     arg = (command.args or "").strip().removesuffix(":00")
@@ -67,19 +63,20 @@ async def time_cmd(
     if not arg.isdigit() or not 0 <= int(arg) <= 23:
         await message.answer(texts.TIME_BAD)
         return
-    await users.set_delivery_hour(conn, user.id, int(arg), clock())
+    async with db.tx() as conn:
+        await users.set_delivery_hour(conn, user.id, int(arg), clock())
     await message.answer(texts.TIME_SET.format(hour=int(arg), tz=texts.esc(user.timezone)))
 
 
-@router.callback_query(TimeCb.filter())
 async def time_cb(
-    query: CallbackQuery, callback_data: TimeCb, conn: asyncpg.Connection, user: User,
+    query: CallbackQuery, callback_data: TimeCb, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
     if not 0 <= callback_data.hour <= 23:
         await query.answer(texts.TIME_BAD, show_alert=True)
         return
-    await users.set_delivery_hour(conn, user.id, callback_data.hour, clock())
+    async with db.tx() as conn:
+        await users.set_delivery_hour(conn, user.id, callback_data.hour, clock())
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(
@@ -87,15 +84,26 @@ async def time_cb(
         )
 
 
-@router.message(Command("pause"))
-async def pause(message: Message, conn: asyncpg.Connection, user: User) -> None:
-    await users.pause(conn, user.id)
+async def pause(message: Message, db: Transactor, user: User) -> None:
+    async with db.tx() as conn:
+        await users.pause(conn, user.id)
     await message.answer(texts.PAUSED)
 
 
-@router.message(Command("resume"))
 async def resume(
-    message: Message, conn: asyncpg.Connection, user: User, clock: Callable[[], datetime]
+    message: Message, db: Transactor, user: User, clock: Callable[[], datetime]
 ) -> None:
-    await users.resume(conn, user.id, clock())
+    async with db.tx() as conn:
+        await users.resume(conn, user.id, clock())
     await message.answer(texts.RESUMED.format(hour=user.delivery_hour, tz=texts.esc(user.timezone)))
+
+
+def build_router() -> Router:
+    router = Router(name="preferences")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(timezone, Command("timezone"))
+    router.message.register(time_cmd, Command("time"))
+    router.callback_query.register(time_cb, TimeCb.filter())
+    router.message.register(pause, Command("pause"))
+    router.message.register(resume, Command("resume"))
+    return router

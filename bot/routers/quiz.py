@@ -16,61 +16,65 @@ from bot.ui import keyboards, texts
 from bot.ui.callbacks import QuizCb, QuizStartCb
 from storage import courses, enrollments, quiz
 from storage.completion import finish_course_if_complete
+from storage.uow import Transactor
 from storage.users import User
 
-router = Router(name="quiz")
-router.message.filter(F.chat.type == "private")
+Out = list[tuple[str, object]]  # (text, reply_markup) to send once the unit of work committed
 
 
-@router.message(Command("quiz"))
+async def _send(message: Message, out: Out) -> None:
+    for text, markup in out:
+        await message.answer(text, reply_markup=markup)  # type: ignore[arg-type]
+
+
 async def quiz_cmd(
-    message: Message, conn: asyncpg.Connection, user: User, clock: Callable[[], datetime]
+    message: Message, db: Transactor, user: User, clock: Callable[[], datetime]
 ) -> None:
-    mine = await enrollments.course_users_of(conn, user.id)
-    if not mine:
-        await message.answer(texts.NOT_ENROLLED)
-        return
-    for cu in mine:
-        module = await quiz.quiz_module(conn, user.id, cu.course_id)
-        if module is not None:
-            await begin(message, conn, user, cu.course_id, module, clock())
-            return
-    await message.answer(texts.QUIZ_NONE)
+    now = clock()
+    async with db.tx() as conn:
+        mine = await enrollments.course_users_of(conn, user.id)
+        out: Out = [(texts.NOT_ENROLLED if not mine else texts.QUIZ_NONE, None)]
+        for cu in mine:
+            module = await quiz.quiz_module(conn, user.id, cu.course_id)
+            if module is not None:
+                out = await begin(conn, user, cu.course_id, module, now)
+                break
+    await _send(message, out)
 
 
-@router.callback_query(QuizStartCb.filter())
 async def quiz_start_cb(
-    query: CallbackQuery, callback_data: QuizStartCb, conn: asyncpg.Connection, user: User,
+    query: CallbackQuery, callback_data: QuizStartCb, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
     await query.answer()
-    course = await courses.get_by_slug(conn, callback_data.course)
-    enrolled = {cu.course_id for cu in await enrollments.course_users_of(conn, user.id)}
-    if course is None or course.id not in enrolled or not isinstance(query.message, Message):
+    if not isinstance(query.message, Message):
         return
+    async with db.tx() as conn:
+        course = await courses.get_by_slug(conn, callback_data.course)
+        enrolled = {cu.course_id for cu in await enrollments.course_users_of(conn, user.id)}
+        if course is None or course.id not in enrolled:
+            return
+        out = await begin(conn, user, course.id, callback_data.module, clock())
     await query.message.edit_reply_markup(reply_markup=None)
-    await begin(query.message, conn, user, course.id, callback_data.module, clock())
+    await _send(query.message, out)
 
 
-async def begin(message: Message, conn: asyncpg.Connection, user: User, course_id: uuid.UUID,
-                module: int, now: datetime) -> None:
+async def begin(conn: asyncpg.Connection, user: User, course_id: uuid.UUID, module: int,
+                now: datetime) -> Out:
     result = await quiz.start(conn, user.id, course_id, module, now)
     if result.already_passed:
-        await message.answer(texts.QUIZ_PASSED_ALREADY.format(module=module))
-        return
+        return [(texts.QUIZ_PASSED_ALREADY.format(module=module), None)]
     if result.cooldown_until:
-        await message.answer(cooldown_text(module, result.cooldown_until, now, user.timezone))
-        return
+        return [(cooldown_text(module, result.cooldown_until, now, user.timezone), None)]
     if result.no_quiz or result.attempt is None:
-        await message.answer(texts.QUIZ_NONE)
-        return
+        return [(texts.QUIZ_NONE, None)]
     attempt = result.attempt
-    pass_mark = await conn.fetchval("SELECT pass_mark FROM courses WHERE id = $1", course_id)
+    out: Out = []
     if attempt.index == 0:
-        await message.answer(texts.QUIZ_START.format(
+        out.append((texts.QUIZ_START.format(
             module=module, title=texts.esc(attempt.module_title), total=attempt.total,
-            mark=pass_mark))
-    await send_question(message, conn, attempt)
+            mark=await courses.pass_mark(conn, course_id)), None))
+    return [*out, await question_of(conn, attempt)]
 
 
 def cooldown_text(module: int, until: datetime, now: datetime, tz: str) -> str:
@@ -79,31 +83,32 @@ def cooldown_text(module: int, until: datetime, now: datetime, tz: str) -> str:
         (until - now).total_seconds()), when=when)
 
 
-async def send_question(message: Message, conn: asyncpg.Connection, attempt: quiz.Attempt
-                        ) -> None:
+async def question_of(conn: asyncpg.Connection, attempt: quiz.Attempt) -> tuple[str, object]:
     q = await quiz.question(conn, uuid.UUID(attempt.question_ids[attempt.index]))
     if q is None:
-        await message.answer(texts.QUIZ_GONE)
-        return
-    await message.answer(
-        texts.quiz_question(attempt.module_no, attempt.index, attempt.total, q.prompt),
-        reply_markup=keyboards.quiz_options(attempt.id, attempt.index,
-                                            [text for _, text, _ in q.options]),
-    )
+        return texts.QUIZ_GONE, None
+    return (texts.quiz_question(attempt.module_no, attempt.index, attempt.total, q.prompt),
+            keyboards.quiz_options(attempt.id, attempt.index,
+                                   [text for _, text, _ in q.options]))
 
 
-@router.callback_query(QuizCb.filter())
 async def answer_cb(
-    query: CallbackQuery, callback_data: QuizCb, conn: asyncpg.Connection, user: User,
+    query: CallbackQuery, callback_data: QuizCb, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
-    try:
-        attempt_id = uuid.UUID(hex=callback_data.attempt)
-    except ValueError:
-        attempt_id = None
     now = clock()
-    result = (await quiz.answer(conn, attempt_id, user.id, callback_data.q, callback_data.o, now)
-              if attempt_id else None)
+    attempt_id = callback_data.attempt
+    out: Out = []
+    async with db.tx() as conn:
+        result = await quiz.answer(conn, attempt_id, user.id, callback_data.q, callback_data.o,
+                                   now)
+        if result is not None and result.recorded:
+            if not result.finished:
+                attempt = await quiz.attempt(conn, attempt_id, user.id)
+                if attempt:
+                    out.append(await question_of(conn, attempt))
+            else:
+                out = await _finished(conn, user, attempt_id, result, now)
     if result is None or not result.recorded:
         await query.answer(texts.QUIZ_GONE)
         return
@@ -117,28 +122,34 @@ async def answer_cb(
                                                result.explanation),
         reply_markup=None,
     )
-    if not result.finished:
-        attempt = await quiz.attempt(conn, attempt_id, user.id)
-        if attempt:
-            await send_question(message, conn, attempt)
-        return
+    await _send(message, out)
+
+
+async def _finished(conn: asyncpg.Connection, user: User, attempt_id: uuid.UUID,
+                    result: quiz.AnswerResult, now: datetime) -> Out:
     assert result.score is not None and result.passed is not None
-    attempt_row = await conn.fetchrow(
-        "SELECT course_id, module_no FROM quiz_attempts WHERE attempt_id = $1", attempt_id)
+    course_id, module_no = await quiz.attempt_scope(conn, attempt_id)
     cooldown = None
     if result.cooldown_until:
         cooldown = "at " + result.cooldown_until.astimezone(
             ZoneInfo(user.timezone)).strftime("%H:%M on %d %b")
-    await message.answer(texts.quiz_result(result.score, result.passed, result.pass_mark,
-                                           attempt_row["module_no"], cooldown, result.xp))
+    out: Out = [(texts.quiz_result(result.score, result.passed, result.pass_mark, module_no,
+                                   cooldown, result.xp), None)]
     badges = list(result.badges)
     if result.module_completed:
-        finished, won = await finish_course_if_complete(conn, user.id, attempt_row["course_id"],
-                                                        now)
+        finished, won = await finish_course_if_complete(conn, user.id, course_id, now)
         badges += won
         if finished:
-            title = await conn.fetchval("SELECT title FROM courses WHERE id = $1",
-                                        attempt_row["course_id"])
-            await message.answer(texts.COURSE_FINISHED.format(title=texts.esc(title)))
-    for badge in badges:
-        await message.answer(texts.badge_won(badge.emoji, badge.name, badge.description))
+            title = await courses.title_of(conn, course_id)
+            out.append((texts.COURSE_FINISHED.format(title=texts.esc(title)), None))
+    out += [(texts.badge_won(b.emoji, b.name, b.description), None) for b in badges]
+    return out
+
+
+def build_router() -> Router:
+    router = Router(name="quiz")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(quiz_cmd, Command("quiz"))
+    router.callback_query.register(quiz_start_cb, QuizStartCb.filter())
+    router.callback_query.register(answer_cb, QuizCb.filter())
+    return router

@@ -1,4 +1,4 @@
-"""/start (with enroll_<slug> deep links), /help, /courses and enrolling."""
+"""/start (with enroll_<slug> and join_<code> deep links), /help, /courses and enrolling."""
 
 from __future__ import annotations
 
@@ -8,79 +8,91 @@ from datetime import datetime
 import asyncpg
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.routers import cohort
+from bot.routers import cohort, journeys
 from bot.ui import keyboards, texts
 from bot.ui.callbacks import EnrollCb
 from bot.ui.render import answer_long
 from storage import courses, enrollments, pages
+from storage.uow import Transactor
 from storage.users import User
-
-router = Router(name="start")
-router.message.filter(F.chat.type == "private")
 
 
 async def page(conn: asyncpg.Connection, slug: str) -> str:
     return await pages.get(conn, slug) or texts.DEFAULT_PAGES[slug]
 
 
-@router.message(CommandStart())
 async def start(
-    message: Message, command: CommandObject, conn: asyncpg.Connection, user: User,
+    message: Message, command: CommandObject, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
     payload = (command.args or "").strip()
     if payload.startswith("enroll_"):
-        await enroll_and_show(message, conn, user, payload.removeprefix("enroll_"), clock())
+        await enroll_and_show(message, db, user, payload.removeprefix("enroll_"), clock())
         return
     if payload.startswith("join_"):  # a personal cohort invite (see bot/routers/cohort.py)
-        await cohort.join(message, conn, user, payload.removeprefix("join_"), clock())
+        await cohort.join(message, db, user, payload.removeprefix("join_"), clock())
         return
-    welcome = (await page(conn, "welcome")).replace("{name}", texts.esc(user.display_name))
+    async with db.read() as conn:
+        welcome = (await page(conn, "welcome")).replace("{name}", texts.esc(user.display_name))
+        listing = await course_listing(conn, user)
     await message.answer(welcome)
-    await show_courses(message, conn, user)
+    await message.answer(listing[0], reply_markup=listing[1])
 
 
-@router.message(Command("help"))
-async def help_(message: Message, conn: asyncpg.Connection) -> None:
-    await answer_long(message, await page(conn, "help"))
+async def help_(message: Message, db: Transactor) -> None:
+    async with db.read() as conn:
+        text = await page(conn, "help")
+    await answer_long(message, text)
 
 
-@router.message(Command("courses"))
-async def courses_cmd(message: Message, conn: asyncpg.Connection, user: User) -> None:
-    await show_courses(message, conn, user)
+async def courses_cmd(message: Message, db: Transactor, user: User) -> None:
+    async with db.read() as conn:
+        text, markup = await course_listing(conn, user)
+    await message.answer(text, reply_markup=markup)
 
 
-async def show_courses(message: Message, conn: asyncpg.Connection, user: User) -> None:
+async def course_listing(conn: asyncpg.Connection, user: User
+                         ) -> tuple[str, InlineKeyboardMarkup | None]:
     rows = await courses.list_courses(conn)
     if not rows:
-        await message.answer(texts.NO_COURSES)
-        return
+        return texts.NO_COURSES, None
     mine = {cu.slug for cu in await enrollments.course_users_of(conn, user.id)}
-    await message.answer(texts.COURSES_HEADER, reply_markup=keyboards.courses(rows, mine))
+    return texts.COURSES_HEADER, keyboards.courses(rows, mine)
 
 
-@router.callback_query(EnrollCb.filter())
 async def enroll_cb(
-    query: CallbackQuery, callback_data: EnrollCb, conn: asyncpg.Connection, user: User,
+    query: CallbackQuery, callback_data: EnrollCb, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
     await query.answer()
     if isinstance(query.message, Message):
-        await enroll_and_show(query.message, conn, user, callback_data.slug, clock())
+        await enroll_and_show(query.message, db, user, callback_data.slug, clock())
 
 
 async def enroll_and_show(
-    message: Message, conn: asyncpg.Connection, user: User, slug: str, now: datetime
+    message: Message, db: Transactor, user: User, slug: str, now: datetime
 ) -> None:
-    from bot.routers.journeys import send_today  # shared flow: enrolling shows journey one
-
-    course = await courses.get_by_slug(conn, slug)
+    """Enroll and take journey one in one unit of work, then say so."""
+    async with db.tx() as conn:
+        course = await courses.get_by_slug(conn, slug[:64])
+        if course is not None:
+            enrolled = await enrollments.enroll(conn, user.id, course.id, now)
+            card = await journeys.take_today(conn, enrolled.course_user_id, course.title, now)
     if course is None:
-        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug)))
+        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
         return
-    enrolled = await enrollments.enroll(conn, user.id, course.id, now)
     template = texts.ENROLLED if enrolled.created else texts.ALREADY_ENROLLED
     await message.answer(template.format(title=texts.esc(course.title)))
-    await send_today(message, conn, enrolled.course_user_id, course.title, now)
+    await card.send(message)
+
+
+def build_router() -> Router:
+    router = Router(name="start")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(start, CommandStart())
+    router.message.register(help_, Command("help"))
+    router.message.register(courses_cmd, Command("courses"))
+    router.callback_query.register(enroll_cb, EnrollCb.filter())
+    return router

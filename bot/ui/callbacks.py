@@ -1,7 +1,12 @@
-"""Typed callback payloads. Validated by aiogram on the way in, and never trusted for *who*:
-the acting user always comes from the update itself."""
+"""Typed callback payloads. Validated by aiogram on the way in (a forged or stale payload
+doesn't parse and gets the "button no longer works" answer), and never trusted for *who*: the
+acting user always comes from the update itself. Ids travel as UUID hex (32 characters), so
+every payload stays well inside Telegram's 64 bytes."""
 
 from __future__ import annotations
+
+import uuid
+from typing import Literal
 
 from aiogram.filters.callback_data import CallbackData
 
@@ -11,8 +16,8 @@ class EnrollCb(CallbackData, prefix="enr"):
 
 
 class JourneyCb(CallbackData, prefix="jr"):
-    action: str  # "start" | "done"
-    delivery: str  # delivery id, hex
+    action: Literal["start", "done"]
+    delivery: uuid.UUID
 
 
 class TimeCb(CallbackData, prefix="tm"):
@@ -20,9 +25,9 @@ class TimeCb(CallbackData, prefix="tm"):
 
 
 class QuizCb(CallbackData, prefix="qz"):
-    attempt: str  # attempt id, hex
+    attempt: uuid.UUID
     q: int  # question index
-    o: int  # option index (-1: start the quiz)
+    o: int  # option index
 
 
 class QuizStartCb(CallbackData, prefix="qs"):
@@ -30,17 +35,16 @@ class QuizStartCb(CallbackData, prefix="qs"):
     module: int
 
 
-
 class BroadcastCb(CallbackData, prefix="bc"):
-    action: str  # "send" | "cancel" | "stop"
-    id: str  # broadcast id, hex
+    action: Literal["send", "cancel", "stop"]
+    id: uuid.UUID
 
 
 class AskCb(CallbackData, prefix="ask"):
-    suggestion: str  # topic_prompt_suggestions id, hex
+    suggestion: uuid.UUID  # topic_prompt_suggestions id
 
 
 class PersonaCb(CallbackData, prefix="per"):
-    course: str  # course id, hex
-    kind: str  # "p": content persona | "l": learner profile
+    course: uuid.UUID
+    kind: Literal["p", "l"]  # content persona | learner profile
     value: str  # a persona / profile name, or "none" (profile only)

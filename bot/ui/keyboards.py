@@ -35,13 +35,13 @@ def courses(rows: list[CourseRow], enrolled: set[str]) -> InlineKeyboardMarkup:
 
 def start(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="▶️ Start", callback_data=JourneyCb(action="start", delivery=delivery_id.hex))
+    kb.button(text="▶️ Start", callback_data=JourneyCb(action="start", delivery=delivery_id))
     return kb.as_markup()
 
 
 def done(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="✅ Done", callback_data=JourneyCb(action="done", delivery=delivery_id.hex))
+    kb.button(text="✅ Done", callback_data=JourneyCb(action="done", delivery=delivery_id))
     return kb.as_markup()
 
 
@@ -56,7 +56,7 @@ def hours() -> InlineKeyboardMarkup:
 def quiz_options(attempt_id: uuid.UUID, index: int, options: list[str]) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for i, text in enumerate(options):
-        kb.button(text=text[:60], callback_data=QuizCb(attempt=attempt_id.hex, q=index, o=i))
+        kb.button(text=text[:60], callback_data=QuizCb(attempt=attempt_id, q=index, o=i))
     kb.adjust(1)
     return kb.as_markup()
 
@@ -71,14 +71,14 @@ def quiz_start(course_slug: str, module: int) -> InlineKeyboardMarkup:
 def broadcast_confirm(broadcast_id: uuid.UUID, recipients: int) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=f"📣 Send to {recipients}",
-              callback_data=BroadcastCb(action="send", id=broadcast_id.hex))
-    kb.button(text="✖️ Cancel", callback_data=BroadcastCb(action="cancel", id=broadcast_id.hex))
+              callback_data=BroadcastCb(action="send", id=broadcast_id))
+    kb.button(text="✖️ Cancel", callback_data=BroadcastCb(action="cancel", id=broadcast_id))
     return kb.as_markup()
 
 
 def broadcast_stop(broadcast_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="⏹ Stop", callback_data=BroadcastCb(action="stop", id=broadcast_id.hex))
+    kb.button(text="⏹ Stop", callback_data=BroadcastCb(action="stop", id=broadcast_id))
     return kb.as_markup()
 
 
@@ -90,7 +90,7 @@ def suggestions(items: list[Suggestion]) -> InlineKeyboardMarkup | None:
         return None
     kb = InlineKeyboardBuilder()
     for s in items:
-        kb.button(text=f"💡 {s.text[:60]}", callback_data=AskCb(suggestion=s.id.hex))
+        kb.button(text=f"💡 {s.text[:60]}", callback_data=AskCb(suggestion=s.id))
     kb.adjust(1)
     return kb.as_markup()
 
@@ -101,10 +101,10 @@ def persona_choices(course_id: uuid.UUID, personas: list[str], current: str,
     for p in personas:
         mark = "✔ " if p == current else ""
         kb.button(text=f"{mark}{PERSONA_LABELS.get(p, p)}",
-                  callback_data=PersonaCb(course=course_id.hex, kind="p", value=p))
+                  callback_data=PersonaCb(course=course_id, kind="p", value=p))
     for key, label in [*PROFILE_LABELS.items(), ("none", "🙅 No profile")]:
         mark = "✔ " if key == (profile or "none") else ""
         kb.button(text=f"{mark}{label}",
-                  callback_data=PersonaCb(course=course_id.hex, kind="l", value=key))
+                  callback_data=PersonaCb(course=course_id, kind="l", value=key))
     kb.adjust(2)
     return kb.as_markup()

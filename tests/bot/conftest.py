@@ -36,7 +36,9 @@ class Harness:
         return self._update_id
 
     async def feed(self, update: dict[str, Any]) -> None:
+        """Handle one update, and whatever it started in the background (an import)."""
         await self.dp.feed_raw_update(self.bot, update)
+        await self.dp["background"].idle()
 
     async def say(self, user_id: int, text: str, **extra: Any) -> None:
         """A private message from `user_id`, processed to completion before returning."""

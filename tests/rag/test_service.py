@@ -14,6 +14,7 @@ from rag.llm import LLMClient
 from rag.service import RagConfig, RagService
 from storage import chat, enrollments, journeys
 from storage.chat import AskContext
+from storage.uow import Database
 from tests import factories as f
 from tests.helpers import ROOT
 from tests.support.fake_llm import FakeLLM
@@ -35,6 +36,10 @@ async def learner(pool: asyncpg.Pool, *, quota: int | None = None) -> AskContext
     return ctx
 
 
+def db(pool: asyncpg.Pool) -> Database:
+    return Database(pool)
+
+
 def llm(fake: FakeLLM, timeout: float = 5) -> LLMClient:
     return LLMClient(fake.url, "fake", timeout=timeout, retries=1, backoff=0.01)
 
@@ -46,9 +51,9 @@ async def test_llm_answer_keeps_only_citations_to_retrieved_passages(
     async with FakeLLM(lambda body: "Sort with ORDER BY [1]. Cap rows with LIMIT [2][42].") \
             as fake:
         rag = RagService(embedder, llm(fake))
+        reply = await rag.ask(db(demo_pool), ctx, "how do I sort the most expensive books first?",
+                              typed=True)
         async with demo_pool.acquire() as conn:
-            reply = await rag.ask(conn, ctx, "how do I sort the most expensive books first?",
-                                  typed=True)
             stored = await chat.messages(conn, reply.session_id)
     ans, found = reply.answer, reply.retrieval
     assert ans.mode == "llm" and "[42]" not in ans.text and ans.citations == [1, 2]
@@ -80,18 +85,19 @@ async def test_slow_or_failing_llm_falls_back_to_excerpts_with_a_note(
     demo_pool: asyncpg.Pool, embedder
 ) -> None:
     ctx = await learner(demo_pool)
-    async with FakeLLM() as fake, demo_pool.acquire() as conn:
+    async with FakeLLM() as fake:
         fake.delay = 30
         slow = RagService(embedder, llm(fake, timeout=0.5))
         reply = await asyncio.wait_for(
-            slow.ask(conn, ctx, "how do I put the priciest books first?", typed=True), 30)
+            slow.ask(db(demo_pool), ctx, "how do I put the priciest books first?", typed=True),
+            30)
         assert reply.answer.mode == "extractive" and "no reply within" in reply.answer.note
         assert reply.answer.text and reply.answer.citations
 
         fake.delay = 0
         fake.fail_next(10, 502)
         failing = RagService(embedder, llm(fake))
-        reply = await failing.ask(conn, ctx, "what does LIMIT do?", typed=True)
+        reply = await failing.ask(db(demo_pool), ctx, "what does LIMIT do?", typed=True)
         assert reply.answer.mode == "extractive" and "HTTP 502" in reply.answer.note
         assert reply.answer.citations
 
@@ -105,15 +111,15 @@ async def test_older_turns_are_folded_into_a_summary_the_next_prompt_carries(
     async with FakeLLM() as fake, demo_pool.acquire() as conn:
         rag = RagService(embedder, llm(fake), RagConfig(fold_after=4, keep_recent=2))
         for q in questions[:3]:
-            reply = await rag.ask(conn, ctx, q, typed=False)
-            await rag.fold_if_due(conn, reply.session_id)
+            reply = await rag.ask(db(demo_pool), ctx, q, typed=False)
+            await rag.fold_if_due(db(demo_pool), reply.session_id)
         session = await chat.get_session(conn, reply.session_id)
         assert session.summary_message_count == 4 and session.summary_updated_at
         assert session.summary == f"SUMMARY: the learner asked {questions[0]}; {questions[1]}"
         summary_request = fake.prompts("summary")[0]["messages"][-1]["content"]
         assert questions[0] in summary_request and questions[2] not in summary_request
 
-        await rag.ask(conn, ctx, questions[3], typed=False)
+        await rag.ask(db(demo_pool), ctx, questions[3], typed=False)
     last = fake.prompts("answer")[-1]["messages"]
     assert session.summary in last[0]["content"]
     turns = [(m["role"], m["content"]) for m in last[1:-1]]
@@ -130,8 +136,9 @@ async def test_without_llm_the_summary_is_extractive_and_covers_the_folded_turns
              "are SQL keywords case sensitive?"]
     async with demo_pool.acquire() as conn:
         for q in asked:
-            reply = await rag.ask(conn, ctx, q, typed=False)
-            assert not await rag.fold_if_due(conn, reply.session_id) or q == asked[-1]
+            reply = await rag.ask(db(demo_pool), ctx, q, typed=False)
+            folded = await rag.fold_if_due(db(demo_pool), reply.session_id)
+            assert not folded or q == asked[-1]
         session = await chat.get_session(conn, reply.session_id)
         # a second fold of the same turns loses the compare-and-set
         assert not await chat.save_summary(conn, session.id, "stale", folded_from=0,
@@ -145,9 +152,9 @@ async def test_new_session_forgets_turns_and_summary(demo_pool: asyncpg.Pool, em
     ctx = await learner(demo_pool)
     async with FakeLLM() as fake, demo_pool.acquire() as conn:
         rag = RagService(embedder, llm(fake))
-        await rag.ask(conn, ctx, "what does SELECT * do?", typed=False)
+        await rag.ask(db(demo_pool), ctx, "what does SELECT * do?", typed=False)
         assert await chat.start_fresh(conn, ctx.user_id, ctx.course_id, ctx.topic_id) == 2
-        await rag.ask(conn, ctx, "what does DISTINCT do?", typed=False)
+        await rag.ask(db(demo_pool), ctx, "what does DISTINCT do?", typed=False)
     assert len(fake.prompts("answer")[-1]["messages"]) == 2  # system + this question only
 
 
@@ -158,8 +165,8 @@ async def test_twenty_concurrent_typed_questions_spend_exactly_the_quota(
     rag = RagService(embedder)
 
     async def ask(i: int):
-        async with demo_pool.acquire() as conn:
-            return await rag.ask(conn, ctx, f"how do I sort books by price? ({i})", typed=True)
+        return await rag.ask(db(demo_pool), ctx, f"how do I sort books by price? ({i})",
+                             typed=True)
 
     replies = await asyncio.gather(*(ask(i) for i in range(20)))
     answered = [r for r in replies if not r.refused]
@@ -176,7 +183,8 @@ async def test_a_question_the_course_cannot_answer_is_free(demo_pool: asyncpg.Po
     ctx = await learner(demo_pool, quota=3)
     rag = RagService(embedder)
     async with demo_pool.acquire() as conn:
-        reply = await rag.ask(conn, ctx, "what's the best pizza place in Rome?", typed=True)
+        reply = await rag.ask(db(demo_pool), ctx, "what's the best pizza place in Rome?",
+                              typed=True)
         assert reply.answer.mode == "unknown" and reply.refunded and not reply.citations
         assert reply.quota.left == 3
         assert await conn.fetchval("SELECT used FROM module_prompt_usage") == 0

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update
+
+from storage.uow import AlreadyHandled, Database, UpdateWork
+
+log = logging.getLogger(__name__)
+
+
+class UnitOfWorkMiddleware(BaseMiddleware):
+    """Hand handlers `db`: the update's units of work (see `storage.uow`), never a connection
+    held for the whole update. Repeats of an update whose effects committed are dropped.
+
+    The update is recorded with its first transaction, or after the handler returns when it
+    changed nothing; a handler that fails before either leaves it unrecorded, so a redelivery
+    is handled again."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if not isinstance(event, Update):
+            data["db"] = self.db
+            return await handler(event, data)
+        work = UpdateWork(self.db, data["bot"].id, event.update_id)
+        if await work.seen():
+            log.info("dropping repeated update %s", event.update_id)
+            return None
+        data["db"] = work
+        try:
+            result = await handler(event, data)
+        except AlreadyHandled:
+            log.info("update %s was handled concurrently; dropped", event.update_id)
+            return None
+        await work.record()
+        return result

@@ -1,0 +1,59 @@
+"""One refusal per role, after every handler that role guards: the filters only decide, this
+says no. Registered after the feature routers, so a command a filter refused lands here
+instead of the question or unknown-command handlers."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+
+from bot.filters import cohort_access, refusal_reason
+from bot.routers.admin import ADMIN_ONLY
+from bot.routers.coldcall import TOP_USAGE
+from bot.ui import texts
+from bot.ui.callbacks import BroadcastCb
+from bot.ui.replies import in_group, reply
+from bot.workers.sender import RateLimitedSender
+from storage.uow import Transactor
+from storage.users import User
+
+ADMIN_COMMANDS = (*ADMIN_ONLY, "cohort_new", "cohort_open", "cohort_close", "link")
+# command → (usage, staff only?)
+COHORT_COMMANDS = {
+    "coldcall": (texts.COLDCALL_USAGE, True),
+    "cohort_add": (texts.COHORT_ADD_USAGE, True),
+    "project": (texts.PROJECT_USAGE, True),
+    "top": (TOP_USAGE, False),
+    "star": (texts.STAR_USAGE, False),
+}
+
+
+async def not_admin(event: Message | CallbackQuery) -> None:
+    if isinstance(event, CallbackQuery):
+        await event.answer(texts.NOT_ADMIN, show_alert=True)
+    else:
+        await event.answer(texts.NOT_ADMIN)
+
+
+async def not_cohort_role(
+    message: Message, command: CommandObject, db: Transactor, sender: RateLimitedSender,
+    user: User | None = None,
+) -> None:
+    usage, staff_only = COHORT_COMMANDS[command.command]
+    if user is None:
+        return
+    async with db.read() as conn:
+        access = await cohort_access(conn, message, user, command, usage)
+    if in_group(message) and not staff_only and not access.is_member:
+        return  # outsiders in a group get silence, so they can't make the bot chatter
+    await reply(message, refusal_reason(access, staff_only=staff_only), sender)
+
+
+def build_router() -> Router:
+    router = Router(name="refusals")
+    router.message.register(not_admin, Command(*ADMIN_COMMANDS))
+    router.message.register(not_admin, Command("quota", magic=F.args))
+    router.callback_query.register(not_admin, BroadcastCb.filter())
+    router.message.register(not_cohort_role, Command(*COHORT_COMMANDS))
+    return router
