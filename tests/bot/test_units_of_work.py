@@ -27,8 +27,8 @@ OTHER, TUTOR = 7201, 7202
 DUE_BASE = 7_300_000
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+async def until(predicate: Callable[[], bool], within: float = 30) -> None:
+    deadline = time.monotonic() + within
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0.02)
