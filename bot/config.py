@@ -147,12 +147,32 @@ class Settings(BaseSettings):
         return telegram_id in self.admin_telegram_ids
 
 
+# Telegram accepts 1-256 characters; a webhook secret is the only thing standing between the
+# open port and "an update from an admin", so it must be long enough not to be guessed.
+MIN_WEBHOOK_SECRET = 32
+SECRET_HINT = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build settings, turning the first validation problem into a one-line `ConfigError`."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]).upper() if err["loc"] else "settings"
         msg = err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"Invalid setting {name}: {msg}") from None
+    _check_webhook(settings)
+    return settings
+
+
+def _check_webhook(settings: Settings) -> None:
+    if not settings.webhook_url:
+        return
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if not secret:
+        raise ConfigError(f"Missing setting WEBHOOK_SECRET: WEBHOOK_URL needs one; {SECRET_HINT}")
+    if len(secret) < MIN_WEBHOOK_SECRET:
+        raise ConfigError(
+            f"Invalid setting WEBHOOK_SECRET: must be at least {MIN_WEBHOOK_SECRET} characters "
+            f"for a webhook; {SECRET_HINT}")
