@@ -34,6 +34,7 @@ from bot.routers import (
     journeys,
     persona,
     preferences,
+    private_only,
     quiz,
     refusals,
     start,
@@ -96,6 +97,7 @@ def build_dispatcher(
 def feature_routers() -> list[Router]:
     """A fresh router per feature, in dispatch order (each Dispatcher gets its own)."""
     return [
+        private_only.build_router(),  # first: personal data never answered into a group
         admin.build_router(),
         cohort.build_router(),
         coldcall.build_router(),

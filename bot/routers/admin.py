@@ -428,6 +428,7 @@ ADMIN_ONLY = ("import", "grant", "revoke", "broadcast", "stats", "export", "page
 
 def build_router() -> Router:
     router = Router(name="admin")
+    router.message.filter(F.chat.type == "private")  # see private_only.py for groups
     admin = IsAdmin()
     router.message.register(import_zip, Command("import"), admin)
     router.message.register(grant, Command("grant"), admin)
