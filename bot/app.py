@@ -34,6 +34,7 @@ from bot.routers import (
     journeys,
     persona,
     preferences,
+    privacy,
     private_only,
     quiz,
     refusals,
@@ -106,6 +107,7 @@ def feature_routers() -> list[Router]:
         quiz.build_router(),
         preferences.build_router(),
         persona.build_router(),
+        privacy.build_router(),
         refusals.build_router(),  # after every role-guarded handler: says why not
         ask.build_router(),  # any other private text is a question
         fallback.build_router(),  # last: unknown commands, stale buttons

@@ -48,3 +48,8 @@ class PersonaCb(CallbackData, prefix="per"):
     course: uuid.UUID
     kind: Literal["p", "l"]  # content persona | learner profile
     value: str  # a persona / profile name, or "none" (profile only)
+
+
+class DeleteMeCb(CallbackData, prefix="del"):
+    action: Literal["yes", "no"]
+    user: uuid.UUID  # who asked: a forwarded or forged button can't erase anyone else

@@ -10,6 +10,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.ui.callbacks import (
     AskCb,
     BroadcastCb,
+    DeleteMeCb,
     EnrollCb,
     JourneyCb,
     PersonaCb,
@@ -17,7 +18,7 @@ from bot.ui.callbacks import (
     QuizStartCb,
     TimeCb,
 )
-from bot.ui.texts import PERSONA_LABELS, PROFILE_LABELS
+from bot.ui.texts import DELETE_ME_NO, DELETE_ME_YES, PERSONA_LABELS, PROFILE_LABELS
 from storage.courses import CourseRow
 from storage.suggestions import Suggestion
 
@@ -107,4 +108,12 @@ def persona_choices(course_id: uuid.UUID, personas: list[str], current: str,
         kb.button(text=f"{mark}{label}",
                   callback_data=PersonaCb(course=course_id, kind="l", value=key))
     kb.adjust(2)
+    return kb.as_markup()
+
+
+def delete_me_confirm(user_id: uuid.UUID) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=DELETE_ME_YES, callback_data=DeleteMeCb(action="yes", user=user_id))
+    kb.button(text=DELETE_ME_NO, callback_data=DeleteMeCb(action="no", user=user_id))
+    kb.adjust(1)
     return kb.as_markup()

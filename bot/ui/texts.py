@@ -32,6 +32,7 @@ DEFAULT_PAGES = {
         "/timezone — set your time zone (e.g. <code>/timezone Europe/Berlin</code>)\n"
         "/time — choose the hour your daily journey arrives\n"
         "/pause and /resume — stop and restart daily journeys\n"
+        "/my_data — a file with everything I keep about you; /delete_me — erase it all\n"
         "In your cohort's group: reply to a cold call to answer it, /star (as a reply) to star "
         "an answer, /top for the best answers\n"
         "/help — this message"
@@ -627,3 +628,17 @@ def answer_messages(
     if quota_line:
         tail.append(quota_line)
     return pack([*(["\n".join(head)] if head else []), *text_blocks, *tail])
+
+
+# Privacy self-service
+MY_DATA_CAPTION = ("Everything I keep about you: profile, enrollments, progress, quiz answers, "
+                   "questions and group answers. /delete_me erases it.")
+DELETE_ME_CONFIRM = (
+    "This erases your profile, enrollments, progress, XP, quiz answers and questions, and I "
+    "will stop writing to you. It can't be undone. Your cohort's roster keeps your e-mail "
+    "(your tutors manage it), without a link to you.\n\nErase everything?")
+DELETE_ME_YES = "Yes, erase everything"
+DELETE_ME_NO = "No, keep it"
+DELETED = ("Done: everything about you is erased and I won't write to you again. If you ever "
+           "send me a message, we start fresh.")
+DELETE_KEPT = "Nothing was erased."
