@@ -114,10 +114,15 @@ class Settings(BaseSettings):
     @field_validator("default_timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
+        # zoneinfo also opens tz database files that aren't zones PostgreSQL knows; the
+        # database's own check (migration 0150) would then refuse every new learner
+        not_zones = value in ("localtime", "posixrules") or value.startswith(("posix/", "right/"))
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("must be an IANA time zone name such as Europe/Berlin") from None
+            not_zones = True
+        if not_zones:
+            raise ValueError("must be an IANA time zone name such as Europe/Berlin")
         return value
 
     @field_validator("webhook_secret")

@@ -39,12 +39,13 @@ async def timezone(
         await message.answer(texts.TIMEZONE_USAGE.format(tz=texts.esc(user.timezone)))
         return
     tz = valid_zone(arg)
-    if tz is None:
-        await message.answer(texts.TIMEZONE_BAD.format(value=texts.esc(arg[:64])))
-        return
     now = clock()
     async with db.tx() as conn:
-        await users.set_timezone(conn, user.id, tz, now)
+        # PostgreSQL computes every local date, so its own list has the last word
+        accepted = tz is not None and await users.set_timezone(conn, user.id, tz, now)
+    if not accepted or tz is None:
+        await message.answer(texts.TIMEZONE_BAD.format(value=texts.esc(arg[:64])))
+        return
     local = now.astimezone(ZoneInfo(tz)).strftime("%H:%M")
     await message.answer(texts.TIMEZONE_SET.format(tz=tz, local=local))
 

@@ -22,6 +22,8 @@ def test_defaults_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ADMIN_TELEGRAM_IDS", "12,abc", "ADMIN_TELEGRAM_IDS"),
         ("DATABASE_URL", "mysql://x@y/z", "DATABASE_URL"),
         ("DEFAULT_TIMEZONE", "Mars/Base", "DEFAULT_TIMEZONE"),
+        ("DEFAULT_TIMEZONE", "localtime", "DEFAULT_TIMEZONE"),
+        ("DEFAULT_TIMEZONE", "posix/Europe/Berlin", "DEFAULT_TIMEZONE"),
         ("DELIVERY_RATE_PER_SECOND", "5000", "DELIVERY_RATE_PER_SECOND"),
         ("DEFAULT_DELIVERY_HOUR", "25", "DEFAULT_DELIVERY_HOUR"),
         ("WEBHOOK_SECRET", "has spaces!", "WEBHOOK_SECRET"),
