@@ -125,6 +125,19 @@ class ProgressMessage:
 
 # --- roles -----------------------------------------------------------------------------------
 
+async def _person(conn: asyncpg.Connection, handle: str
+                  ) -> tuple[tutors.Person | None, str | None]:
+    """The person a handle names, or the reply that says why it names nobody."""
+    try:
+        person = await tutors.find_person(conn, handle)
+    except tutors.UnclearHandle as exc:
+        template = texts.HANDLE_AMBIGUOUS if exc.kind == "ambiguous" else texts.HANDLE_STALE
+        return None, template.format(handle=texts.esc(handle[:64]))
+    if person is None:
+        return None, texts.UNKNOWN_PERSON.format(handle=texts.esc(handle[:64]))
+    return person, None
+
+
 async def grant(
     message: Message, command: CommandObject, bot: Bot, db: Transactor
 ) -> None:
@@ -134,7 +147,7 @@ async def grant(
         await message.answer(texts.GRANT_USAGE)
         return
     async with db.tx() as conn:
-        person = await tutors.find_person(conn, args[1])
+        person, unclear = await _person(conn, args[1])
         course = await courses.get_by_slug(conn, args[2]) if role == "tutor" else None
         if person is None or (role == "tutor" and course is None):
             fresh = None
@@ -144,7 +157,7 @@ async def grant(
             fresh = await tutors.grant_tutor(conn, person.id, course.id)
         menu = await tutors.menu_of(conn, person.id) if fresh is not None else None
     if person is None:
-        await message.answer(texts.UNKNOWN_PERSON.format(handle=texts.esc(args[1][:64])))
+        await message.answer(unclear or "")
         return
     who = texts.esc(person.label)
     if role == "admin":
@@ -169,9 +182,9 @@ async def revoke(
         await message.answer(texts.REVOKE_USAGE)
         return
     async with db.tx() as conn:
-        person = await tutors.find_person(conn, args[1])
+        person, unclear = await _person(conn, args[1])
         if person is None:
-            text = texts.UNKNOWN_PERSON.format(handle=texts.esc(args[1][:64]))
+            text = unclear or ""
         elif role == "admin":
             text = await _revoke_admin(conn, person, user, settings)
         else:

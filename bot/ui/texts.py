@@ -277,6 +277,12 @@ REVOKE_USAGE = (
     "Usage:\n<code>/revoke admin @user</code>\n<code>/revoke tutor @user [course]</code> "
     "(without a course: every course they tutor)"
 )
+HANDLE_AMBIGUOUS = (
+    "More than one person has used {handle} with me (Telegram usernames change hands), so it "
+    "doesn't say who you mean. Use their numeric Telegram id instead.")
+HANDLE_STALE = (
+    "I haven't heard from {handle} for over 30 days, and the username may belong to someone "
+    "else by now. Ask them to message me once, or use their numeric Telegram id.")
 UNKNOWN_PERSON = (
     "I don't know {handle} yet. Ask them to send /start to me first, or use their numeric "
     "Telegram id."
