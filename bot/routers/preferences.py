@@ -73,8 +73,8 @@ async def time_cb(
     query: CallbackQuery, callback_data: TimeCb, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
-    if not 0 <= callback_data.hour <= 23:
-        await query.answer(texts.TIME_BAD, show_alert=True)
+    if not 0 <= callback_data.hour <= 23:  # our keyboard has no such button: forged
+        await query.answer(texts.BUTTON_STALE, show_alert=True)
         return
     async with db.tx() as conn:
         await users.set_delivery_hour(conn, user.id, callback_data.hour, clock())

@@ -76,7 +76,7 @@ async def enroll_and_show(
 ) -> None:
     """Enroll and take journey one in one unit of work, then say so."""
     async with db.tx() as conn:
-        course = await courses.get_by_slug(conn, slug[:64])
+        course = await courses.get_published(conn, slug=slug[:64])
         if course is not None:
             enrolled = await enrollments.enroll(conn, user.id, course.id, now)
             card = await journeys.take_today(conn, enrolled.course_user_id, course.title, now)
