@@ -103,7 +103,7 @@ async def done_journey(
     if result.quiz_module is not None:
         await query.message.answer(
             texts.QUIZ_READY.format(module=result.quiz_module),
-            reply_markup=keyboards.quiz_start(jv.course_slug, result.quiz_module),
+            reply_markup=keyboards.quiz_start(jv.course_id, result.quiz_module),
         )
 
 

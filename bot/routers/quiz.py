@@ -50,7 +50,7 @@ async def quiz_start_cb(
         await query.answer()
         return
     async with db.tx() as conn:
-        course = await courses.get_published(conn, slug=callback_data.course)
+        course = await courses.get_published(conn, course_id=callback_data.course)
         enrolled = {cu.course_id for cu in await enrollments.course_users_of(conn, user.id)}
         # only the quiz the learner is on now: a later module's is locked, an earlier one done
         allowed = (course is not None and course.id in enrolled

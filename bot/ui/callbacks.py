@@ -12,7 +12,7 @@ from aiogram.filters.callback_data import CallbackData
 
 
 class EnrollCb(CallbackData, prefix="enr"):
-    slug: str
+    course: uuid.UUID
 
 
 class JourneyCb(CallbackData, prefix="jr"):
@@ -31,7 +31,7 @@ class QuizCb(CallbackData, prefix="qz"):
 
 
 class QuizStartCb(CallbackData, prefix="qs"):
-    course: str  # course slug
+    course: uuid.UUID
     module: int
 
 

@@ -28,7 +28,7 @@ def courses(rows: list[CourseRow], enrolled: set[str]) -> InlineKeyboardMarkup:
     for c in rows:
         mark = "✔ " if c.slug in enrolled else ""
         kb.button(
-            text=f"{mark}{c.title} ({c.journeys} journeys)", callback_data=EnrollCb(slug=c.slug)
+            text=f"{mark}{c.title} ({c.journeys} journeys)", callback_data=EnrollCb(course=c.id)
         )
     kb.adjust(1)
     return kb.as_markup()
@@ -62,10 +62,10 @@ def quiz_options(attempt_id: uuid.UUID, index: int, options: list[str]) -> Inlin
     return kb.as_markup()
 
 
-def quiz_start(course_slug: str, module: int) -> InlineKeyboardMarkup:
+def quiz_start(course_id: uuid.UUID, module: int) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=f"📝 Take the Module {module} quiz",
-              callback_data=QuizStartCb(course=course_slug, module=module))
+              callback_data=QuizStartCb(course=course_id, module=module))
     return kb.as_markup()
 
 

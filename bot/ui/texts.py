@@ -41,6 +41,7 @@ DEFAULT_PAGES = {
 }
 
 UNKNOWN_COMMAND = "I don't know the command {command}. Send /help to see what I can do."
+COURSE_GONE = "That course isn't available any more. Send /courses to see what is."
 NOT_ENROLLED = "You're not enrolled in any course yet. Send /courses to pick one."
 NO_COURSES = "No courses are available yet. Please check back soon."
 COURSES_HEADER = "<b>Courses</b> — tap one to enroll:"

@@ -55,6 +55,7 @@ async def _world(h: Harness, tmp_path: Any) -> dict[str, Any]:
                    (SELECT id FROM users WHERE telegram_id = $1) AS bob,
                    (SELECT id FROM broadcasts LIMIT 1) AS broadcast,
                    (SELECT id FROM courses WHERE slug = 'other') AS other,
+                   (SELECT id FROM courses WHERE slug = 'draft') AS draft,
                    (SELECT id FROM courses WHERE slug = 'sql-basics') AS sql
             """, BOB))
     assert all(ids.values()), ids
@@ -65,15 +66,17 @@ async def _world(h: Harness, tmp_path: Any) -> dict[str, Any]:
 def _cases(ids: dict[str, Any]) -> dict[type, list[str]]:
     c = callbacks
     return {
-        c.EnrollCb: [c.EnrollCb(slug="draft").pack(), c.EnrollCb(slug="nope").pack()],
+        c.EnrollCb: [c.EnrollCb(course=ids["draft"]).pack(),
+                     c.EnrollCb(course=uuid.uuid4()).pack()],
         c.JourneyCb: [c.JourneyCb(action=a, delivery=ids["bob_delivery"]).pack()
                       for a in ("start", "done")],
         c.TimeCb: [c.TimeCb(hour=99).pack(), c.TimeCb(hour=-1).pack()],
         c.QuizCb: [c.QuizCb(attempt=ids["bob_attempt"], q=0, o=0).pack(),
                    c.QuizCb(attempt=uuid.uuid4(), q=0, o=0).pack()],
-        c.QuizStartCb: [c.QuizStartCb(course="sql-basics", module=3).pack(),
-                        c.QuizStartCb(course="draft", module=1).pack(),
-                        c.QuizStartCb(course="other", module=1).pack()],
+        c.QuizStartCb: [c.QuizStartCb(course=ids["sql"], module=3).pack(),
+                        c.QuizStartCb(course=ids["draft"], module=1).pack(),
+                        c.QuizStartCb(course=ids["other"], module=1).pack(),
+                        c.QuizStartCb(course=uuid.uuid4(), module=1).pack()],
         c.BroadcastCb: [c.BroadcastCb(action=a, id=ids["broadcast"]).pack()
                         for a in ("send", "cancel", "stop")],
         c.AskCb: [c.AskCb(suggestion=uuid.uuid4()).pack()],
@@ -115,3 +118,26 @@ async def test_forged_payloads_change_nothing(pool: asyncpg.Pool, tmp_path) -> N
             assert await conn.fetchval("SELECT count(*) FROM quiz_attempts") == attempts
             assert await conn.fetchval("SELECT count(*) FROM enrollments") == enrolled
         assert not any("Hello all" in t for t in h.texts_to(BOB))
+
+
+async def test_every_button_fits_64_bytes_with_the_longest_slug(pool: asyncpg.Pool, tmp_path
+                                                                ) -> None:
+    """A 63-character slug (the longest allowed) must not break /courses, /start or the quiz
+    button for anyone: payloads carry ids, not slugs."""
+    longest = "a" * 63
+    async with rig(pool) as h:
+        await import_path(pool, tiny_course(tmp_path / "long", slug=longest, modules=2))
+        await h.say(ADA, "/courses")
+        await h.say(ADA, "/start")
+        await h.say(ADA, f"/start enroll_{longest}")
+        await h.say(ADA, "/progress")
+        sent = [m for m in h.emu.messages_to(ADA) if m.reply_markup]
+        assert sent, h.texts_to(ADA)
+        for message in sent:
+            for row in message.reply_markup["inline_keyboard"]:
+                for button in row:
+                    assert len(button.get("callback_data", "").encode()) <= 64, button
+        listing = next(m for m in sent if any("Tiny" in b["text"] for b in m.buttons))
+        before = len(h.emu.messages_to(ADA))
+        await h.press(ADA, listing, "Tiny")
+        assert any("already enrolled in Tiny" in t for t in h.texts_to(ADA)[before:])
