@@ -98,3 +98,25 @@ def test_hostile_archives_are_reported(extra: list, needle: str | None, tmp_path
         load_course_zip(data)
     assert any(needle in str(p) for p in err.value.problems), err.value.problems
     assert not any(tmp_path.parent.glob("escape.md"))
+
+
+async def test_flood_control_covers_buttons_reactions_and_edits(pool: asyncpg.Pool) -> None:
+    """A flooder's taps, reactions and edits are dropped before any database work, like their
+    messages: the pool sees no more units of work than the window allows."""
+    from tests.bot.cohort_helpers import GROUP, react, rig
+
+    async with rig(pool, flood_messages_per_minute=5) as h:
+        await h.say(ADA, "/time")  # 1: the hour keyboard
+        keyboard = h.emu.messages_to(ADA)[-1]
+        for _ in range(10):  # 2..5 handled, then dropped
+            await h.press(ADA, keyboard, "07:00")
+        for i in range(5):
+            await react(h, ADA, 1000 + i, ["👍"], chat_id=GROUP)
+            edit = h.emu.push_message(ADA, f"edited {i}", chat_id=GROUP, chat_type="supergroup")
+            await h.feed({"update_id": h._next(), "edited_message": {**edit, "edit_date": 1}})
+        async with pool.acquire() as conn:
+            handled = await conn.fetchval("SELECT count(*) FROM processed_updates")
+        assert handled == 5
+        answers = [c.text or "" for c in h.emu.answered_callbacks]
+        # four taps handled, one warning, the other five dropped without a word
+        assert len(answers) == 5 and sum("very fast" in a for a in answers) == 1
