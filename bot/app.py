@@ -39,6 +39,7 @@ from bot.routers import (
     start,
 )
 from bot.services import build_rag
+from bot.transports.guard import install_guards
 from bot.workers.broadcast import Broadcaster
 from bot.workers.sender import RateLimitedSender
 from storage.uow import Database
@@ -52,7 +53,9 @@ def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
             else AiohttpSession()
         )
     token = settings.bot_token.get_secret_value() if settings.bot_token else "1:console"
-    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    install_guards(bot)  # typing never fails, a 401 anywhere is noticed (bot/transports/guard)
+    return bot
 
 
 def fsm_storage(settings: Settings) -> BaseStorage:

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 
 log = logging.getLogger(__name__)
@@ -156,9 +159,17 @@ class RateLimitedSender:
             except (TelegramBadRequest, TelegramNotFound) as exc:
                 self.stats.failed += 1
                 raise SendFailed(str(exc), permanent=True) from exc
-            except (TimeoutError, TelegramNetworkError, TelegramServerError) as exc:
+            except (TimeoutError, TelegramNetworkError, TelegramServerError,
+                    ClientDecodeError) as exc:
+                # A garbled answer (ClientDecodeError) may hide a delivered message: callers
+                # that must never repeat one treat it like a timeout (delivery unknown).
                 self.stats.failed += 1
                 raise SendFailed(str(exc) or type(exc).__name__, permanent=False) from exc
+            except TelegramUnauthorizedError:
+                raise  # the token is gone: nothing to classify, the process stops
+            except TelegramAPIError as exc:  # conflicts, too large, …: retrying won't help
+                self.stats.failed += 1
+                raise SendFailed(str(exc), permanent=True) from exc
             self.stats.sent += 1
             return result
         self.stats.failed += 1

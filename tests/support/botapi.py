@@ -1593,8 +1593,40 @@ class BotAPIEmulator:
             self._delay = float(seconds)
             self._delay_methods = frozenset(methods) if methods is not None else None
 
+    def unsupported(self, methods: Iterable[str]) -> None:
+        """``methods`` answer 404 "Not Found: method not found", like a Bot API server that
+        doesn't implement them."""
+        with self._lock:
+            self._unsupported |= {m.lower() for m in methods}
+
+    def garbage(self, methods: Iterable[str], body: bytes = b"<html>502 oops</html>") -> None:
+        """``methods`` answer 200 with ``body``: not JSON, not a Bot API response."""
+        with self._lock:
+            for m in methods:
+                self._garbage[m.lower()] = body
+
+    def revoke_token(self) -> None:
+        """Every call from now on gets 401 Unauthorized (the token was revoked)."""
+        with self._lock:
+            self._revoked = True
+
+    def fail_for(
+        self, seconds: float, status: int = 502, *, methods: Iterable[str] | None = None
+    ) -> None:
+        """For the next ``seconds``, every call (or ``methods``) fails with ``status``."""
+        with self._lock:
+            self._fail_until = time.monotonic() + float(seconds)
+            self._fail_until_status = int(status)
+            self._fail_until_methods = (frozenset(methods) if methods is not None else None)
+
     def reset_faults(self) -> None:
         with self._lock:
+            self._unsupported: set[str] = set()
+            self._garbage: dict[str, bytes] = {}
+            self._revoked = False
+            self._fail_until = 0.0
+            self._fail_until_status = 502
+            self._fail_until_methods: frozenset[str] | None = None
             self._blocked: dict[int, str | None] = {}
             self._rate_left = 0
             self._retry_after = 0
@@ -2002,12 +2034,25 @@ class BotAPIEmulator:
         self._calls_sig.notify()
         status = 200
         try:
-            if self.expected_token is not None and token != self.expected_token:
+            if self._revoked or (self.expected_token is not None
+                                 and token != self.expected_token):
                 raise _APIError(401, "Unauthorized")
             if failure is not None:
                 raise failure
-            if entry is None:
+            if entry is None or name.lower() in self._unsupported:
                 raise _APIError(404, "Not Found: method not found")
+            if time.monotonic() < self._fail_until and (
+                    self._fail_until_methods is None or name in self._fail_until_methods):
+                raise _APIError(self._fail_until_status, "Bad Gateway"
+                                if self._fail_until_status == 502 else "Server Error")
+            if name.lower() in self._garbage:
+                if self._delay > 0 and self._matches(self._delay_methods, name):
+                    await asyncio.sleep(self._delay)
+                call.status = 200
+                call.error = "garbage response"
+                self._calls_sig.notify()
+                return web.Response(body=self._garbage[name.lower()], status=200,
+                                    content_type="text/html")
             _, fn, is_async = entry
             await self._apply_faults(name, params)
             if is_async:
