@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.middlewares import (
     DatabaseTroubleMiddleware,
     GroupOrderMiddleware,
+    InFlightMiddleware,
     ThrottlingMiddleware,
     UnitOfWorkMiddleware,
     UserMiddleware,
@@ -77,7 +78,9 @@ def build_dispatcher(
     dp = Dispatcher(
         storage=storage or fsm_storage(settings), pool=pool, settings=settings, clock=clock
     )
-    dp.update.outer_middleware(GroupOrderMiddleware())  # first: before anything awaits
+    dp["inflight"] = InFlightMiddleware()  # a shutdown waits for these (bot/cli.py)
+    dp.update.outer_middleware(dp["inflight"])
+    dp.update.outer_middleware(GroupOrderMiddleware())  # before anything awaits
     dp.update.outer_middleware(ThrottlingMiddleware(settings.flood_messages_per_minute))
     dp.update.outer_middleware(DatabaseTroubleMiddleware())
     dp.update.outer_middleware(UnitOfWorkMiddleware(db))

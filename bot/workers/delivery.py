@@ -69,6 +69,8 @@ class DeliveryWorker:
         self.clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.concurrency = concurrency or settings.delivery_concurrency
+        # Set on shutdown: no new batch, no new send; unsent claims are handed back at once.
+        self.stopping = asyncio.Event()
 
     async def claim(self) -> dict[uuid.UUID, uuid.UUID]:
         """Claim a batch; returns each delivery's claim token (what marks it and keeps it)."""
@@ -90,13 +92,14 @@ class DeliveryWorker:
     async def run_once(self) -> DeliveryReport:
         """Deliver everything due now, batch after batch, then return."""
         report = DeliveryReport()
-        while True:
+        while not self.stopping.is_set():
             claims = await self.claim()
             if not claims:
                 return report
             report.batches += 1
             report.claimed += len(claims)
             await self.send_batch(claims, report)
+        return report
 
     async def round(self) -> DeliveryReport:
         """One supervised round (see bot/workers/supervisor.py)."""
@@ -129,6 +132,11 @@ class DeliveryWorker:
         async def one(jv: journeys.JourneyView) -> None:
             async with gate:
                 try:
+                    if self.stopping.is_set():  # shutting down: hand the claim back now
+                        await self._record("a hand-back", lambda conn: deliveries.mark_retry(
+                            conn, jv.delivery_id, error="worker stopped before sending",
+                            retry_at=self.clock(), token=claims[jv.delivery_id]))
+                        return
                     await self.deliver(jv, claims[jv.delivery_id], report)
                 finally:
                     held.pop(jv.delivery_id, None)

@@ -131,12 +131,14 @@ class RateLimitedSender:
     async def send(
         self, chat_id: int, call: Callable[[], Awaitable[T]], *,
         prepare: Callable[[], Awaitable[object]] | None = None,
+        refused: Callable[[], Awaitable[object]] | None = None,
     ) -> T:
         """Run one Bot API call for `chat_id` under the limits; classify failures.
 
         `prepare` runs inside the send slot, before the final pacing (e.g. a broadcast commits
         "in flight" there), so however long it takes, the HTTP call still leaves on pace.
-        Whatever it raises propagates to the caller."""
+        Whatever it raises propagates to the caller. `refused` runs after a 429 (Telegram
+        took nothing), before the pause: undo what `prepare` committed."""
         for _ in range(self.max_429_retries + 1):
             await self._acquire(chat_id)
             if prepare is not None:
@@ -152,6 +154,8 @@ class RateLimitedSender:
                         self.stats.paused_seconds += until - max(self._paused_until, self.clock())
                         self._paused_until = until
                 log.warning("429 from Telegram: pausing all sends for %ss", exc.retry_after)
+                if refused is not None:
+                    await refused()
                 continue
             except TelegramForbiddenError as exc:
                 self.stats.failed += 1
