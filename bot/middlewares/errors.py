@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 # What a PostgreSQL restart or a dropped connection looks like from asyncpg.
 DATABASE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                 asyncpg.CannotConnectNowError, ConnectionError, OSError)
+                 asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                 asyncpg.CrashShutdownError, ConnectionError, OSError)
 
 
 class DatabaseTroubleMiddleware(BaseMiddleware):

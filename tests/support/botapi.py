@@ -209,7 +209,8 @@ class Call:
 
     @property
     def ok(self) -> bool:
-        return self.status == 200
+        """Answered 200 with a real result (a garbage body is not ok: nothing was done)."""
+        return self.status == 200 and self.error is None
 
 
 @dataclass
@@ -1605,6 +1606,16 @@ class BotAPIEmulator:
             for m in methods:
                 self._garbage[m.lower()] = body
 
+    def chat_fault(
+        self, chat_id: int, status: int = 400, description: str | None = None, *,
+        garbage: bool = False,
+    ) -> None:
+        """Every send*/edit* call to ``chat_id`` fails with ``status`` (default 400), or with
+        ``garbage=True`` answers 200 with a body that is not JSON (nothing is delivered)."""
+        with self._lock:
+            self._chat_faults[chat_id] = (status, description or "Bad Request: chat fault",
+                                          garbage)
+
     def revoke_token(self) -> None:
         """Every call from now on gets 401 Unauthorized (the token was revoked)."""
         with self._lock:
@@ -1622,6 +1633,7 @@ class BotAPIEmulator:
     def reset_faults(self) -> None:
         with self._lock:
             self._unsupported: set[str] = set()
+            self._chat_faults: dict[int, tuple[int, str, bool]] = {}
             self._garbage: dict[str, bytes] = {}
             self._revoked = False
             self._fail_until = 0.0
@@ -2045,14 +2057,18 @@ class BotAPIEmulator:
                     self._fail_until_methods is None or name in self._fail_until_methods):
                 raise _APIError(self._fail_until_status, "Bad Gateway"
                                 if self._fail_until_status == 502 else "Server Error")
-            if name.lower() in self._garbage:
+            fault = (self._chat_faults.get(params.get("chat_id"))
+                     if name.startswith(("send", "edit")) else None)
+            if fault is not None and not fault[2]:
+                raise _APIError(fault[0], fault[1])
+            if name.lower() in self._garbage or fault is not None:
                 if self._delay > 0 and self._matches(self._delay_methods, name):
                     await asyncio.sleep(self._delay)
                 call.status = 200
                 call.error = "garbage response"
                 self._calls_sig.notify()
-                return web.Response(body=self._garbage[name.lower()], status=200,
-                                    content_type="text/html")
+                return web.Response(body=self._garbage.get(name.lower(), b"{not json"),
+                                    status=200, content_type="text/html")
             _, fn, is_async = entry
             await self._apply_faults(name, params)
             if is_async:
