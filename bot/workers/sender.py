@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -59,19 +59,21 @@ class Pacer:
     before Telegram asked us to wait must not fire during the wait."""
 
     def __init__(self, rate_per_second: float, clock: Callable[[], float] = time.monotonic,
-                 hold_until: Callable[[], float] = lambda: 0.0) -> None:
+                 hold_until: Callable[[], float] = lambda: 0.0,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         self.interval = 1.0 / rate_per_second
         self.clock = clock
         self.hold_until = hold_until
+        self.sleep = sleep  # injectable: tests run the pacer on virtual time
         self._last = float("-inf")
         self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
         async with self._lock:
             # A loop, not one sleep: a 429 arriving meanwhile moves the deadline.
-            while (delay := max(self._last + self.interval,  # noqa: ASYNC110
+            while (delay := max(self._last + self.interval,
                                 self.hold_until()) - self.clock()) > 0:
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
             self._last = self.clock()
 
 
@@ -85,6 +87,7 @@ class RateLimitedSender:
         max_429_retries: int = 10,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        max_chats: int = 100_000,
     ) -> None:
         self.interval = 1.0 / rate_per_second
         self.chat_interval = chat_interval
@@ -94,10 +97,14 @@ class RateLimitedSender:
         self.sleep = sleep
         self._next_slot = 0.0
         self._paused_until = 0.0
-        self._chat_next: dict[int, float] = {}
-        self._group_sends: dict[int, deque[float]] = {}
+        # Per-chat state, bounded: an entry is only needed while it still limits something
+        # (a chat's next slot in the future, a group's sends of the last minute); past
+        # `max_chats` the expired ones go, then the least recently used.
+        self.max_chats = max_chats
+        self._chat_next: OrderedDict[int, float] = OrderedDict()
+        self._group_sends: OrderedDict[int, deque[float]] = OrderedDict()
         self._lock = asyncio.Lock()
-        self._pacer = Pacer(rate_per_second, clock, lambda: self._paused_until)
+        self._pacer = Pacer(rate_per_second, clock, lambda: self._paused_until, sleep)
         self.stats = SenderStats()
 
     async def _acquire(self, chat_id: int) -> None:
@@ -110,6 +117,7 @@ class RateLimitedSender:
                 wait = max(wait, chat_ready - now)
                 if chat_id < 0:  # groups and channels
                     sends = self._group_sends.setdefault(chat_id, deque())
+                    self._group_sends.move_to_end(chat_id)
                     while sends and now - sends[0] >= 60:
                         sends.popleft()
                     if len(sends) >= self.group_per_minute:
@@ -118,15 +126,30 @@ class RateLimitedSender:
                     slot = max(now, self._next_slot)
                     self._next_slot = slot + self.interval
                     self._chat_next[chat_id] = slot + self.chat_interval
+                    self._chat_next.move_to_end(chat_id)
                     if chat_id < 0:
                         self._group_sends[chat_id].append(slot)
-                    if len(self._chat_next) > 100_000:
-                        self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+                    self._bound(now)
                     delay = slot - now
                     break
             await self.sleep(wait)
         if delay > 0:
             await self.sleep(delay)
+
+    def _bound(self, now: float) -> None:
+        if len(self._chat_next) > self.max_chats:
+            for c in [c for c, t in self._chat_next.items() if t <= now]:
+                del self._chat_next[c]
+            while len(self._chat_next) > self.max_chats:
+                self._chat_next.popitem(last=False)
+        if len(self._group_sends) > self.max_chats:
+            for g in [g for g, q in self._group_sends.items() if not q or now - q[-1] >= 60]:
+                del self._group_sends[g]
+            while len(self._group_sends) > self.max_chats:
+                self._group_sends.popitem(last=False)
+
+    def tracked_chats(self) -> int:
+        return len(self._chat_next) + len(self._group_sends)
 
     async def send(
         self, chat_id: int, call: Callable[[], Awaitable[T]], *,
