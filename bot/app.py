@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.middlewares import (
     DatabaseTroubleMiddleware,
     GroupOrderMiddleware,
+    InFlightMiddleware,
     ThrottlingMiddleware,
     UnitOfWorkMiddleware,
     UserMiddleware,
@@ -41,6 +42,7 @@ from bot.routers import (
     start,
 )
 from bot.services import build_rag
+from bot.transports.guard import install_guards
 from bot.workers.broadcast import Broadcaster
 from bot.workers.sender import RateLimitedSender
 from storage.uow import Database
@@ -54,7 +56,9 @@ def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
             else AiohttpSession()
         )
     token = settings.bot_token.get_secret_value() if settings.bot_token else "1:console"
-    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    install_guards(bot)  # typing never fails, a 401 anywhere is noticed (bot/transports/guard)
+    return bot
 
 
 def fsm_storage(settings: Settings) -> BaseStorage:
@@ -76,7 +80,9 @@ def build_dispatcher(
     dp = Dispatcher(
         storage=storage or fsm_storage(settings), pool=pool, settings=settings, clock=clock
     )
-    dp.update.outer_middleware(GroupOrderMiddleware())  # first: before anything awaits
+    dp["inflight"] = InFlightMiddleware()  # a shutdown waits for these (bot/cli.py)
+    dp.update.outer_middleware(dp["inflight"])
+    dp.update.outer_middleware(GroupOrderMiddleware())  # before anything awaits
     dp.update.outer_middleware(ThrottlingMiddleware(settings.flood_messages_per_minute))
     dp.update.outer_middleware(DatabaseTroubleMiddleware())
     dp.update.outer_middleware(UnitOfWorkMiddleware(db))

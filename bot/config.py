@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     broadcast_progress_seconds: float = Field(default=3.0, ge=0.5, le=60)
     broadcast_lease_seconds: float = Field(default=15.0, ge=2, le=600)
 
+    # Background loops (deliveries, broadcast resumption, pruning) restart with backoff when a
+    # round fails; failing without a break this long makes `learnbot run` exit 1 (0 = never).
+    supervisor_give_up_seconds: float = Field(default=1800.0, ge=0, le=86_400)
+
     default_prompt_quota: int = Field(default=10, ge=0, le=10_000)
     default_timezone: str = "UTC"
     default_delivery_hour: int = Field(default=8, ge=0, le=23)

@@ -8,13 +8,13 @@ import uuid
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.chat_action import ChatActionSender
 
 from bot.filters import Enrolled
 from bot.ui import keyboards, texts
 from bot.ui.callbacks import AskCb
 from bot.ui.markdown import to_blocks
 from bot.ui.render import answer_long
+from bot.ui.typing import typing
 from rag.service import MAX_QUESTION_CHARS, RagService, Reply
 from storage import chat, quota, suggestions
 from storage.chat import AskContext
@@ -43,11 +43,9 @@ async def _answer(
     message: Message, bot: Bot, db: Transactor, rag: RagService, ctx: AskContext,
     question: str, *, typed: bool, follow_from: uuid.UUID | None = None,
 ) -> None:
-    def typing() -> ChatActionSender:
-        return ChatActionSender.typing(bot=bot, chat_id=message.chat.id)
-
     try:
-        reply = await rag.ask(db, ctx, question, typed=typed, busy=typing)
+        reply = await rag.ask(db, ctx, question, typed=typed,
+                              busy=lambda: typing(bot, message.chat.id))
     except Exception:
         log.exception("answering failed")
         await message.answer(texts.ASK_FAILED)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllGroupChats,
@@ -14,6 +13,7 @@ from aiogram.types import (
 )
 
 from bot.config import Settings
+from bot.transports.guard import SOFT_FAILURES, optional
 
 LEARNER_COMMANDS = [
     BotCommand(command="today", description="Today's journey"),
@@ -62,18 +62,26 @@ GROUP_COMMANDS = [
 ]
 
 
-async def set_commands(bot: Bot, settings: Settings) -> None:
-    await bot.set_my_commands(LEARNER_COMMANDS, scope=BotCommandScopeAllPrivateChats())
-    for admin_id in settings.admin_telegram_ids:
-        await bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(chat_id=admin_id))
-    await bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
+async def set_commands(bot: Bot, settings: Settings) -> bool:
+    """Set every scope's menu. Optional: a server that refuses or garbles any of it costs one
+    warning and the bot runs without menus (only a 401 propagates). True when all were set."""
+
+    async def every_menu() -> bool:
+        await bot.set_my_commands(LEARNER_COMMANDS, scope=BotCommandScopeAllPrivateChats())
+        for admin_id in settings.admin_telegram_ids:
+            await bot.set_my_commands(ADMIN_COMMANDS,
+                                      scope=BotCommandScopeChat(chat_id=admin_id))
+        await bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
+        return True
+
+    return bool(await optional("setting the command menus", every_menu))
 
 
 async def set_role_commands(bot: Bot, telegram_id: int, role: str) -> None:
     """A person's private menu after /grant or /revoke; failures (they never wrote to the bot)
     don't matter: the menu is set again when the role changes next."""
     scope = BotCommandScopeChat(chat_id=telegram_id)
-    with contextlib.suppress(TelegramAPIError):
+    with contextlib.suppress(*SOFT_FAILURES):
         if role == "learner":
             await bot.delete_my_commands(scope=scope)
         else:
