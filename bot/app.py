@@ -31,6 +31,7 @@ from bot.routers import (
     cohort,
     coldcall,
     fallback,
+    feedback,
     journeys,
     persona,
     preferences,
@@ -104,6 +105,7 @@ def feature_routers() -> list[Router]:
         quiz.build_router(),
         preferences.build_router(),
         persona.build_router(),
+        feedback.build_router(),
         refusals.build_router(),  # after every role-guarded handler: says why not
         ask.build_router(),  # any other private text is a question
         fallback.build_router(),  # last: unknown commands, stale buttons

@@ -24,7 +24,7 @@ from rag.answer import Answer, Turn
 from rag.embedding import Embedder
 from rag.llm import LLMClient, LLMError
 from rag.retrieval import Mode, Retrieval
-from storage import chat, quota
+from storage import chat, feedback, quota
 from storage.chat import AskContext
 from storage.chunks import DEFAULT_EF_SEARCH
 from storage.quota import QuotaState
@@ -54,6 +54,19 @@ class Reply:
     refunded: bool = False  # typed, but nothing to answer from: the prompt was given back
     session_id: uuid.UUID | None = None
     citations: list[dict] = field(default_factory=list)
+    answer_id: uuid.UUID | None = None  # the stored answer (rag_answers), for 👍/👎
+
+
+def passage_records(found: Retrieval | None) -> list[dict]:
+    """Every passage the answer was made from, best first, as kept with the answer."""
+    if found is None:
+        return []
+    return [
+        {"n": p.n, "chunk_id": p.hit.chunk_id, "topic_title": p.topic_title,
+         "heading": p.hit.heading, "score": round(p.score, 4),
+         "similarity": round(p.hit.similarity, 4)}
+        for p in found.passages
+    ]
 
 
 def citation_records(ans: Answer, found: Retrieval | None) -> list[dict]:
@@ -177,12 +190,17 @@ class RagService:
         refunded = state is not None and ans.mode == "unknown"
         async with db.tx() as conn:
             await chat.add_turn(conn, session, question, stored, records)
+            answer_id = await feedback.record_answer(
+                conn, user_id=ctx.user_id, course_id=ctx.course_id, topic_id=ctx.topic_id,
+                session_id=session.id, question=question, answer=stored, mode=ans.mode,
+                passages=passage_records(found), citations=records,
+            )
             if refunded:
                 await quota.refund(conn, ctx.user_id, ctx.course_id, ctx.module_no)
         if refunded and state is not None:
             state = QuotaState(False, state.used - 1, state.quota)
         return Reply(ans, found, state, session_id=session.id, citations=records,
-                     refunded=refunded)
+                     refunded=refunded, answer_id=answer_id)
 
     async def fold_if_due(self, db: Transactor, session_id: uuid.UUID) -> bool:
         """Fold older turns into the summary when enough have piled up; True if it did.

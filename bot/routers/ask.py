@@ -69,7 +69,8 @@ async def _answer(
             reply_markup=keyboards.suggestions(offers),
         )
         return
-    await answer_long(message, render(reply, ctx), keyboards.suggestions(offers))
+    await answer_long(message, render(reply, ctx),
+                      keyboards.answer(reply.answer_id, offers))
     if reply.session_id is not None:
         try:
             await rag.fold_if_due(db, reply.session_id)

@@ -48,3 +48,8 @@ class PersonaCb(CallbackData, prefix="per"):
     course: uuid.UUID
     kind: Literal["p", "l"]  # content persona | learner profile
     value: str  # a persona / profile name, or "none" (profile only)
+
+
+class VoteCb(CallbackData, prefix="fb"):
+    answer: uuid.UUID  # rag_answers id; only its asker's vote counts (storage.feedback.vote)
+    v: Literal["up", "down"]
