@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
@@ -121,7 +121,10 @@ class RagService:
     async def compose(
         self, question: str, found: Retrieval, *, course_title: str, persona: str = "normal",
         profile: str | None = None, summary: str = "", recent: list[Turn] | None = None,
+        on_text: Callable[[str], Awaitable[None]] | None = None,
     ) -> Answer:
+        """The LLM's answer (streamed to `on_text` as it is written, with citations already
+        checked, when given), else the extractive one."""
         if not found.passages:
             return answering.unknown_answer()
         note = None
@@ -130,8 +133,16 @@ class RagService:
                 question, found.passages, course_title=course_title, persona=persona,
                 profile=profile, summary=summary, recent=recent,
             )
+            shown = None
+            if on_text is not None:
+                valid = {p.n for p in found.passages}
+
+                async def shown(text: str) -> None:
+                    # a draft never shows a citation the final answer would drop
+                    await on_text(answering.check_citations(text, valid)[0])
             try:
-                ans = answering.from_llm(await self.llm.chat(prompt), found.passages)
+                ans = answering.from_llm(await self.llm.chat(prompt, on_text=shown),
+                                         found.passages)
                 if ans.text:
                     return ans
                 note = "the model's reply was empty"
@@ -157,6 +168,7 @@ class RagService:
     async def ask(
         self, db: Transactor, ctx: AskContext, question: str, *, typed: bool,
         busy: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+        on_text: Callable[[str], Awaitable[None]] | None = None,
     ) -> Reply:
         """Answer a learner's question in their session. Typed questions spend quota first
         (one atomic statement) and get it back if the bot had nothing to answer from.
@@ -177,7 +189,7 @@ class RagService:
                 ans = await self.compose(
                     question, found, course_title=ctx.course_title, persona=ctx.persona,
                     profile=ctx.profile, summary=session.summary,
-                    recent=[Turn(m.role, m.content) for m in history],
+                    recent=[Turn(m.role, m.content) for m in history], on_text=on_text,
                 )
         except BaseException:
             if state is not None:

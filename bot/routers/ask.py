@@ -15,6 +15,7 @@ from bot.ui import keyboards, texts
 from bot.ui.callbacks import AskCb
 from bot.ui.markdown import to_blocks
 from bot.ui.render import answer_long
+from bot.ui.streaming import AnswerStream
 from rag.service import MAX_QUESTION_CHARS, RagService, Reply
 from storage import chat, quota, suggestions
 from storage.chat import AskContext
@@ -46,8 +47,12 @@ async def _answer(
     def typing() -> ChatActionSender:
         return ChatActionSender.typing(bot=bot, chat_id=message.chat.id)
 
+    # With an LLM the answer streams in (ask's router only sees private chats)
+    stream = AnswerStream(bot, message.chat.id, message.message_id) \
+        if rag.llm is not None and message.chat.type == "private" else None
     try:
-        reply = await rag.ask(db, ctx, question, typed=typed, busy=typing)
+        reply = await rag.ask(db, ctx, question, typed=typed, busy=typing,
+                              on_text=stream.update if stream else None)
     except Exception:
         log.exception("answering failed")
         await message.answer(texts.ASK_FAILED)
@@ -69,8 +74,11 @@ async def _answer(
             reply_markup=keyboards.suggestions(offers),
         )
         return
-    await answer_long(message, render(reply, ctx),
-                      keyboards.answer(reply.answer_id, offers))
+    markup = keyboards.answer(reply.answer_id, offers)
+    if stream is not None:
+        await stream.finish(render(reply, ctx), markup)
+    else:
+        await answer_long(message, render(reply, ctx), markup)
     if reply.session_id is not None:
         try:
             await rag.fold_if_due(db, reply.session_id)
