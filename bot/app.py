@@ -32,6 +32,7 @@ from bot.routers import (
     cohort,
     coldcall,
     fallback,
+    feedback,
     journeys,
     persona,
     preferences,
@@ -114,6 +115,7 @@ def feature_routers() -> list[Router]:
         preferences.build_router(),
         persona.build_router(),
         privacy.build_router(),
+        feedback.build_router(),
         refusals.build_router(),  # after every role-guarded handler: says why not
         ask.build_router(),  # any other private text is a question
         fallback.build_router(),  # last: unknown commands, stale buttons

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # Ask the course: passages less similar than this to a question are not answered from
     # (0.26: just above the best off-topic match on the real-corpus eval; see bench/rag_eval.py).
     rag_min_similarity: float = Field(default=0.26, ge=0, le=1)
-    rag_hnsw_ef_search: int = Field(default=400, ge=1, le=1000)
+    rag_hnsw_ef_search: int = Field(default=200, ge=1, le=1000)
     # Unsummarized chat messages before older turns are folded into the session summary.
     chat_summary_after_messages: int = Field(default=8, ge=2, le=200)
 

@@ -34,7 +34,7 @@ from bot.workers.sender import RateLimitedSender, SendFailed
 from content.course_format import MAX_ZIP_BYTES, CourseError, load_course_zip
 from content.importer import import_source
 from rag.service import RagService
-from storage import broadcasts, cohorts, courses, pages, tutors
+from storage import broadcasts, cohorts, courses, feedback, pages, tutors
 from storage import stats as course_stats
 from storage.uow import Transactor
 from storage.users import User
@@ -347,7 +347,10 @@ async def stats(
         course = await courses.get_by_slug(conn, slug) if slug else None
         if not slug:
             lines = await course_stats.course_overview(conn, now)
-        elif course is not None:
+        if not slug or course is not None:
+            helped = await feedback.helpfulness(conn, course.id if course else None)
+            worst = await feedback.most_downvoted_questions(conn, course.id if course else None)
+        if course is not None:
             enrolled = await course_stats.enrollments(conn, course.id, now)
             funnel = await course_stats.module_funnel(conn, course.id)
             hard = await course_stats.difficult_topics(conn, course.id)
@@ -360,13 +363,15 @@ async def stats(
         if not lines:
             await message.answer(texts.STATS_NO_COURSES)
             return
-        text = texts.stats_overview(lines)
+        text = texts.stats_overview(lines) + "\n\n" \
+            + texts.helpfulness_block(helped, worst, per_course=True)
         png = await asyncio.to_thread(charts.overview_chart, lines)
     elif course is None:
         await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
         return
     else:
-        text = texts.stats_course(course.title, enrolled, funnel, hard, drop, finish, quizzes)
+        text = texts.stats_course(course.title, enrolled, funnel, hard, drop, finish, quizzes) \
+            + "\n\n" + texts.helpfulness_block(helped, worst, per_course=False)
         png = await asyncio.to_thread(charts.course_chart, course.title, funnel, daily)
     await answer_long(message, text)
     await message.answer_photo(BufferedInputFile(png, filename="stats.png"))

@@ -15,7 +15,7 @@ from bot.ui import texts
 from bot.ui.callbacks import BroadcastCb
 from bot.ui.replies import in_group, reply
 from bot.workers.sender import RateLimitedSender
-from storage import cohorts
+from storage import cohorts, courses
 from storage.uow import Transactor
 from storage.users import User
 
@@ -64,8 +64,23 @@ async def not_cohort_role(
     await reply(message, refusal_reason(access, staff_only=staff_only), sender)
 
 
+async def not_course_staff(message: Message, command: CommandObject, db: Transactor) -> None:
+    """/downvoted without a course, with an unknown one, or from someone who isn't its tutor."""
+    slug = (command.args or "").split(maxsplit=1)[0] if command.args else ""
+    if not slug:
+        await message.answer(texts.DOWNVOTED_USAGE)
+        return
+    async with db.read() as conn:
+        course = await courses.get_by_slug(conn, slug)
+    if course is None:
+        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
+        return
+    await message.answer(texts.NOT_COHORT_STAFF.format(course=texts.esc(course.title)))
+
+
 def build_router() -> Router:
     router = Router(name="refusals")
+    router.message.register(not_course_staff, Command("downvoted"))
     router.message.register(not_admin, Command(*ADMIN_COMMANDS))
     router.message.register(not_admin, Command("quota", magic=F.args))
     router.callback_query.register(not_admin, BroadcastCb.filter())

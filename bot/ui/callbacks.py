@@ -53,3 +53,8 @@ class PersonaCb(CallbackData, prefix="per"):
 class DeleteMeCb(CallbackData, prefix="del"):
     action: Literal["yes", "no"]
     user: uuid.UUID  # who asked: a forwarded or forged button can't erase anyone else
+
+
+class VoteCb(CallbackData, prefix="fb"):
+    answer: uuid.UUID  # rag_answers id; only its asker's vote counts (storage.feedback.vote)
+    v: Literal["up", "down"]

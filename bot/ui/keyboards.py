@@ -17,8 +17,17 @@ from bot.ui.callbacks import (
     QuizCb,
     QuizStartCb,
     TimeCb,
+    VoteCb,
 )
-from bot.ui.texts import DELETE_ME_NO, DELETE_ME_YES, PERSONA_LABELS, PROFILE_LABELS
+from bot.ui.texts import (
+    DELETE_ME_NO,
+    DELETE_ME_YES,
+    PERSONA_LABELS,
+    PROFILE_LABELS,
+    VOTE_CHOSEN,
+    VOTE_DOWN,
+    VOTE_UP,
+)
 from storage.courses import CourseRow
 from storage.suggestions import Suggestion
 
@@ -94,6 +103,40 @@ def suggestions(items: list[Suggestion]) -> InlineKeyboardMarkup | None:
         kb.button(text=f"💡 {s.text[:60]}", callback_data=AskCb(suggestion=s.id))
     kb.adjust(1)
     return kb.as_markup()
+
+
+def answer(answer_id: uuid.UUID | None, items: list[Suggestion],
+           chosen: bool | None = None) -> InlineKeyboardMarkup | None:
+    """Under an answer: 👍/👎 (when the answer was stored), then the suggested questions."""
+    kb = InlineKeyboardBuilder()
+    if answer_id is not None:
+        for helpful, label, v in ((True, VOTE_UP, "up"), (False, VOTE_DOWN, "down")):
+            mark = VOTE_CHOSEN if chosen is helpful else ""
+            kb.button(text=f"{mark}{label}", callback_data=VoteCb(answer=answer_id, v=v))
+    for s in items:
+        kb.button(text=f"💡 {s.text[:60]}", callback_data=AskCb(suggestion=s.id))
+    if answer_id is None and not items:
+        return None
+    kb.adjust(*([2] if answer_id is not None else []), *([1] * len(items)))
+    return kb.as_markup()
+
+
+def mark_vote(markup: InlineKeyboardMarkup, helpful: bool) -> InlineKeyboardMarkup:
+    """The same keyboard with the chosen vote ticked (the suggestions stay as they were)."""
+    rows = []
+    for row in markup.inline_keyboard:
+        out = []
+        for button in row:
+            try:
+                cb = VoteCb.unpack(button.callback_data or "")
+            except (TypeError, ValueError):
+                out.append(button)
+                continue
+            label = VOTE_UP if cb.v == "up" else VOTE_DOWN
+            mark = VOTE_CHOSEN if (cb.v == "up") is helpful else ""
+            out.append(button.model_copy(update={"text": f"{mark}{label}"}))
+        rows.append(out)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def persona_choices(course_id: uuid.UUID, personas: list[str], current: str,

@@ -39,6 +39,7 @@ TUTOR_COMMANDS = [
     BotCommand(command="cohorts", description="Your cohorts"),
     BotCommand(command="cohort_add", description="Add members: <cohort> <email>…"),
     BotCommand(command="project", description="Batch project: <cohort> <batch> <title> <url>"),
+    BotCommand(command="downvoted", description="Down-voted answers: <course>"),
 ]
 ADMIN_COMMANDS = [
     *[c for c in TUTOR_COMMANDS if c.command != "quota"],  # admins' /quota also sets it

@@ -592,6 +592,15 @@ NEW_SESSION = (
 )
 SUGGESTION_GONE = "That suggestion is no longer available."
 ASK_FAILED = "Sorry, something went wrong while answering. Your question wasn't counted."
+VOTE_UP = "👍 Helpful"
+VOTE_DOWN = "👎 Not helpful"
+VOTE_CHOSEN = "✔ "
+VOTE_THANKS = {True: "Thanks! Glad it helped.",
+               False: "Thanks — your tutors will see this one and can improve the material."}
+VOTE_SAME = "You've already said so. Tap the other button to change your vote."
+VOTE_REFUSED = "You can only rate answers to your own questions."
+DOWNVOTED_USAGE = "Usage: <code>/downvoted &lt;course&gt;</code> — the course's 👎 answers."
+DOWNVOTED_NONE = "No down-voted answers in <b>{title}</b>. 🎉"
 PERSONA_LABELS = {
     "normal": "📘 Plain",
     "sports": "🏟️ Sports",
@@ -649,3 +658,37 @@ DELETE_ME_NO = "No, keep it"
 DELETED = ("Done: everything about you is erased and I won't write to you again. If you ever "
            "send me a message, we start fresh.")
 DELETE_KEPT = "Nothing was erased."
+
+
+# --- feedback on answers -----------------------------------------------------------------------
+
+def helpfulness_block(rows: list, questions: list, *, per_course: bool) -> str:
+    """/stats: 👍 share of rated answers per course, and the most down-voted questions."""
+    out = ["<b>Answers</b> (rated helpful)"]
+    if not rows:
+        out.append("No questions answered yet.")
+    for h in rows:
+        rate = f"{h.rate}%" if h.rate is not None else "no votes yet"
+        name = f"{esc(h.title)}: " if per_course else ""
+        out.append(f"{name}{h.answers} answer{plural(h.answers)}, {h.votes} vote"
+                   f"{plural(h.votes)} — {rate} helpful (👍 {h.up} · 👎 {h.down})")
+    if questions:
+        out += ["", "<b>Most down-voted questions</b>"]
+        for q in questions:
+            where = f" <code>{esc(q.course_slug)}</code>" if per_course else ""
+            out.append(f"👎 {q.down}{where} — {esc(snippet(q.question, 120))}")
+    return "\n".join(out)
+
+
+def downvoted_list(title: str, answers: list) -> str:
+    out = [f"👎 <b>Down-voted answers in {esc(title)}</b> (latest first)"]
+    for a in answers:
+        cited = ", ".join(dict.fromkeys(a.cited)) or "nothing cited"
+        found = ", ".join(dict.fromkeys(a.retrieved)) or "nothing close enough"
+        mode = {"llm": "AI", "extractive": "excerpts", "unknown": "\"don't know\""}.get(
+            a.mode, a.mode)
+        out.append(
+            f"\n<b>Q:</b> {esc(snippet(a.question, 200))}\n"
+            f"<b>A</b> ({mode}): {esc(snippet(a.answer, 300))}\n"
+            f"<i>Cited: {esc(cited)}. Retrieved: {esc(found)}.</i>")
+    return "\n".join(out)
