@@ -1,4 +1,4 @@
-"""Feedback on answers (migration 0150): each answer kept with its question, passages and
+"""Feedback on answers (migration 0170): each answer kept with its question, passages and
 citations; one 👍/👎 per learner and answer, changeable; helpfulness per course and the
 down-voted answers for /stats and /downvoted.
 

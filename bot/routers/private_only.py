@@ -24,7 +24,7 @@ from storage.uow import Transactor
 from storage.users import User
 
 PRIVATE_ONLY = (*ADMIN_ONLY, "quota", "cohort_new", "cohort_open", "cohort_close", "cohorts",
-                "cohort_add", "project", "my_data", "delete_me")
+                "cohort_add", "project", "downvoted", "my_data", "delete_me")
 HINT_EVERY_SECONDS = 600
 MAX_GROUPS = 10_000
 

@@ -137,7 +137,8 @@ async def test_inactive_cohort_is_refused_to_its_tutors_and_admins(
 
 
 PRIVATE_ONLY_COMMANDS = [*ADMIN_COMMANDS, "/cohorts", "/cohort_add spring mallory@example.com",
-                         "/project spring 1 Takeover https://example.com/evil", "/my_data",
+                         "/project spring 1 Takeover https://example.com/evil",
+                         "/downvoted sql-basics", "/my_data",
                          "/delete_me"]
 PERSONAL = ("@example.com", "join_", "invite", "e-mail", "email")
 

@@ -16,7 +16,7 @@ from tests.helpers import DEMO, import_path, tiny_course
 
 ADA, BOB = 9401, 9402
 REFUSALS = ("no longer", "expired", "only admins", "isn't available", "not available",
-            "can't", "couldn't find")
+            "can't", "couldn't find", "can only")
 
 
 async def _press(h: Harness, user_id: int, data: str) -> str:
@@ -43,6 +43,7 @@ async def _world(h: Harness, tmp_path: Any) -> dict[str, Any]:
     for uid in (ADA, BOB):
         await h.say(uid, "/start enroll_sql-basics")
     await h.say(BOB, "/quiz")
+    await h.say(BOB, "What does SELECT return?")
     await h.say(ADMIN, "/broadcast sql-basics Hello all")
     async with h.pool.acquire() as conn:
         ids = dict(await conn.fetchrow(
@@ -54,6 +55,8 @@ async def _world(h: Harness, tmp_path: Any) -> dict[str, Any]:
                      WHERE u.telegram_id = $1 LIMIT 1) AS bob_attempt,
                    (SELECT id FROM users WHERE telegram_id = $1) AS bob,
                    (SELECT id FROM broadcasts LIMIT 1) AS broadcast,
+                   (SELECT a.id FROM rag_answers a JOIN users u ON u.id = a.user_id
+                     WHERE u.telegram_id = $1 LIMIT 1) AS bob_answer,
                    (SELECT id FROM courses WHERE slug = 'other') AS other,
                    (SELECT id FROM courses WHERE slug = 'draft') AS draft,
                    (SELECT id FROM courses WHERE slug = 'sql-basics') AS sql
@@ -84,6 +87,8 @@ def _cases(ids: dict[str, Any]) -> dict[type, list[str]]:
                       c.PersonaCb(course=ids["sql"], kind="p", value="<script>").pack(),
                       c.PersonaCb(course=ids["sql"], kind="l", value="x" * 20).pack()],
         c.DeleteMeCb: [c.DeleteMeCb(action="yes", user=ids["bob"]).pack()],
+        c.VoteCb: [c.VoteCb(answer=ids["bob_answer"], v=v).pack() for v in ("up", "down")]
+        + [c.VoteCb(answer=uuid.uuid4(), v="up").pack()],
     }
 
 
@@ -104,6 +109,7 @@ async def test_forged_payloads_change_nothing(pool: asyncpg.Pool, tmp_path) -> N
             progress = await conn.fetchval("SELECT count(*) FROM module_progress")
             attempts = await conn.fetchval("SELECT count(*) FROM quiz_attempts")
             enrolled = await conn.fetchval("SELECT count(*) FROM enrollments")
+            votes = await conn.fetchval("SELECT count(*) FROM rag_answer_votes")
         for factory, payloads in cases.items():
             for data in payloads:
                 assert len(data.encode()) <= 64, data
@@ -117,6 +123,7 @@ async def test_forged_payloads_change_nothing(pool: asyncpg.Pool, tmp_path) -> N
             assert await conn.fetchval("SELECT count(*) FROM module_progress") == progress
             assert await conn.fetchval("SELECT count(*) FROM quiz_attempts") == attempts
             assert await conn.fetchval("SELECT count(*) FROM enrollments") == enrolled
+            assert await conn.fetchval("SELECT count(*) FROM rag_answer_votes") == votes
         assert not any("Hello all" in t for t in h.texts_to(BOB))
 
 
