@@ -96,7 +96,7 @@ async def test_hnsw_agrees_with_exact_search_on_the_demo(
 
 
 async def test_query_embeddings_are_cached(embedder) -> None:
-    before = embedder.cache_hits
-    a = await embedder.embed_query("How do I sort books by price?")
-    b = await embedder.embed_query("  how do I sort books  by PRICE? ")
+    before = embedder.cache_hits  # the embedder is shared: ask what no other test asks
+    a = await embedder.embed_query("How do I sort the cache-test books by price?")
+    b = await embedder.embed_query("  how do I sort the cache-test books  by PRICE? ")
     assert embedder.cache_hits == before + 1 and (a == b).all()
