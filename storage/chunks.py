@@ -165,13 +165,14 @@ async def vector_search(
         size = await course_size(conn, course_id) if size is None else size
         exact = size <= EXACT_SCAN_MAX_CHUNKS
     async with conn.transaction():
+        # one round trip for the settings, local to this transaction
         if exact:
             await conn.execute("SET LOCAL enable_indexscan = off")
         else:
-            await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-            await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            await conn.execute("SET LOCAL enable_seqscan = off")
-            await conn.execute("SET LOCAL enable_bitmapscan = off")
+            await conn.execute(
+                f"SET LOCAL hnsw.ef_search = {int(ef_search)};"
+                " SET LOCAL hnsw.iterative_scan = relaxed_order;"
+                " SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
         # relaxed_order streams neighbours only roughly in order: take a few times k from the
         # index, then let the outer sort pick the true top k among them.
         rows = await conn.fetch(
