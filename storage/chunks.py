@@ -158,21 +158,25 @@ async def vector_search(
     """Top-k by cosine similarity within one course.
 
     `exact=None` chooses: a course of at most EXACT_SCAN_MAX_CHUNKS chunks is scanned exactly
-    (the planner would often do so anyway, and it is cheap); a larger one goes through the HNSW
-    index, forced, with the index settings local to this transaction. Left to itself the
-    planner picks the course index and sorts every chunk of a large course by distance."""
+    (a few milliseconds with the vectors inline, migration 0141); a larger one is kept off
+    sequential scans and given the HNSW settings, local to this transaction: the planner then
+    takes the HNSW index, or, for a course that is a small share of a big table (where HNSW
+    would wade through other courses' neighbours), reads that course's rows by index."""
     if exact is None:
         size = await course_size(conn, course_id) if size is None else size
         exact = size <= EXACT_SCAN_MAX_CHUNKS
     async with conn.transaction():
-        # one round trip for the settings, local to this transaction
+        # One round trip for the settings, local to this transaction. A cached generic plan
+        # keeps the settings it was made under, so every execution is planned afresh (a
+        # fraction of a millisecond): else "exact" could run a cached HNSW plan, or back.
         if exact:
-            await conn.execute("SET LOCAL enable_indexscan = off")
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan;"
+                               " SET LOCAL enable_indexscan = off")
         else:
             await conn.execute(
-                f"SET LOCAL hnsw.ef_search = {int(ef_search)};"
-                " SET LOCAL hnsw.iterative_scan = relaxed_order;"
-                " SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+                "SET LOCAL plan_cache_mode = force_custom_plan;"
+                f" SET LOCAL hnsw.ef_search = {int(ef_search)};"
+                " SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL enable_seqscan = off")
         # relaxed_order streams neighbours only roughly in order: take a few times k from the
         # index, then let the outer sort pick the true top k among them.
         rows = await conn.fetch(
