@@ -141,30 +141,42 @@ def _hit(r: asyncpg.Record) -> Hit:
 
 # A course this small is scanned exactly: a few milliseconds, and nothing approximate.
 EXACT_SCAN_MAX_CHUNKS = 2000
+# So is a course of up to this many passages that is under half of all stored passages: the
+# HNSW graph would mostly walk other courses' neighbours (iterative scans), while its own rows,
+# vectors inline (migration 0141), are read in ~14 ms at 10k (bench/rag.py: 68 ms via HNSW).
+EXACT_SCAN_SHARE_MAX_CHUNKS = 20_000
 
 
-async def course_size(conn: asyncpg.Connection, course_id: uuid.UUID) -> int:
-    """The course's chunk count, as the BM25 statistics keep it (no scan)."""
-    n = await conn.fetchval("SELECT chunks FROM course_text_stats WHERE course_id = $1",
-                            course_id)
-    return int(n or 0)
+async def course_size(conn: asyncpg.Connection, course_id: uuid.UUID) -> tuple[int, int]:
+    """(the course's passages, all passages), from the BM25 statistics and the planner's
+    estimate: no scan."""
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT chunks FROM course_text_stats WHERE course_id = $1) AS n,
+               (SELECT reltuples FROM pg_class WHERE oid = 'course_chunks'::regclass) AS total
+        """,
+        course_id,
+    )
+    n = int(row["n"] or 0)
+    return n, max(n, int(row["total"] or 0))
+
+
+def scan_exactly(size: int, total: int) -> bool:
+    return size <= EXACT_SCAN_MAX_CHUNKS or (size <= EXACT_SCAN_SHARE_MAX_CHUNKS
+                                             and 2 * size < total)
 
 
 async def vector_search(
     conn: asyncpg.Connection, course_id: uuid.UUID, query: np.ndarray, k: int,
     *, ef_search: int = DEFAULT_EF_SEARCH, exact: bool | None = None,
-    size: int | None = None,
 ) -> list[Hit]:
     """Top-k by cosine similarity within one course.
 
-    `exact=None` chooses: a course of at most EXACT_SCAN_MAX_CHUNKS chunks is scanned exactly
-    (a few milliseconds with the vectors inline, migration 0141); a larger one is kept off
-    sequential scans and given the HNSW settings, local to this transaction: the planner then
-    takes the HNSW index, or, for a course that is a small share of a big table (where HNSW
-    would wade through other courses' neighbours), reads that course's rows by index."""
+    `exact=None` chooses (`scan_exactly`): a small course, or a mid-sized one that is a small
+    share of all passages, is scanned exactly; otherwise the HNSW index is used, forced (no
+    sequential scan), with its settings local to this transaction."""
     if exact is None:
-        size = await course_size(conn, course_id) if size is None else size
-        exact = size <= EXACT_SCAN_MAX_CHUNKS
+        exact = scan_exactly(*await course_size(conn, course_id))
     async with conn.transaction():
         # One round trip for the settings, local to this transaction. A cached generic plan
         # keeps the settings it was made under, so every execution is planned afresh (a
