@@ -141,37 +141,54 @@ def _hit(r: asyncpg.Record) -> Hit:
 
 # A course this small is scanned exactly: a few milliseconds, and nothing approximate.
 EXACT_SCAN_MAX_CHUNKS = 2000
+# So is a course of up to this many passages that is under half of all stored passages: the
+# HNSW graph would mostly walk other courses' neighbours (iterative scans), while its own rows,
+# vectors inline (migration 0141), are read in ~14 ms at 10k (bench/rag.py: 68 ms via HNSW).
+EXACT_SCAN_SHARE_MAX_CHUNKS = 20_000
 
 
-async def course_size(conn: asyncpg.Connection, course_id: uuid.UUID) -> int:
-    """The course's chunk count, as the BM25 statistics keep it (no scan)."""
-    n = await conn.fetchval("SELECT chunks FROM course_text_stats WHERE course_id = $1",
-                            course_id)
-    return int(n or 0)
+async def course_size(conn: asyncpg.Connection, course_id: uuid.UUID) -> tuple[int, int]:
+    """(the course's passages, all passages), from the BM25 statistics and the planner's
+    estimate: no scan."""
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT chunks FROM course_text_stats WHERE course_id = $1) AS n,
+               (SELECT reltuples FROM pg_class WHERE oid = 'course_chunks'::regclass) AS total
+        """,
+        course_id,
+    )
+    n = int(row["n"] or 0)
+    return n, max(n, int(row["total"] or 0))
+
+
+def scan_exactly(size: int, total: int) -> bool:
+    return size <= EXACT_SCAN_MAX_CHUNKS or (size <= EXACT_SCAN_SHARE_MAX_CHUNKS
+                                             and 2 * size < total)
 
 
 async def vector_search(
     conn: asyncpg.Connection, course_id: uuid.UUID, query: np.ndarray, k: int,
     *, ef_search: int = DEFAULT_EF_SEARCH, exact: bool | None = None,
-    size: int | None = None,
 ) -> list[Hit]:
     """Top-k by cosine similarity within one course.
 
-    `exact=None` chooses: a course of at most EXACT_SCAN_MAX_CHUNKS chunks is scanned exactly
-    (the planner would often do so anyway, and it is cheap); a larger one goes through the HNSW
-    index, forced, with the index settings local to this transaction. Left to itself the
-    planner picks the course index and sorts every chunk of a large course by distance."""
+    `exact=None` chooses (`scan_exactly`): a small course, or a mid-sized one that is a small
+    share of all passages, is scanned exactly; otherwise the HNSW index is used, forced (no
+    sequential scan), with its settings local to this transaction."""
     if exact is None:
-        size = await course_size(conn, course_id) if size is None else size
-        exact = size <= EXACT_SCAN_MAX_CHUNKS
+        exact = scan_exactly(*await course_size(conn, course_id))
     async with conn.transaction():
+        # One round trip for the settings, local to this transaction. A cached generic plan
+        # keeps the settings it was made under, so every execution is planned afresh (a
+        # fraction of a millisecond): else "exact" could run a cached HNSW plan, or back.
         if exact:
-            await conn.execute("SET LOCAL enable_indexscan = off")
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan;"
+                               " SET LOCAL enable_indexscan = off")
         else:
-            await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-            await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            await conn.execute("SET LOCAL enable_seqscan = off")
-            await conn.execute("SET LOCAL enable_bitmapscan = off")
+            await conn.execute(
+                "SET LOCAL plan_cache_mode = force_custom_plan;"
+                f" SET LOCAL hnsw.ef_search = {int(ef_search)};"
+                " SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL enable_seqscan = off")
         # relaxed_order streams neighbours only roughly in order: take a few times k from the
         # index, then let the outer sort pick the true top k among them.
         rows = await conn.fetch(
