@@ -156,6 +156,15 @@ async def test_postgres_restart_while_polling_and_delivering(
     assert set(got.values()) == {1}, got.most_common(3)
     conn = await asyncpg.connect(db_url)  # the fixture pool's connections died with the server
     try:
+        async def all_recorded() -> bool:  # the bot's stale pooled connections are replaced
+            return await conn.fetchval(    # one failed try at a time, then it records
+                "SELECT count(*) FROM journey_deliveries WHERE status = 'sent'") == 60
+        try:
+            await until(all_recorded, timeout=60)
+        finally:
+            import pathlib
+            pathlib.Path("/tmp/x/pg.log").write_text("\n".join(bot.lines))  # noqa: ASYNC240
+            print(await conn.fetch("SELECT status, last_error, attempts, visible_at, claimed_by FROM journey_deliveries WHERE status <> 'sent'"))
         per_day = await conn.fetchval(
             "SELECT max(n) FROM (SELECT count(*) AS n FROM journey_deliveries "
             "GROUP BY course_user_id, local_date) d")
@@ -163,6 +172,7 @@ async def test_postgres_restart_while_polling_and_delivering(
             "SELECT count(*) FROM journey_deliveries WHERE status = 'sent'")
     finally:
         await conn.close()
+    assert set(cards(emu).values()) == {1}  # still: nothing went out twice
     assert per_day == 1 and sent == 60
     await bot.stop()
     assert bot.proc.returncode == 0
