@@ -161,10 +161,12 @@ async def test_postgres_restart_while_polling_and_delivering(
                 "SELECT count(*) FROM journey_deliveries WHERE status = 'sent'") == 60
         try:
             await until(all_recorded, timeout=60)
-        finally:
-            import pathlib
-            pathlib.Path("/tmp/x/pg.log").write_text("\n".join(bot.lines))  # noqa: ASYNC240
-            print(await conn.fetch("SELECT status, last_error, attempts, visible_at, claimed_by FROM journey_deliveries WHERE status <> 'sent'"))
+        except AssertionError:
+            unsent = await conn.fetch(
+                "SELECT status::text, last_error, attempts, visible_at, claimed_by "
+                "FROM journey_deliveries WHERE status <> 'sent'")
+            raise AssertionError(f"unrecorded: {unsent}\n" + "\n".join(
+                line for line in bot.lines if "WARNING" in line or "ERROR" in line)) from None
         per_day = await conn.fetchval(
             "SELECT max(n) FROM (SELECT count(*) AS n FROM journey_deliveries "
             "GROUP BY course_user_id, local_date) d")
