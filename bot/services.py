@@ -7,7 +7,9 @@ see `warm_up`) — so every dispatcher can have one, including in tests that nev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 
 from bot.config import Settings
 from rag.embedding import get_embedder
@@ -40,8 +42,25 @@ def warm_up(rag: RagService) -> asyncio.Task[None]:
     """Load the embedding model in the background so the first question isn't the slow one."""
 
     async def load() -> None:
+        # A daemon thread of its own, not the loop's default executor: a SIGTERM during the
+        # load must not make the process wait for it on the way out (asyncio.run joins the
+        # default executor's threads).
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def work() -> None:
+            try:
+                rag.embedder.load()
+            except Exception as exc:
+                outcome = (done.set_exception, exc)
+            else:
+                outcome = (done.set_result, None)
+            with contextlib.suppress(RuntimeError):  # the loop is already gone
+                loop.call_soon_threadsafe(*outcome)
+
+        threading.Thread(target=work, name="embedding-warm-up", daemon=True).start()
         try:
-            await asyncio.to_thread(rag.embedder.load)
+            await done
             log.info("embedding model %s ready", rag.embedder.model_name)
         except Exception as exc:  # the first question will report it again
             log.warning("embedding model failed to load: %s", exc)
