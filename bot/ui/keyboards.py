@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -10,8 +11,10 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.ui.callbacks import (
     AskCb,
     BroadcastCb,
+    CourseCb,
     EnrollCb,
     JourneyCb,
+    LeaveCb,
     PersonaCb,
     QuizCb,
     QuizStartCb,
@@ -19,6 +22,7 @@ from bot.ui.callbacks import (
 )
 from bot.ui.texts import PERSONA_LABELS, PROFILE_LABELS
 from storage.courses import CourseRow
+from storage.journeys import OpenJourney
 from storage.suggestions import Suggestion
 
 
@@ -42,6 +46,53 @@ def start(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
 def done(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text="✅ Done", callback_data=JourneyCb(action="done", delivery=delivery_id))
+    return kb.as_markup()
+
+
+def continue_(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="▶️ Continue", callback_data=JourneyCb(action="start", delivery=delivery_id))
+    return kb.as_markup()
+
+
+def next_steps(items: Sequence[OpenJourney], quiz: tuple[str, int] | None = None
+               ) -> InlineKeyboardMarkup | None:
+    """One button per open journey (opens it again), plus the quiz when it is the next step."""
+    kb = InlineKeyboardBuilder()
+    for o in items:
+        kb.button(text=f"▶️ {o.position}. {o.topic_title}"[:60],
+                  callback_data=JourneyCb(action="start", delivery=o.delivery_id))
+    if quiz is not None:
+        slug, module = quiz
+        kb.button(text=f"📝 Take the Module {module} quiz",
+                  callback_data=QuizStartCb(course=slug, module=module))
+    if not items and quiz is None:
+        return None
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def leave_pick(slugs: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for slug, title in slugs:
+        kb.button(text=f"🚪 {title}"[:60], callback_data=LeaveCb(course=slug, action="ask"))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def leave_confirm(slug: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="🚪 Yes, leave", callback_data=LeaveCb(course=slug, action="yes"))
+    kb.button(text="✖️ Stay", callback_data=LeaveCb(course=slug, action="no"))
+    return kb.as_markup()
+
+
+def course_pick(slugs: list[tuple[str, str]], current: str | None) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for slug, title in slugs:
+        mark = "✔ " if slug == current else ""
+        kb.button(text=f"{mark}{title}"[:60], callback_data=CourseCb(course=slug))
+    kb.adjust(1)
     return kb.as_markup()
 
 

@@ -28,6 +28,8 @@ LEARNER_COMMANDS = [
     BotCommand(command="time", description="Choose your delivery hour"),
     BotCommand(command="pause", description="Pause daily journeys"),
     BotCommand(command="resume", description="Resume daily journeys"),
+    BotCommand(command="leave", description="Leave a course (progress kept)"),
+    BotCommand(command="course", description="Which course your questions are about"),
     BotCommand(command="help", description="What I can do"),
 ]
 TUTOR_COMMANDS = [
