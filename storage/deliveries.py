@@ -17,8 +17,8 @@ import asyncpg
 from storage.journeys import local_date_sql, log_event, offer_sql, view
 from storage.users import next_due_sql
 
-BACKOFF_EVERY_OTHER_DAY = 3  # unopened cards in a row before cards come every 2 days
-BACKOFF_WEEKLY = 5  # ... and before they come weekly
+BACKOFF_EVERY_OTHER_DAY = 3  # unopened cards in a row (this one included): next in 2 days
+BACKOFF_WEEKLY = 5  # ... and: next in a week
 LAPSE_DAYS = 28  # silence (no opening, no message) before the farewell
 
 # Quiet hours: no nudge 22:00-07:00 local, unless the learner chose such a delivery hour.
@@ -90,9 +90,9 @@ WITH due AS (
         lapsed_at = CASE WHEN ins.kind = 'farewell' THEN $1 ELSE cu.lapsed_at END,
         next_due_at = CASE
             WHEN ins.kind = 'farewell' THEN NULL
-            WHEN ins.id IS NOT NULL AND p.unopened >= {BACKOFF_WEEKLY}
+            WHEN ins.id IS NOT NULL AND p.unopened + 1 >= {BACKOFF_WEEKLY}
                 THEN {next_due_after_days_sql("p.timezone", "p.delivery_hour", "$1", "6")}
-            WHEN ins.id IS NOT NULL AND p.unopened >= {BACKOFF_EVERY_OTHER_DAY}
+            WHEN ins.id IS NOT NULL AND p.unopened + 1 >= {BACKOFF_EVERY_OTHER_DAY}
                 THEN {next_due_after_days_sql("p.timezone", "p.delivery_hour", "$1", "1")}
             ELSE {next_due_sql("p.timezone", "p.delivery_hour", "$1")} END,
         last_priority = CASE WHEN $5 AND ins.id IS NOT NULL AND p.is_new THEN p.priority
