@@ -216,7 +216,7 @@ def make_learners(seed: int, n: int) -> list[Learner]:
         kind = KINDS[i % len(KINDS)]
         tz = rng.choice(ZONES)
         hour = rng.choice([8, 8, 8, 7, 12, 18, 21, 23, 2, 6])
-        if kind == "tz_changer" and i % 2:
+        if kind == "tz_changer" and (i // len(KINDS)) % 2 == 0:
             tz, hour = "Europe/Berlin", 2  # 02:00 doesn't exist on 29 March
         out.append(Learner(BASE_ID + i, kind, random.Random(rng.random()), tz, hour,
                            d0=rng.randint(2, 12)))
@@ -387,6 +387,19 @@ LEARNERS = int(os.environ.get("SIM_LEARNERS", "16"))
 async def test_invariants_hold(sim_harness: Harness, tmp_path: Path, seed: int) -> None:
     bad = await simulate(sim_harness, tmp_path, seed, LEARNERS)
     assert not bad, "\n".join(bad[:40])
+    async with sim_harness.pool.acquire() as conn:  # the behaviours really happened
+        seen = dict(await conn.fetch(
+            """
+            SELECT 'farewell', count(*) FROM journey_deliveries WHERE kind = 'farewell'
+            UNION ALL SELECT 'blocked', count(*) FROM journey_deliveries
+                WHERE status = 'failed' AND last_error LIKE '%blocked%'
+            UNION ALL SELECT 'still waiting', count(*) FROM learner_activity_events
+                WHERE event_type = 'journey.sent' AND payload ->> 'waiting' = 'true'
+            UNION ALL SELECT 'retake nudge', count(*) FROM learner_activity_events
+                WHERE event_type = 'quiz.retake_nudge'
+            UNION ALL SELECT 'quiz failed', count(*) FROM quiz_attempts WHERE status = 'failed'
+            """))
+    assert all(seen.values()), seen
 
 
 async def test_broken_rule_is_caught(sim_harness: Harness, tmp_path: Path,
