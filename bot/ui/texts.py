@@ -80,7 +80,6 @@ COURSE_PICK = (
     "Your typed questions are about <b>{title}</b> now. Tap another course to switch:"
 )
 COURSE_PICKED = "From now on your typed questions are about <b>{title}</b>."
-ABOUT_COURSE = "<i>About {title} — /course to switch.</i>"
 TIMEZONE_USAGE = (
     "Send your time zone as an IANA name, for example:\n"
     "<code>/timezone Europe/London</code>\n<code>/timezone America/New_York</code>\n"
