@@ -4,13 +4,16 @@ again; every text that asks for something comes with the button that does it."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 
+from bot.routers.journeys import next_step_cards
 from bot.workers.delivery import DeliveryWorker
 from bot.workers.sender import RateLimitedSender
+from storage.journeys import OpenJourney
 from tests.bot.conftest import Harness
 from tests.helpers import Clock, import_path, write_course
 from tests.support.botapi import SentMessage
@@ -298,3 +301,34 @@ async def test_reimport_pushes_new_journeys_to_finishers(
     assert row["next_due_at"] == (h.clock.now + timedelta(days=1)).replace(hour=8, minute=0)
     card = await next_day(h, worker, hours=21)
     assert card is not None and "Two" in (card.plain_text or "")
+
+
+def test_every_next_step_text_comes_with_its_keyboard() -> None:
+    """Each lock / open / quiz text names what is missing and carries a button for each."""
+    one, two, three = (OpenJourney(uuid.uuid4(), title, 1, n)
+                       for n, title in enumerate(("One", "Two", "Three"), 1))
+    cases = [
+        {"open_": [one, two], "missing": (), "locked_after": None, "quiz_module": None},
+        {"open_": [one, two], "missing": [one], "locked_after": 1, "quiz_module": None},
+        {"open_": [], "missing": [one, three], "locked_after": 1, "quiz_module": None},
+        {"open_": [], "missing": (), "locked_after": 1, "quiz_module": 1},
+        {"open_": [], "missing": (), "locked_after": None, "quiz_module": 2},
+        {"open_": [two], "missing": (), "locked_after": None, "quiz_module": 2},
+        {"open_": [one], "missing": [one], "locked_after": 3, "quiz_module": None,
+         "has_next_module": False},
+    ]
+    for case in cases:
+        cards = next_step_cards(slug="s", title="T", **case)
+        assert cards, case
+        buttons = []
+        for card in cards:
+            assert card.markup is not None, (case, card.messages)
+            buttons += [b.text for row in card.markup.inline_keyboard for b in row]
+            text = card.messages if isinstance(card.messages, str) else "".join(card.messages)
+            for o in case["missing"]:
+                if "Still to do" in text or "still to do" in text:
+                    assert o.topic_title in text
+        for o in [*case["missing"], *case["open_"]]:
+            assert any(o.topic_title in b for b in buttons), (case, buttons)
+        if case["quiz_module"]:
+            assert any("quiz" in b for b in buttons), (case, buttons)
