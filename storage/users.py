@@ -81,11 +81,17 @@ async def welcome_back(conn: asyncpg.Connection, user_id: uuid.UUID, now: dateti
     off. Returns how many courses resumed (0 for nearly every update: one indexed UPDATE)."""
     return len(await conn.fetch(
         f"""
-        UPDATE course_users cu SET lapsed_at = NULL,
-            next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$2::timestamptz")}
-        FROM users u
-        WHERE cu.user_id = $1 AND u.id = cu.user_id AND cu.lapsed_at IS NOT NULL
-        RETURNING cu.id
+        WITH back AS (
+            UPDATE course_users cu SET lapsed_at = NULL,
+                next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$2::timestamptz")}
+            FROM users u
+            WHERE cu.user_id = $1 AND u.id = cu.user_id AND cu.lapsed_at IS NOT NULL
+            RETURNING cu.id, cu.course_id
+        ), ev AS (
+            INSERT INTO learner_activity_events (user_id, course_id, event_type, created_at)
+            SELECT $1, course_id, 'course.welcome_back', $2 FROM back
+        )
+        SELECT id FROM back
         """,
         user_id, now,
     ))

@@ -40,7 +40,8 @@ BASE_ID = 9_300_000
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Tokyo",
          "America/Los_Angeles", "Australia/Sydney", "Pacific/Kiritimati"]
 KINDS = ["diligent", "every_other", "lapser", "forgetful", "quiz_failer", "blocker",
-         "tz_changer", "ghost"]
+         "tz_changer", "ghost", "comeback"]
+COMEBACK_DAY = 36  # silent until then (gets the farewell), then writes and keeps going
 ENGAGED = set(KINDS) - {"ghost"}  # keep engaging: each of them must finish the course
 ANSWERS = {"2+2?": ("4", "5"), "3+3?": ("6", "7")}  # (right, wrong)
 
@@ -76,6 +77,8 @@ class Learner:
     def active(self, day: int) -> bool:
         if self.kind == "ghost":
             return False
+        if self.kind == "comeback":
+            return day >= COMEBACK_DAY
         if self.kind == "lapser":
             return not self.d0 <= day < self.d0 + 10
         if self.kind == "blocker":
@@ -108,6 +111,8 @@ class Simulation:
         day = self.day
         if ln.kind == "lapser" and day == ln.d0 + 10:
             await self.h.say(ln.tid, "/today")
+        elif ln.kind == "comeback" and day == COMEBACK_DAY:
+            await self.h.say(ln.tid, "hello again")  # any message: cards resume
         elif ln.kind == "blocker" and day == ln.d0:
             ln.blocked = True
             self.h.emu.block_chat(ln.tid)
@@ -242,7 +247,8 @@ async def check_invariants(conn: asyncpg.Connection, kinds: dict[int, str]) -> l
     rows = await conn.fetch(
         """
         SELECT u.telegram_id, d.local_date, d.kind::text AS kind, d.source::text AS source,
-               d.opened_at IS NOT NULL AS opened, d.status::text AS status
+               d.opened_at IS NOT NULL AS opened, d.status::text AS status,
+               CASE WHEN d.source = 'pulled' THEN d.sent_at ELSE d.claimed_at END AS at
         FROM journey_deliveries d JOIN course_users cu ON cu.id = d.course_user_id
         JOIN users u ON u.id = cu.user_id
         ORDER BY u.telegram_id, d.created_at
@@ -295,26 +301,35 @@ async def check_invariants(conn: asyncpg.Connection, kinds: dict[int, str]) -> l
                        f"{r['done']} journeys done")
     # 5. A lapsed learner gets no more cards than the back-off allows: after 3 unopened cards
     #    in a row the next comes 2+ days later, after 5 a week later; one farewell after 4
-    #    weeks, then nothing until the learner comes back (a pull).
+    #    weeks, then nothing until the learner comes back (a pull, or any message).
+    back: dict[int, list[datetime]] = {}
+    for r in await conn.fetch(
+        "SELECT u.telegram_id, e.created_at FROM learner_activity_events e JOIN users u "
+        "ON u.id = e.user_id WHERE e.event_type = 'course.welcome_back' ORDER BY 2"
+    ):
+        back.setdefault(r["telegram_id"], []).append(r["created_at"])
     for tid, items in by_learner.items():
         if kinds.get(tid) == "tz_changer":
             continue
-        bad += _backoff_violations(tid, items)
+        bad += _backoff_violations(tid, items, back.get(tid, []))
     return bad
 
 
-def _backoff_violations(tid: int, items: list[asyncpg.Record]) -> list[str]:
+def _backoff_violations(tid: int, items: list[asyncpg.Record], back: list[datetime]
+                        ) -> list[str]:
     bad = []
     run = 0
     prev: date | None = None
+    prev_at: datetime | None = None
     last_engaged: date | None = None
     farewell = False
     for r in items:
-        if r["source"] == "pulled":
+        came_back = prev_at is not None and any(prev_at < t <= r["at"] for t in back)
+        if r["source"] == "pulled" or came_back:
             farewell, run = False, 0
         elif farewell:
             bad.append(f"{tid}: a card on {r['local_date']} after the farewell")
-        if r["source"] == "scheduled" and prev is not None:
+        if r["source"] == "scheduled" and prev is not None and not came_back:
             gap = (r["local_date"] - prev).days
             need = 7 if run >= deliveries.BACKOFF_WEEKLY else (
                 2 if run >= deliveries.BACKOFF_EVERY_OTHER_DAY else 1)
@@ -329,7 +344,7 @@ def _backoff_violations(tid: int, items: list[asyncpg.Record]) -> list[str]:
             run, last_engaged = 0, r["local_date"]
         elif r["status"] == "sent" and r["kind"] == "card":
             run += 1
-        prev = r["local_date"]
+        prev, prev_at = r["local_date"], r["at"]
         last_engaged = last_engaged or r["local_date"]
     return bad
 
@@ -380,7 +395,7 @@ async def simulate(h: Harness, tmp_path: Path, seed: int, n: int) -> list[str]:
 
 # Per seed: 2 of each behaviour by default (the whole file stays under 2 minutes on a shared
 # 2-core machine); SIM_LEARNERS=200 runs a few hundred over the three seeds.
-LEARNERS = int(os.environ.get("SIM_LEARNERS", "16"))
+LEARNERS = int(os.environ.get("SIM_LEARNERS", str(2 * len(KINDS))))
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -398,6 +413,8 @@ async def test_invariants_hold(sim_harness: Harness, tmp_path: Path, seed: int) 
             UNION ALL SELECT 'retake nudge', count(*) FROM learner_activity_events
                 WHERE event_type = 'quiz.retake_nudge'
             UNION ALL SELECT 'quiz failed', count(*) FROM quiz_attempts WHERE status = 'failed'
+            UNION ALL SELECT 'welcome back', count(*) FROM learner_activity_events
+                WHERE event_type = 'course.welcome_back'
             """))
     assert all(seen.values()), seen
 
