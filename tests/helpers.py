@@ -41,8 +41,9 @@ def tiny_course(root: Path, slug: str = "tiny", topics: int = 3, modules: int = 
     return write_course(root, files)
 
 
-async def import_path(pool: asyncpg.Pool, path: Path) -> courses.ImportReport:
-    return await import_source(pool, load_course(path))
+async def import_path(pool: asyncpg.Pool, path: Path,
+                      now: datetime | None = None) -> courses.ImportReport:
+    return await import_source(pool, load_course(path), now=now)
 
 
 class Clock:

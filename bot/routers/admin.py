@@ -43,7 +43,8 @@ from storage.users import User
 log = logging.getLogger(__name__)
 
 async def import_zip(
-    message: Message, bot: Bot, db: Transactor, rag: RagService, background: Background
+    message: Message, bot: Bot, db: Transactor, rag: RagService, background: Background,
+    clock: Callable[[], datetime],
 ) -> None:
     """Check the upload, then import in the background: the admin gets one progress message,
     edited as the passages are embedded and finally with the result."""
@@ -57,18 +58,19 @@ async def import_zip(
             count=1, s="", problems=f"{texts.esc(name)} is larger than 20 MB"))
         return
     status = await message.answer(texts.IMPORT_STARTED.format(name=texts.esc(name)))
-    background.spawn(_import(bot, db.base, rag, doc.file_id, name, status),
+    background.spawn(_import(bot, db.base, rag, doc.file_id, name, status, clock),
                      name=f"import {name}")
 
 
 async def _import(bot: Bot, db: Transactor, rag: RagService, file_id: str, name: str,
-                  status: Message) -> None:
+                  status: Message, clock: Callable[[], datetime]) -> None:
     progress = ProgressMessage(bot, status, name)
     try:
         buffer = io.BytesIO()
         await bot.download(file_id, destination=buffer)
         src = load_course_zip(buffer.getvalue(), name)
-        report = await import_source(db, src, embedder=rag.embedder, progress=progress.step)
+        report = await import_source(db, src, embedder=rag.embedder, progress=progress.step,
+                                     now=clock())
     except CourseError as exc:
         shown = exc.problems[:30]
         lines = "\n".join(f"• {texts.esc(str(p))}" for p in shown)

@@ -82,14 +82,17 @@ async def enroll_and_show(
         course = await courses.get_published(conn, slug=slug and slug[:64], course_id=course_id)
         if course is not None:
             enrolled = await enrollments.enroll(conn, user.id, course.id, now)
-            card = await journeys.take_today(conn, enrolled.course_user_id, course.title, now)
+            cards = await journeys.take_today(conn, enrolled.course_user_id, course.id,
+                                              course.title, user.timezone, now)
     if course is None:
         await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64]))
                              if slug is not None else texts.COURSE_GONE)
         return
-    template = texts.ENROLLED if enrolled.created else texts.ALREADY_ENROLLED
+    template = (texts.ENROLLED if enrolled.created else
+                texts.REJOINED if enrolled.rejoined else texts.ALREADY_ENROLLED)
     await message.answer(template.format(title=texts.esc(course.title)))
-    await card.send(message)
+    for card in cards:
+        await card.send(message)
 
 
 def build_router() -> Router:

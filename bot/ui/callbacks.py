@@ -20,6 +20,15 @@ class JourneyCb(CallbackData, prefix="jr"):
     delivery: uuid.UUID
 
 
+class LeaveCb(CallbackData, prefix="lv"):
+    course: uuid.UUID
+    action: Literal["ask", "yes", "no"]
+
+
+class CourseCb(CallbackData, prefix="co"):
+    course: uuid.UUID  # the course typed questions are about
+
+
 class TimeCb(CallbackData, prefix="tm"):
     hour: int
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -10,9 +11,11 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.ui.callbacks import (
     AskCb,
     BroadcastCb,
+    CourseCb,
     DeleteMeCb,
     EnrollCb,
     JourneyCb,
+    LeaveCb,
     PersonaCb,
     QuizCb,
     QuizStartCb,
@@ -29,6 +32,7 @@ from bot.ui.texts import (
     VOTE_UP,
 )
 from storage.courses import CourseRow
+from storage.journeys import OpenJourney
 from storage.suggestions import Suggestion
 
 
@@ -52,6 +56,54 @@ def start(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
 def done(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text="✅ Done", callback_data=JourneyCb(action="done", delivery=delivery_id))
+    return kb.as_markup()
+
+
+def continue_(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="▶️ Continue", callback_data=JourneyCb(action="start", delivery=delivery_id))
+    return kb.as_markup()
+
+
+def next_steps(items: Sequence[OpenJourney], quiz: tuple[uuid.UUID, int] | None = None
+               ) -> InlineKeyboardMarkup | None:
+    """One button per open journey (opens it again), plus the quiz when it is the next step."""
+    kb = InlineKeyboardBuilder()
+    for o in items:
+        kb.button(text=f"▶️ {o.position}. {o.topic_title}"[:60],
+                  callback_data=JourneyCb(action="start", delivery=o.delivery_id))
+    if quiz is not None:
+        course_id, module = quiz
+        kb.button(text=f"📝 Take the Module {module} quiz",
+                  callback_data=QuizStartCb(course=course_id, module=module))
+    if not items and quiz is None:
+        return None
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def leave_pick(courses: list[tuple[uuid.UUID, str]]) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for course_id, title in courses:
+        kb.button(text=f"🚪 {title}"[:60], callback_data=LeaveCb(course=course_id, action="ask"))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def leave_confirm(course_id: uuid.UUID) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="🚪 Yes, leave", callback_data=LeaveCb(course=course_id, action="yes"))
+    kb.button(text="✖️ Stay", callback_data=LeaveCb(course=course_id, action="no"))
+    return kb.as_markup()
+
+
+def course_pick(courses: list[tuple[uuid.UUID, str]], current: uuid.UUID | None
+                ) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for course_id, title in courses:
+        mark = "✔ " if course_id == current else ""
+        kb.button(text=f"{mark}{title}"[:60], callback_data=CourseCb(course=course_id))
+    kb.adjust(1)
     return kb.as_markup()
 
 

@@ -31,7 +31,10 @@ DEFAULT_PAGES = {
         "/persona — your style (sports, cooking, …) and how I explain things\n"
         "/timezone — set your time zone (e.g. <code>/timezone Europe/Berlin</code>)\n"
         "/time — choose the hour your daily journey arrives\n"
-        "/pause and /resume — stop and restart daily journeys\n"
+        "/pause and /resume — stop and restart daily journeys (all, or "
+        "<code>/pause &lt;course&gt;</code> for one)\n"
+        "/leave — leave a course (your progress is kept if you come back)\n"
+        "/course — pick which course your typed questions are about\n"
         "/my_data — a file with everything I keep about you; /delete_me — erase it all\n"
         "In your cohort's group: reply to a cold call to answer it, /star (as a reply) to star "
         "an answer, /top for the best answers\n"
@@ -58,7 +61,27 @@ DONE_ALREADY = "Already marked as done ✔"
 NOT_YOURS = "That button isn't for you."
 GONE = "That journey is no longer available."
 PAUSED = "Daily journeys are paused. Send /resume whenever you want them back."
+PAUSED_COURSE = (
+    "Daily journeys for <b>{title}</b> are paused. Send <code>/resume {slug}</code> whenever "
+    "you want them back."
+)
 RESUMED = "Welcome back! Daily journeys will arrive again at {hour:02d}:00 ({tz})."
+RESUMED_COURSE = "Daily journeys for <b>{title}</b> will arrive again at {hour:02d}:00 ({tz})."
+NOT_IN_COURSE = (
+    "You're not in a course called “{slug}”. Your courses: {courses}."
+)
+LEAVE_PICK = "Which course do you want to leave? Your progress is kept if you come back."
+LEAVE_CONFIRM = (
+    "Leave <b>{title}</b>? No more daily journeys will arrive for it. Your progress is kept: "
+    "enroll again (/courses) to pick up where you left off."
+)
+LEFT = "You've left <b>{title}</b>. Enroll again from /courses whenever you like."
+LEAVE_KEPT = "Good — you're staying in <b>{title}</b>."
+REJOINED = "Welcome back to <b>{title}</b>! You pick up where you left off."
+COURSE_PICK = (
+    "Your typed questions are about <b>{title}</b> now. Tap another course to switch:"
+)
+COURSE_PICKED = "From now on your typed questions are about <b>{title}</b>."
 TIMEZONE_USAGE = (
     "Send your time zone as an IANA name, for example:\n"
     "<code>/timezone Europe/London</code>\n<code>/timezone America/New_York</code>\n"
@@ -110,18 +133,56 @@ def journey_messages(jv: JourneyView, *, again: bool = False) -> list[str]:
 
 
 def journey_card(jv: JourneyView) -> str:
+    if jv.kind == "farewell":
+        return farewell(jv)
+    head = (f"⏳ Still waiting for you in <b>{esc(jv.course_title)}</b>:" if jv.waiting
+            else f"☀️ Today's journey in <b>{esc(jv.course_title)}</b>:")
     return (
-        f"☀️ Today's journey in <b>{esc(jv.course_title)}</b>:\n"
+        f"{head}\n"
         f"<b>{esc(jv.topic_title)}</b> (module {jv.module_no}, journey {jv.position} of "
         f"{jv.total}).\nTap Start when you're ready."
     )
+
+
+def farewell(jv: JourneyView) -> str:
+    return (
+        f"👋 I haven't heard from you in a while, so I'll stop sending daily journeys for "
+        f"<b>{esc(jv.course_title)}</b>. Your progress is kept. Whenever you want to go on, "
+        f"tap Continue or send /today — you'll pick up at <b>{esc(jv.topic_title)}</b>."
+    )
+
+
+OPEN_HEADER = "📂 Still open in <b>{title}</b> — tap one to finish it:"
+MODULE_MISSING = (
+    "🔒 Module {next} unlocks when Module {module} is complete. Still to do in Module "
+    "{module}:\n{items}\nTap one to finish it."
+)
+COURSE_MISSING = (
+    "🏁 That was the last journey of <b>{title}</b>. To finish the course, still to do:\n"
+    "{items}\nTap one to finish it."
+)
+QUIZ_TO_UNLOCK = (
+    "🔒 Module {next} unlocks when you pass the Module {module} quiz — every journey of "
+    "Module {module} is done. Tap to take it:"
+)
+QUIZ_WAITING = "📝 The Module {module} quiz is waiting for you — tap to take it:"
+RETAKE_READY = "📝 You can retake the Module {module} quiz in <b>{title}</b> now. Tap to start:"
+TODAY_DONE = (
+    "✅ You've had today's new journey in <b>{title}</b> and everything's done. The next one "
+    "arrives {when}. Meanwhile, ask me anything about it."
+)
+NOT_YET = "One new journey a day: this one opens on your next day. Send /today to see today's."
+
+
+def journey_items(items: list) -> str:
+    return "\n".join(f"• {esc(o.topic_title)} (journey {o.position})" for o in items)
 
 
 def done_text(title: str, seconds: int, next_title: str | None, due: datetime | None,
               tz: str) -> str:
     spent = f" in {seconds // 60} min {seconds % 60} s" if seconds else ""
     text = f"✅ Done: <b>{esc(title)}</b>{spent}. Nice work!"
-    if next_title:
+    if next_title and due:
         text += f"\nNext up: <b>{esc(next_title)}</b> — arriving {fmt_when(due, tz)}."
     return text
 
@@ -194,10 +255,6 @@ QUIZ_COOLDOWN = (
 )
 QUIZ_GONE = "That quiz question is no longer open. Send /quiz to continue."
 QUIZ_START = "📝 <b>Module {module} quiz</b> — {title}\n{total} questions, pass mark {mark}%."
-QUIZ_LOCKED = (
-    "🔒 The next journey is in Module {next}. It unlocks when Module {module} is complete: "
-    "finish its journeys and pass its quiz (/quiz)."
-)
 QUIZ_READY = "That was the last journey of Module {module}. Take the quiz to unlock what's next:"
 BADGES_NONE = "No badges yet — complete journeys and quizzes to earn them!"
 
