@@ -170,7 +170,7 @@ async def leave_cb(
     if not isinstance(query.message, Message):
         return
     if cu is None:
-        await query.message.edit_text(texts.GONE)
+        await query.message.edit_text(texts.BUTTON_STALE)
     elif callback_data.action == "ask":
         await query.message.edit_text(texts.LEAVE_CONFIRM.format(title=texts.esc(cu.title)),
                                       reply_markup=keyboards.leave_confirm(cu.course_id))
@@ -215,7 +215,7 @@ async def course_cb(
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(
-            texts.COURSE_PICKED.format(title=texts.esc(cu.title)) if cu else texts.GONE)
+            texts.COURSE_PICKED.format(title=texts.esc(cu.title)) if cu else texts.BUTTON_STALE)
 
 
 def build_router() -> Router:
