@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -44,7 +44,7 @@ class UnclearHandle(Exception):
         self.kind = kind
 
 
-async def find_person(conn: asyncpg.Connection, handle: str) -> Person | None:
+async def find_person(conn: asyncpg.Connection, handle: str, now: datetime) -> Person | None:
     """`@username` (case-insensitive) or a numeric Telegram id; raises `UnclearHandle` for a
     username that is ambiguous or stale.
 
@@ -65,11 +65,10 @@ async def find_person(conn: asyncpg.Connection, handle: str) -> Person | None:
     if not name:
         return None
     rows = await conn.fetch(
-        # last_seen_at is the database's own now() (users.upsert), so compare with it
-        f"SELECT p.*, coalesce(now() - u.last_seen_at > $2, true) AS stale "
+        f"SELECT p.*, coalesce($3::timestamptz - u.last_seen_at > $2, true) AS stale "
         f"FROM ({_PERSON}) p JOIN users u USING (id) "
         "WHERE lower(p.username) = lower($1) ORDER BY u.last_seen_at DESC NULLS LAST LIMIT 2",
-        name, USERNAME_FRESH_FOR,
+        name, USERNAME_FRESH_FOR, now,
     )
     if not rows:
         return None

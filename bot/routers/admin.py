@@ -128,11 +128,11 @@ class ProgressMessage:
 
 # --- roles -----------------------------------------------------------------------------------
 
-async def _person(conn: asyncpg.Connection, handle: str
+async def _person(conn: asyncpg.Connection, handle: str, now: datetime
                   ) -> tuple[tutors.Person | None, str | None]:
     """The person a handle names, or the reply that says why it names nobody."""
     try:
-        person = await tutors.find_person(conn, handle)
+        person = await tutors.find_person(conn, handle, now)
     except tutors.UnclearHandle as exc:
         template = texts.HANDLE_AMBIGUOUS if exc.kind == "ambiguous" else texts.HANDLE_STALE
         return None, template.format(handle=texts.esc(handle[:64]))
@@ -142,7 +142,8 @@ async def _person(conn: asyncpg.Connection, handle: str
 
 
 async def grant(
-    message: Message, command: CommandObject, bot: Bot, db: Transactor
+    message: Message, command: CommandObject, bot: Bot, db: Transactor,
+    clock: Callable[[], datetime],
 ) -> None:
     args = (command.args or "").split()
     role = args[0].lower() if args else ""
@@ -150,7 +151,7 @@ async def grant(
         await message.answer(texts.GRANT_USAGE)
         return
     async with db.tx() as conn:
-        person, unclear = await _person(conn, args[1])
+        person, unclear = await _person(conn, args[1], clock())
         course = await courses.get_by_slug(conn, args[2]) if role == "tutor" else None
         if person is None or (role == "tutor" and course is None):
             fresh = None
@@ -177,7 +178,7 @@ async def grant(
 
 async def revoke(
     message: Message, command: CommandObject, bot: Bot, db: Transactor, user: User,
-    settings: Settings,
+    settings: Settings, clock: Callable[[], datetime],
 ) -> None:
     args = (command.args or "").split()
     role = args[0].lower() if args else ""
@@ -185,7 +186,7 @@ async def revoke(
         await message.answer(texts.REVOKE_USAGE)
         return
     async with db.tx() as conn:
-        person, unclear = await _person(conn, args[1])
+        person, unclear = await _person(conn, args[1], clock())
         if person is None:
             text = unclear or ""
         elif role == "admin":
