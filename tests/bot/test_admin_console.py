@@ -11,8 +11,8 @@ import asyncpg
 from PIL import Image
 
 from tests.bot.cohort_helpers import NOW, fingerprint, last_text, private_say, rig
-from tests.bot.conftest import ADMIN, Harness
 from tests.helpers import DEMO, import_path
+from tests.support.harness import ADMIN, Harness
 
 L1, L2, L3, L4, L5 = 9001, 9002, 9003, 9004, 9005
 

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from tests.bot.cohort_helpers import GROUP, fingerprint, group_say, last_text, rig
-from tests.bot.conftest import ADMIN, Harness
 from tests.helpers import DEMO, import_path, tiny_course
+from tests.support.harness import ADMIN, Harness
 
 LEARNER, TUTOR, OTHER_TUTOR, INACTIVE_TUTOR = 8101, 8201, 8202, 8203
 DORMANT_GROUP, NEW_GROUP = -1002000000002, -1002000000003

@@ -14,9 +14,9 @@ from bot.routers.journeys import next_step_cards
 from bot.workers.delivery import DeliveryWorker
 from bot.workers.sender import RateLimitedSender
 from storage.journeys import OpenJourney
-from tests.bot.conftest import Harness
 from tests.helpers import Clock, import_path, write_course
 from tests.support.botapi import SentMessage
+from tests.support.harness import Harness
 
 ADA = 8101
 

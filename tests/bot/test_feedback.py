@@ -17,9 +17,9 @@ from bot.app import build_dispatcher, make_bot
 from bot.config import load_settings
 from bot.ui import texts
 from bot.ui.callbacks import VoteCb
-from tests.bot.conftest import ADMIN, TOKEN, Harness
 from tests.helpers import Clock
 from tests.support.botapi import BotAPIEmulator, SentMessage
+from tests.support.harness import ADMIN, TOKEN, Harness
 
 ADA = 7101
 BOB = 7102

@@ -11,8 +11,8 @@ import asyncpg
 
 from bot.ui import callbacks
 from tests.bot.cohort_helpers import fingerprint, rig
-from tests.bot.conftest import ADMIN, Harness
 from tests.helpers import DEMO, import_path, tiny_course
+from tests.support.harness import ADMIN, Harness
 
 ADA, BOB = 9401, 9402
 REFUSALS = ("no longer", "expired", "only admins", "isn't available", "not available",

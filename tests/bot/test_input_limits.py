@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from content.course_format import CourseError, load_course_zip
-from tests.bot.conftest import Harness
 from tests.helpers import DEMO, import_path
+from tests.support.harness import Harness
 
 ADA = 9301
 

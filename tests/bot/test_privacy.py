@@ -11,8 +11,8 @@ import asyncpg
 from bot.workers.delivery import DeliveryWorker
 from storage import privacy
 from tests.bot.cohort_helpers import GROUP, bot_posts, group_say, invite_codes, last_text, rig
-from tests.bot.conftest import ADMIN, Harness
 from tests.helpers import DEMO, import_path
+from tests.support.harness import ADMIN, Harness
 
 ADA, BOB, TUTOR = 9101, 9102, 9103
 

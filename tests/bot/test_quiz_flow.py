@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from tests.bot.conftest import Harness
-from tests.helpers import import_path
-from tests.storage.test_progression import quiz_course
+from tests.helpers import import_path, quiz_course
+from tests.support.harness import Harness
 
 LEARNER = 6001
 

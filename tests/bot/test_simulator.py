@@ -27,9 +27,9 @@ from bot.config import load_settings
 from bot.workers.delivery import DeliveryWorker
 from bot.workers.sender import RateLimitedSender
 from storage import deliveries, pg
-from tests.bot.conftest import TOKEN, Harness
 from tests.helpers import Clock, import_path, write_course
 from tests.support.botapi import BotAPIEmulator, SentMessage
+from tests.support.harness import TOKEN, Harness
 
 START = datetime(2026, 3, 16, 0, 5, tzinfo=UTC)  # US DST already on; EU (29 Mar), AU (5 Apr)
 DAYS = 60

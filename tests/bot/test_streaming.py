@@ -17,10 +17,10 @@ import pytest
 
 from bot.app import build_dispatcher, make_bot
 from bot.config import load_settings
-from tests.bot.conftest import ADMIN, TOKEN, Harness
 from tests.helpers import Clock
 from tests.support.botapi import BotAPIEmulator
 from tests.support.fake_llm import FakeLLM
+from tests.support.harness import ADMIN, TOKEN, Harness
 
 ADA = 7201
 WORDS = ("Use DISTINCT after SELECT to list each genre once [1]. It removes duplicate rows "
