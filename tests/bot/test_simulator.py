@@ -112,7 +112,7 @@ class Simulation:
         if ln.kind == "lapser" and day == ln.d0 + 10:
             await self.h.say(ln.tid, "/today")
         elif ln.kind == "comeback" and day == COMEBACK_DAY:
-            await self.h.say(ln.tid, "hello again")  # any message: cards resume
+            await self.h.say(ln.tid, "/progress")  # any message: cards resume
         elif ln.kind == "blocker" and day == ln.d0:
             ln.blocked = True
             self.h.emu.block_chat(ln.tid)
