@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.middlewares import (
     DatabaseTroubleMiddleware,
     GroupOrderMiddleware,
+    InFlightMiddleware,
     ThrottlingMiddleware,
     UnitOfWorkMiddleware,
     UserMiddleware,
@@ -31,14 +32,18 @@ from bot.routers import (
     cohort,
     coldcall,
     fallback,
+    feedback,
     journeys,
     persona,
     preferences,
+    privacy,
+    private_only,
     quiz,
     refusals,
     start,
 )
 from bot.services import build_rag
+from bot.transports.guard import install_guards
 from bot.workers.broadcast import Broadcaster
 from bot.workers.sender import RateLimitedSender
 from storage.uow import Database
@@ -52,7 +57,9 @@ def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
             else AiohttpSession()
         )
     token = settings.bot_token.get_secret_value() if settings.bot_token else "1:console"
-    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    install_guards(bot)  # typing never fails, a 401 anywhere is noticed (bot/transports/guard)
+    return bot
 
 
 def fsm_storage(settings: Settings) -> BaseStorage:
@@ -74,7 +81,9 @@ def build_dispatcher(
     dp = Dispatcher(
         storage=storage or fsm_storage(settings), pool=pool, settings=settings, clock=clock
     )
-    dp.update.outer_middleware(GroupOrderMiddleware())  # first: before anything awaits
+    dp["inflight"] = InFlightMiddleware()  # a shutdown waits for these (bot/cli.py)
+    dp.update.outer_middleware(dp["inflight"])
+    dp.update.outer_middleware(GroupOrderMiddleware())  # before anything awaits
     dp.update.outer_middleware(ThrottlingMiddleware(settings.flood_messages_per_minute))
     dp.update.outer_middleware(DatabaseTroubleMiddleware())
     dp.update.outer_middleware(UnitOfWorkMiddleware(db))
@@ -96,6 +105,7 @@ def build_dispatcher(
 def feature_routers() -> list[Router]:
     """A fresh router per feature, in dispatch order (each Dispatcher gets its own)."""
     return [
+        private_only.build_router(),  # first: personal data never answered into a group
         admin.build_router(),
         cohort.build_router(),
         coldcall.build_router(),
@@ -104,6 +114,8 @@ def feature_routers() -> list[Router]:
         quiz.build_router(),
         preferences.build_router(),
         persona.build_router(),
+        privacy.build_router(),
+        feedback.build_router(),
         refusals.build_router(),  # after every role-guarded handler: says why not
         ask.build_router(),  # any other private text is a question
         fallback.build_router(),  # last: unknown commands, stale buttons

@@ -129,7 +129,8 @@ async def cmd_console(settings: Settings, args: argparse.Namespace, demo: bool =
 
 async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import make_bot
-    from bot.workers.delivery import DeliveryWorker
+    from bot.transports.guard import StartupFailed, TokenRevoked, probe_token
+    from bot.workers.delivery import DeliveryWorker, WorkerFailed
     from bot.workers.sender import RateLimitedSender
 
     async with open_database(settings.database_url, settings.data_dir,
@@ -142,6 +143,7 @@ async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
         )
         worker = DeliveryWorker(pool, bot, sender, settings)
         try:
+            await probe_token(bot)
             log.info("learnbot deliver ready (%s)", worker.name)
             if args.once:
                 report = await worker.run_once()
@@ -149,22 +151,34 @@ async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
                       f"retry_later={report.retry_later} blocked={report.blocked}")
             else:
                 stop = asyncio.Event()
+                worker.stopping = stop
                 _stop_on_signals(stop)
                 await worker.run_forever(stop)
+        except (TokenRevoked, StartupFailed, WorkerFailed) as exc:
+            print(f"learnbot: {exc}", file=sys.stderr)
+            return 1
         finally:
             await bot.session.close()
     return 0
 
 
-async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from aiogram.exceptions import TelegramAPIError
+SHUTDOWN_GRACE_SECONDS = 8.0
 
+
+async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Polling or webhook, with the supervised background loops (bot/workers/supervisor.py).
+
+    Exit 0 after SIGTERM/SIGINT: updates stop being taken, those in flight finish, in-flight
+    sends finish and broadcasts are handed over. Exit 1 with one line for a revoked token, an
+    unreachable Bot API server at start, or a background loop that can't recover."""
     from bot.app import build_dispatcher, make_bot
     from bot.services import warm_up
+    from bot.transports.guard import StartupFailed, TokenRevoked, guard_of, optional, probe_token
     from bot.transports.webhook import serve_webhook
     from bot.ui.menus import set_commands
     from bot.workers.delivery import DeliveryWorker
     from bot.workers.sender import RateLimitedSender
+    from bot.workers.supervisor import Supervisor, prune_updates_round
 
     if settings.bot_token is None:
         print("BOT_TOKEN is not set: use `learnbot console` to try the bot locally, or set "
@@ -173,6 +187,13 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     async with open_database(settings.database_url, settings.data_dir,
                              max_size=settings.database_pool_size) as pool:
         bot = make_bot(settings)
+        guard = guard_of(bot)
+        try:
+            await probe_token(bot)
+        except (TokenRevoked, StartupFailed) as exc:
+            await bot.session.close()
+            print(f"learnbot: {exc}", file=sys.stderr)
+            return 1
         dp = build_dispatcher(settings, pool)
         warming = warm_up(dp["rag"])  # noqa: F841 - keep a reference while it runs
         sender = RateLimitedSender(
@@ -181,32 +202,70 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             group_per_minute=settings.delivery_group_per_minute,
         )
         dp["sender"] = sender
+        broadcaster = dp["broadcaster"]
         worker = DeliveryWorker(pool, bot, sender, settings)
         stop = asyncio.Event()
-        deliveries = asyncio.create_task(worker.run_forever(stop))
-        # Broadcasts a killed process left half-sent are resumed here (see bot/broadcast.py).
-        broadcasts = asyncio.create_task(dp["broadcaster"].run_forever(bot, sender, stop))
+        worker.stopping = stop  # a shutdown ends the round after the sends in flight
+        supervisor = Supervisor(give_up_after=settings.supervisor_give_up_seconds)
+        supervisor.add("delivery", worker.round, settings.delivery_poll_seconds)
+        # Broadcasts a killed process left half-sent are resumed here (bot/workers/broadcast).
+        supervisor.add("broadcast resumption", lambda: broadcaster.resume(bot, sender),
+                       settings.broadcast_lease_seconds / 2)
+        supervisor.add("update pruning", lambda: prune_updates_round(pool, 48), 3600)
+        _stop_on_signals(stop)
+        background = asyncio.create_task(supervisor.run(stop))
+
+        async def watch_token() -> None:
+            await guard.revoked.wait()
+            supervisor.trip(guard.reason or "the bot token was revoked")
+
+        watcher = asyncio.create_task(watch_token())
         try:
-            try:
-                await set_commands(bot, settings)
-                if settings.webhook_url:
-                    _stop_on_signals(stop)
-                    await serve_webhook(dp, bot, settings, stop)
-                    return 0
-            except TelegramAPIError as exc:
-                print(f"learnbot: Telegram refused the bot's setup: {exc}", file=sys.stderr)
-                return 1
-            await bot.delete_webhook(drop_pending_updates=False)
-            log.info("learnbot ready: long polling %s",
-                     settings.telegram_api_url or "api.telegram.org")
-            await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types(),
-                                   handle_signals=True, close_bot_session=False)
+            await set_commands(bot, settings)
+            if settings.webhook_url:
+                await serve_webhook(dp, bot, settings, stop)
+            else:
+                await optional("deleting the webhook",
+                               lambda: bot.delete_webhook(drop_pending_updates=False))
+                await _poll_until(dp, bot, settings, stop)
+        except TokenRevoked as exc:
+            supervisor.trip(str(exc))
+        except Exception as exc:
+            if not guard.revoked.is_set():
+                raise
+            supervisor.trip(guard.reason or str(exc))
         finally:
             stop.set()
-            await deliveries
-            await broadcasts
+            watcher.cancel()
+            await background
+            await broadcaster.close(grace=SHUTDOWN_GRACE_SECONDS)
             await bot.session.close()
+        if supervisor.failed:
+            print(f"learnbot: stopped: {supervisor.failed}", file=sys.stderr)
+            return 1
+        log.info("learnbot stopped cleanly")
     return 0
+
+
+async def _poll_until(dp, bot, settings: Settings, stop: asyncio.Event) -> None:
+    """Long polling until `stop`; then take no more updates and let those in flight finish
+    (their offset is confirmed only by the next getUpdates, so nothing fetched is lost)."""
+    log.info("learnbot ready: long polling %s",
+             settings.telegram_api_url or "api.telegram.org")
+    polling = asyncio.create_task(dp.start_polling(
+        bot, allowed_updates=dp.resolve_used_update_types(), handle_signals=False,
+        close_bot_session=False))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not polling.done():
+            with contextlib.suppress(RuntimeError):
+                await dp.stop_polling()
+        await polling
+        if not await dp["inflight"].idle(SHUTDOWN_GRACE_SECONDS):
+            log.warning("stopping with %s update(s) still being handled", dp["inflight"].count)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -228,6 +228,21 @@ async def mark_sending(
     ))
 
 
+async def mark_not_sent(
+    conn: asyncpg.Connection, broadcast_id: uuid.UUID, user_id: uuid.UUID, owner: str
+) -> None:
+    """The row went 'sending' but no request left (a 429 refused it, or the process stopped
+    before the call): pending again, still claimed by `owner`. 'sending' — and so
+    'unconfirmed' after a takeover — only ever covers requests actually issued."""
+    await conn.execute(
+        """
+        UPDATE broadcast_recipients SET status = 'pending'
+        WHERE broadcast_id = $1 AND user_id = $2 AND claimed_by = $3 AND status = 'sending'
+        """,
+        broadcast_id, user_id, owner,
+    )
+
+
 async def mark_sent(
     conn: asyncpg.Connection, broadcast_id: uuid.UUID, user_id: uuid.UUID, message_id: int
 ) -> None:

@@ -321,16 +321,25 @@ async def list_courses(conn: asyncpg.Connection) -> list[CourseRow]:
     return [CourseRow(**dict(r)) for r in rows]
 
 
+_COURSE_ROW = """
+    SELECT c.id, c.slug, c.title, c.description, c.prompt_quota,
+           (SELECT count(*) FROM journeys j WHERE j.course_id = c.id AND j.is_active)
+               AS journeys
+    FROM courses c
+"""
+
+
 async def get_by_slug(conn: asyncpg.Connection, slug: str) -> CourseRow | None:
+    """Any course, published or not (admins and tutors manage drafts too)."""
+    r = await conn.fetchrow(f"{_COURSE_ROW} WHERE c.slug = $1", slug)
+    return CourseRow(**dict(r)) if r else None
+
+
+async def get_published(conn: asyncpg.Connection, *, slug: str | None = None,
+                        course_id: uuid.UUID | None = None) -> CourseRow | None:
+    """A course learners may join or act in: by slug or id, and only while published."""
     r = await conn.fetchrow(
-        """
-        SELECT c.id, c.slug, c.title, c.description, c.prompt_quota,
-               (SELECT count(*) FROM journeys j WHERE j.course_id = c.id AND j.is_active)
-                   AS journeys
-        FROM courses c WHERE c.slug = $1
-        """,
-        slug,
-    )
+        f"{_COURSE_ROW} WHERE c.is_published AND (c.slug = $1 OR c.id = $2)", slug, course_id)
     return CourseRow(**dict(r)) if r else None
 
 

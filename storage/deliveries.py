@@ -132,14 +132,15 @@ WITH due AS (
     SELECT user_id, course_id, 'quiz.retake_nudge', jsonb_build_object('module', module_no), $1
     FROM upd
 )
-SELECT upd.user_id, u.telegram_id, c.slug AS course_slug, c.title AS course_title,
+SELECT upd.user_id, u.telegram_id, upd.course_id, c.slug AS course_slug, c.title AS course_title,
        upd.module_no
 FROM upd JOIN users u ON u.id = upd.user_id JOIN courses c ON c.id = upd.course_id
 """
 
 _RECLAIM_SQL = """
 UPDATE journey_deliveries d
-SET claimed_by = $3, visible_at = $1 + make_interval(secs => $4), attempts = d.attempts + 1
+SET claimed_by = $3, visible_at = $1 + make_interval(secs => $4), attempts = d.attempts + 1,
+    claim_token = gen_random_uuid()
 WHERE d.id IN (
     SELECT id FROM journey_deliveries
     WHERE status = 'claimed' AND visible_at <= $1
@@ -147,7 +148,7 @@ WHERE d.id IN (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
-RETURNING d.id, d.attempts
+RETURNING d.id, d.attempts, d.claim_token
 """
 
 
@@ -187,40 +188,75 @@ async def reclaim_expired(
     return [r["id"] for r in rows if r["attempts"] <= max_attempts]
 
 
+async def claim_tokens(
+    conn: asyncpg.Connection, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The claim token of each claimed delivery (a fresh claim's comes from the column default,
+    a reclaim's from `_RECLAIM_SQL`): what mark_* and the heartbeat must present."""
+    rows = await conn.fetch(
+        "SELECT id, claim_token FROM journey_deliveries WHERE id = ANY($1::uuid[])"
+        " AND status = 'claimed'", ids)
+    return {r["id"]: r["claim_token"] for r in rows}
+
+
+async def heartbeat(
+    conn: asyncpg.Connection, claims: dict[uuid.UUID, uuid.UUID], *, now: datetime,
+    visibility_seconds: float,
+) -> set[uuid.UUID]:
+    """Keep claims invisible to other workers while their holder still works on them;
+    returns the ids still held (a claim retaken or finished meanwhile is not extended)."""
+    if not claims:
+        return set()
+    rows = await conn.fetch(
+        """
+        UPDATE journey_deliveries d SET visible_at = $3::timestamptz + make_interval(secs => $4)
+        FROM unnest($1::uuid[], $2::uuid[]) AS c(id, token)
+        WHERE d.id = c.id AND d.claim_token = c.token AND d.status = 'claimed'
+        RETURNING d.id
+        """,
+        list(claims), list(claims.values()), now, float(visibility_seconds),
+    )
+    return {r["id"] for r in rows}
+
+
 async def mark_sent(
     conn: asyncpg.Connection, delivery_id: uuid.UUID, *, chat_id: int, message_id: int,
-    now: datetime,
-) -> None:
+    now: datetime, token: uuid.UUID,
+) -> bool:
+    """Record the send; only the claim's holder (its `token`) can. False: not ours."""
     jv_row = await conn.fetchrow(
         """
         UPDATE journey_deliveries SET status = 'sent', sent_at = $2, chat_id = $3,
             message_id = $4, last_error = NULL
-        WHERE id = $1 AND status = 'claimed'
+        WHERE id = $1 AND status = 'claimed' AND claim_token = $5
         RETURNING id
         """,
-        delivery_id, now, chat_id, message_id,
+        delivery_id, now, chat_id, message_id, token,
     )
     if jv_row:
         jv = await view(conn, delivery_id)
         if jv:
             event = "journey.farewell" if jv.kind == "farewell" else "journey.sent"
             await log_event(conn, jv, event, now, {"waiting": jv.waiting})
+    return jv_row is not None
 
 
 async def mark_retry(
-    conn: asyncpg.Connection, delivery_id: uuid.UUID, *, error: str, retry_at: datetime
+    conn: asyncpg.Connection, delivery_id: uuid.UUID, *, error: str, retry_at: datetime,
+    token: uuid.UUID,
 ) -> None:
     await conn.execute(
         """
         UPDATE journey_deliveries SET visible_at = $2, last_error = $3
-        WHERE id = $1 AND status = 'claimed'
+        WHERE id = $1 AND status = 'claimed' AND claim_token = $4
         """,
-        delivery_id, retry_at, error[:500],
+        delivery_id, retry_at, error[:500], token,
     )
 
 
 async def mark_failed(
-    conn: asyncpg.Connection, delivery_id: uuid.UUID, *, error: str, unreachable: bool
+    conn: asyncpg.Connection, delivery_id: uuid.UUID, *, error: str, unreachable: bool,
+    token: uuid.UUID,
 ) -> None:
     async with conn.transaction():
         user_id = await conn.fetchval(
@@ -228,9 +264,10 @@ async def mark_failed(
             UPDATE journey_deliveries d SET status = 'failed', last_error = $2
             FROM course_users cu
             WHERE d.id = $1 AND cu.id = d.course_user_id AND d.status = 'claimed'
+              AND d.claim_token = $3
             RETURNING cu.user_id
             """,
-            delivery_id, error[:500],
+            delivery_id, error[:500], token,
         )
         if unreachable and user_id:
             await conn.execute(

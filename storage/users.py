@@ -122,13 +122,21 @@ def next_due_sql(tz: str, hour: str, now: str) -> str:
     return NEXT_DUE_SQL.replace("$now", now).format(tz=tz, hour=hour)
 
 
+async def is_time_zone(conn: asyncpg.Connection, name: str) -> bool:
+    """Whether PostgreSQL can compute local times in `name` (see migration 0150)."""
+    return bool(await conn.fetchval("SELECT is_time_zone($1)", name))
+
+
 async def set_timezone(
     conn: asyncpg.Connection, user_id: uuid.UUID, tz: str, now: datetime
-) -> None:
-    """Change the zone and move pending deliveries to the learner's new local hour."""
-    async with conn.transaction():
-        await conn.execute("UPDATE users SET timezone = $2 WHERE id = $1", user_id, tz)
-        await _reschedule(conn, user_id, now)
+) -> bool:
+    """Change the zone and move pending deliveries to the learner's new local hour; False
+    (nothing changed) for a zone PostgreSQL doesn't know."""
+    if not await is_time_zone(conn, tz):
+        return False
+    await conn.execute("UPDATE users SET timezone = $2 WHERE id = $1", user_id, tz)
+    await _reschedule(conn, user_id, now)
+    return True
 
 
 async def set_delivery_hour(

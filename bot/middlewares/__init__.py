@@ -1,8 +1,9 @@
-"""Cross-cutting concerns, in the order they run on every update: group ordering → per-user
-flood control → database trouble replies → units of work (and update de-duplication) → user
-upsert. None of them holds a database connection across the handler."""
+"""Cross-cutting concerns, in the order they run on every update: in-flight count → group
+ordering → per-user flood control → database trouble replies → units of work (and update
+de-duplication) → user upsert. None of them holds a database connection across the handler."""
 
 from bot.middlewares.errors import DatabaseTroubleMiddleware
+from bot.middlewares.inflight import InFlightMiddleware
 from bot.middlewares.ordering import GroupOrderMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.middlewares.unit_of_work import UnitOfWorkMiddleware
@@ -11,6 +12,7 @@ from bot.middlewares.users import UserMiddleware
 __all__ = [
     "DatabaseTroubleMiddleware",
     "GroupOrderMiddleware",
+    "InFlightMiddleware",
     "ThrottlingMiddleware",
     "UnitOfWorkMiddleware",
     "UserMiddleware",

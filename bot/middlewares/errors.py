@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 # What a PostgreSQL restart or a dropped connection looks like from asyncpg.
 DATABASE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                 asyncpg.CannotConnectNowError, ConnectionError, OSError)
+                 asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                 asyncpg.CrashShutdownError, ConnectionError, OSError)
 
 
 class DatabaseTroubleMiddleware(BaseMiddleware):
@@ -34,14 +35,24 @@ class DatabaseTroubleMiddleware(BaseMiddleware):
             return await handler(event, data)
         except DatabaseBusy:
             log.warning("database pool exhausted; asked the sender to retry")
+            _failed(data)
             await _tell(event, texts.BUSY)
         except (TelegramAPIError, TelegramNetworkError):
             raise  # Telegram's own trouble, not ours to translate
         except DATABASE_DOWN as exc:
             log.warning("database unavailable (%s); asked the sender to retry",
                         type(exc).__name__)
+            _failed(data)
             await _tell(event, texts.DB_TROUBLE)
         return None
+
+
+def _failed(data: dict[str, Any]) -> None:
+    """Tell the transport the update was not handled (a webhook then answers non-2xx, so
+    Telegram redelivers it; see bot/transports/webhook.py)."""
+    outcome = data.get("outcome")
+    if isinstance(outcome, dict):
+        outcome["failed"] = True
 
 
 async def _tell(event: TelegramObject, text: str) -> None:

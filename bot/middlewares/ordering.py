@@ -14,10 +14,16 @@ class GroupOrderMiddleware(BaseMiddleware):
     aiogram runs each update of a polling batch as its own task, so a reply could be handled
     before the message it replies to is stored (and then not thread under it). Updates from
     the same group chat queue on one FIFO lock, taken before anything awaits; private chats
-    and different groups still run concurrently. Per process, like the flood control."""
+    and different groups still run concurrently. Per process, like the flood control.
+
+    A group's lock lives while any update holds *or waits for* it (`users` counts both) and
+    is dropped with the last one, so memory stays bounded by the groups active right now. (A
+    released lock with waiters is momentarily unlocked: deleting it then would let the next
+    batch start on a fresh lock, concurrently with the woken waiter.)"""
 
     def __init__(self) -> None:
         self.locks: dict[int, asyncio.Lock] = {}
+        self.users: dict[int, int] = {}
 
     @staticmethod
     def _group_id(event: Update) -> int | None:
@@ -36,9 +42,12 @@ class GroupOrderMiddleware(BaseMiddleware):
         if chat_id is None:
             return await handler(event, data)
         lock = self.locks.setdefault(chat_id, asyncio.Lock())
+        self.users[chat_id] = self.users.get(chat_id, 0) + 1
         try:
             async with lock:
                 return await handler(event, data)
         finally:
-            if not lock.locked() and self.locks.get(chat_id) is lock:
-                del self.locks[chat_id]  # idle groups don't keep a lock around
+            self.users[chat_id] -= 1
+            if self.users[chat_id] == 0:  # nobody holds or waits: idle groups keep nothing
+                del self.users[chat_id]
+                del self.locks[chat_id]

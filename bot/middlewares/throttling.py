@@ -49,4 +49,6 @@ class ThrottlingMiddleware(BaseMiddleware):
         if len(self.windows) > 50_000:  # forget idle users so memory stays bounded
             for uid in [u for u, w in self.windows.items() if not w or now - w[-1] > 60]:
                 self.windows.pop(uid, None)
+            for uid in [u for u, t in self.warned.items() if now - t > 60]:
+                self.warned.pop(uid, None)
         return await handler(event, data)

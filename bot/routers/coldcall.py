@@ -186,6 +186,9 @@ async def _tell_how_to_join(
     if len(_hinted) > 10_000:
         for key in [k for k, t in _hinted.items() if now - t >= HINT_EVERY_SECONDS]:
             del _hinted[key]
+        for key in list(_hinted)[:len(_hinted) - 10_000]:  # still too many: the oldest go
+            del _hinted[key]
+    _hinted.pop((chat_id, cohort.id), None)  # re-inserted last: the dict stays time-ordered
     _hinted[(chat_id, cohort.id)] = now
     text = texts.NOT_MEMBER_DM.format(group=texts.esc(message.chat.title or "the group"),
                                       name=texts.esc(cohort.name))

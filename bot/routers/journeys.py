@@ -37,12 +37,13 @@ class Card:
 
 
 def next_step_cards(
-    *, slug: str, title: str, open_: Sequence[OpenJourney], missing: Sequence[OpenJourney],
-    locked_after: int | None, quiz_module: int | None, has_next_module: bool = True,
+    *, course_id: uuid.UUID, title: str, open_: Sequence[OpenJourney],
+    missing: Sequence[OpenJourney], locked_after: int | None, quiz_module: int | None,
+    has_next_module: bool = True,
 ) -> list[Card]:
     """The learner's next steps, each text with the buttons that do what it says."""
     cards: list[Card] = []
-    quiz = (slug, quiz_module) if quiz_module is not None else None
+    quiz = (course_id, quiz_module) if quiz_module is not None else None
     shown = {o.position for o in missing}
     if missing:
         text = (texts.MODULE_MISSING.format(module=locked_after, next=(locked_after or 0) + 1,
@@ -65,7 +66,8 @@ def next_step_cards(
     return cards
 
 
-def today_cards(result: TodayResult, slug: str, title: str, tz: str) -> list[Card]:
+def today_cards(result: TodayResult, course_id: uuid.UUID, title: str, tz: str
+                ) -> list[Card]:
     cards: list[Card] = []
     jv = result.view
     if jv is not None and (jv.taken or jv.completed):
@@ -73,8 +75,9 @@ def today_cards(result: TodayResult, slug: str, title: str, tz: str) -> list[Car
         cards.append(Card(texts.journey_messages(jv, again=not result.fresh), markup))
     elif jv is not None:
         cards.append(Card(texts.NOT_YET))
-    cards += next_step_cards(slug=slug, title=title, open_=result.open, missing=result.missing,
-                             locked_after=result.locked_after, quiz_module=result.quiz_module)
+    cards += next_step_cards(course_id=course_id, title=title, open_=result.open,
+                             missing=result.missing, locked_after=result.locked_after,
+                             quiz_module=result.quiz_module)
     if not cards:
         if result.finished:
             cards.append(Card(texts.ALREADY_FINISHED.format(title=texts.esc(title))))
@@ -84,10 +87,10 @@ def today_cards(result: TodayResult, slug: str, title: str, tz: str) -> list[Car
     return cards
 
 
-async def take_today(conn: asyncpg.Connection, course_user_id: uuid.UUID, slug: str,
+async def take_today(conn: asyncpg.Connection, course_user_id: uuid.UUID, course_id: uuid.UUID,
                      title: str, tz: str, now: datetime) -> list[Card]:
     result = await journeys.today(conn, course_user_id, now)
-    return today_cards(result, slug, title, tz)
+    return today_cards(result, course_id, title, tz)
 
 
 async def today(
@@ -96,7 +99,7 @@ async def today(
     now = clock()
     async with db.tx() as conn:
         cards = [card for cu in await enrollments.course_users_of(conn, user.id)
-                 for card in await take_today(conn, cu.id, cu.slug, cu.title, user.timezone,
+                 for card in await take_today(conn, cu.id, cu.course_id, cu.title, user.timezone,
                                               now)]
     if not cards:
         await message.answer(texts.NOT_ENROLLED)
@@ -159,10 +162,10 @@ async def done_journey(
     if result.quiz_module is not None:
         await query.message.answer(
             texts.QUIZ_READY.format(module=result.quiz_module),
-            reply_markup=keyboards.quiz_start(jv.course_slug, result.quiz_module),
+            reply_markup=keyboards.quiz_start(jv.course_id, result.quiz_module),
         )
     for card in next_step_cards(
-            slug=jv.course_slug, title=jv.course_title, open_=result.open,
+            course_id=jv.course_id, title=jv.course_title, open_=result.open,
             missing=result.missing, locked_after=jv.module_no if result.missing else None,
             quiz_module=None, has_next_module=has_next_module):
         await card.send(query.message)
@@ -176,7 +179,8 @@ async def show_progress(message: Message, db: Transactor, user: User) -> None:
         for cu in await enrollments.course_users_of(conn, user.id):
             open_ = await journeys.open_journeys(conn, cu.id)
             quiz_module = await journeys.pending_quiz(conn, user.id, cu.course_id)
-            cards += next_step_cards(slug=cu.slug, title=cu.title, open_=open_, missing=(),
+            cards += next_step_cards(course_id=cu.course_id, title=cu.title, open_=open_,
+                                     missing=(),
                                      locked_after=None, quiz_module=quiz_module)
     await answer_long(message, text)
     for card in cards:

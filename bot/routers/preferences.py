@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,12 +42,13 @@ async def timezone(
         await message.answer(texts.TIMEZONE_USAGE.format(tz=texts.esc(user.timezone)))
         return
     tz = valid_zone(arg)
-    if tz is None:
-        await message.answer(texts.TIMEZONE_BAD.format(value=texts.esc(arg[:64])))
-        return
     now = clock()
     async with db.tx() as conn:
-        await users.set_timezone(conn, user.id, tz, now)
+        # PostgreSQL computes every local date, so its own list has the last word
+        accepted = tz is not None and await users.set_timezone(conn, user.id, tz, now)
+    if not accepted or tz is None:
+        await message.answer(texts.TIMEZONE_BAD.format(value=texts.esc(arg[:64])))
+        return
     local = now.astimezone(ZoneInfo(tz)).strftime("%H:%M")
     await message.answer(texts.TIMEZONE_SET.format(tz=tz, local=local))
 
@@ -74,8 +76,8 @@ async def time_cb(
     query: CallbackQuery, callback_data: TimeCb, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
-    if not 0 <= callback_data.hour <= 23:
-        await query.answer(texts.TIME_BAD, show_alert=True)
+    if not 0 <= callback_data.hour <= 23:  # our keyboard has no such button: forged
+        await query.answer(texts.BUTTON_STALE, show_alert=True)
         return
     async with db.tx() as conn:
         await users.set_delivery_hour(conn, user.id, callback_data.hour, clock())
@@ -86,10 +88,11 @@ async def time_cb(
         )
 
 
-async def _my_course(conn: asyncpg.Connection, user: User, slug: str
+async def _my_course(conn: asyncpg.Connection, user: User, ref: str | uuid.UUID
                      ) -> tuple[CourseUser | None, list[CourseUser]]:
+    """One of the learner's courses, by slug (typed) or id (a button)."""
     mine = await enrollments.course_users_of(conn, user.id)
-    return next((cu for cu in mine if cu.slug == slug), None), mine
+    return next((cu for cu in mine if ref in (cu.slug, cu.course_id)), None), mine
 
 
 def _not_in(slug: str, mine: list[CourseUser]) -> str:
@@ -148,11 +151,11 @@ async def leave(message: Message, command: CommandObject, db: Transactor, user: 
         await message.answer(_not_in(slug, mine))
     elif cu is None and len(mine) > 1:
         await message.answer(texts.LEAVE_PICK, reply_markup=keyboards.leave_pick(
-            [(c.slug, c.title) for c in mine]))
+            [(c.course_id, c.title) for c in mine]))
     else:
         cu = cu or mine[0]
         await message.answer(texts.LEAVE_CONFIRM.format(title=texts.esc(cu.title)),
-                             reply_markup=keyboards.leave_confirm(cu.slug))
+                             reply_markup=keyboards.leave_confirm(cu.course_id))
 
 
 async def leave_cb(
@@ -170,7 +173,7 @@ async def leave_cb(
         await query.message.edit_text(texts.GONE)
     elif callback_data.action == "ask":
         await query.message.edit_text(texts.LEAVE_CONFIRM.format(title=texts.esc(cu.title)),
-                                      reply_markup=keyboards.leave_confirm(cu.slug))
+                                      reply_markup=keyboards.leave_confirm(cu.course_id))
     elif callback_data.action == "yes":
         await query.message.edit_text(texts.LEFT.format(title=texts.esc(cu.title)))
     else:
@@ -194,11 +197,11 @@ async def course_cmd(
     elif slug:
         await message.answer(_not_in(slug, mine))
     else:
-        current = ctx.course_slug if ctx else None
+        current = ctx.course_id if ctx else None
         title = ctx.course_title if ctx else mine[0].title
         await message.answer(texts.COURSE_PICK.format(title=texts.esc(title)),
                              reply_markup=keyboards.course_pick(
-                                 [(c.slug, c.title) for c in mine], current))
+                                 [(c.course_id, c.title) for c in mine], current))
 
 
 async def course_cb(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllGroupChats,
@@ -14,6 +13,7 @@ from aiogram.types import (
 )
 
 from bot.config import Settings
+from bot.transports.guard import SOFT_FAILURES, optional
 
 LEARNER_COMMANDS = [
     BotCommand(command="today", description="Today's journey"),
@@ -30,6 +30,8 @@ LEARNER_COMMANDS = [
     BotCommand(command="resume", description="Resume daily journeys"),
     BotCommand(command="leave", description="Leave a course (progress kept)"),
     BotCommand(command="course", description="Which course your questions are about"),
+    BotCommand(command="my_data", description="Everything I keep about you"),
+    BotCommand(command="delete_me", description="Erase your data"),
     BotCommand(command="help", description="What I can do"),
 ]
 TUTOR_COMMANDS = [
@@ -39,6 +41,7 @@ TUTOR_COMMANDS = [
     BotCommand(command="cohorts", description="Your cohorts"),
     BotCommand(command="cohort_add", description="Add members: <cohort> <email>…"),
     BotCommand(command="project", description="Batch project: <cohort> <batch> <title> <url>"),
+    BotCommand(command="downvoted", description="Down-voted answers: <course>"),
 ]
 ADMIN_COMMANDS = [
     *[c for c in TUTOR_COMMANDS if c.command != "quota"],  # admins' /quota also sets it
@@ -62,18 +65,26 @@ GROUP_COMMANDS = [
 ]
 
 
-async def set_commands(bot: Bot, settings: Settings) -> None:
-    await bot.set_my_commands(LEARNER_COMMANDS, scope=BotCommandScopeAllPrivateChats())
-    for admin_id in settings.admin_telegram_ids:
-        await bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(chat_id=admin_id))
-    await bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
+async def set_commands(bot: Bot, settings: Settings) -> bool:
+    """Set every scope's menu. Optional: a server that refuses or garbles any of it costs one
+    warning and the bot runs without menus (only a 401 propagates). True when all were set."""
+
+    async def every_menu() -> bool:
+        await bot.set_my_commands(LEARNER_COMMANDS, scope=BotCommandScopeAllPrivateChats())
+        for admin_id in settings.admin_telegram_ids:
+            await bot.set_my_commands(ADMIN_COMMANDS,
+                                      scope=BotCommandScopeChat(chat_id=admin_id))
+        await bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
+        return True
+
+    return bool(await optional("setting the command menus", every_menu))
 
 
 async def set_role_commands(bot: Bot, telegram_id: int, role: str) -> None:
     """A person's private menu after /grant or /revoke; failures (they never wrote to the bot)
     don't matter: the menu is set again when the role changes next."""
     scope = BotCommandScopeChat(chat_id=telegram_id)
-    with contextlib.suppress(TelegramAPIError):
+    with contextlib.suppress(*SOFT_FAILURES):
         if role == "learner":
             await bot.delete_my_commands(scope=scope)
         else:

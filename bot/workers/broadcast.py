@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from aiogram import Bot
-from aiogram.exceptions import TelegramNetworkError, TelegramServerError
+from aiogram.exceptions import ClientDecodeError, TelegramNetworkError, TelegramServerError
 
 from bot.config import Settings
 from bot.ui import keyboards, texts
@@ -45,6 +45,8 @@ def delivery_unknown(exc: SendFailed) -> bool:
     cause = exc.__cause__
     if isinstance(cause, TelegramServerError) or exc.permanent:
         return False
+    if isinstance(cause, ClientDecodeError):
+        return True  # a garbled answer may hide a delivered message
     if isinstance(cause, TelegramNetworkError):
         return "ClientConnectorError" not in str(cause)
     return isinstance(cause, TimeoutError)
@@ -60,6 +62,7 @@ class _Run:
     sent_here: int = 0
     stop: bool = False  # the broadcast was stopped or taken over: send nothing more
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lost: bool = False  # the lease is gone (an admin stopped it, or another process has it)
 
 
 class Broadcaster:
@@ -81,11 +84,15 @@ class Broadcaster:
         self.monotonic = monotonic
         self.lease = settings.broadcast_lease_seconds
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._runs: dict[uuid.UUID, _Run] = {}
+        self._closing = False
 
     # --- starting and resuming -------------------------------------------------------------
 
     def launch(self, bot: Bot, sender: RateLimitedSender, broadcast_id: uuid.UUID) -> None:
         """Send a broadcast this process owns, in the background."""
+        if self._closing:
+            return  # shutting down: the next process takes it over
         running = self._tasks.get(broadcast_id)
         if running and not running.done():
             return
@@ -115,7 +122,7 @@ class Broadcaster:
             while not stop.is_set():
                 try:
                     await self.resume(bot, sender)
-                except (asyncpg.PostgresError, OSError) as exc:
+                except Exception as exc:
                     log.error("looking for broadcasts to resume failed: %s", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.lease / 2)
@@ -127,12 +134,21 @@ class Broadcaster:
         while self._tasks:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
-    async def close(self) -> None:
-        """Stop sending and hand our broadcasts over at once (no lease to wait out)."""
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop sending and hand our broadcasts over at once (no lease to wait out).
+
+        Graceful: no new request starts, the ones in flight get `grace` seconds to finish and
+        be recorded, then whatever is left is cancelled. Rows committed 'sending' whose request
+        never left go back to pending, so the next process sends them (exactly once)."""
+        self._closing = True
+        for run in self._runs.values():
+            run.stop = True
         tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- one broadcast ---------------------------------------------------------------------
 
@@ -143,19 +159,31 @@ class Broadcaster:
             return
         async with self.pool.acquire() as own:
             run = _Run(b, own, started=self.monotonic())
+            self._runs[b.id] = run
+            # The lease has its own timer: however long a send waits (a 429 pause, a slow
+            # progress edit), the lease is renewed and nobody takes the broadcast over.
+            lease = asyncio.create_task(self._lease_loop(run))
             progress = asyncio.create_task(self._progress_loop(bot, sender, run))
             try:
                 await self._send_all(bot, sender, run)
             except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    async with self.pool.acquire() as conn:
-                        await broadcasts.release(conn, b.id, self.name)
+                await self._release(b.id)
                 raise
             finally:
-                progress.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await progress
+                self._runs.pop(b.id, None)
+                for task in (progress, lease):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        if self._closing and not run.lost:
+            await self._release(b.id)  # shutting down: the next process carries on at once
+            return
         await self._finish(bot, sender, run)
+
+    async def _release(self, broadcast_id: uuid.UUID) -> None:
+        with contextlib.suppress(Exception):
+            async with self.pool.acquire() as conn:
+                await asyncio.shield(broadcasts.release(conn, broadcast_id, self.name))
 
     async def _send_all(self, bot: Bot, sender: RateLimitedSender, run: _Run) -> None:
         b = run.broadcast
@@ -165,7 +193,7 @@ class Broadcaster:
                                                hold_seconds=self.lease * 2)
                 if not batch:
                     if not await broadcasts.renew(conn, b.id, self.name, self.lease):
-                        run.stop = True  # stopped by an admin, or another process took over
+                        run.stop = run.lost = True  # stopped by an admin, or taken over
                         return
                     wait = await broadcasts.seconds_until_due(conn, b.id)
             if not batch:
@@ -191,22 +219,48 @@ class Broadcaster:
         self, bot: Bot, sender: RateLimitedSender, run: _Run, r: Recipient
     ) -> None:
         b = run.broadcast
+        issued = False
+        committed = False
 
         async def in_flight() -> None:
             # Inside the rate slot: commit "in flight"; the sender then paces the call itself.
+            nonlocal committed
+            if run.stop:
+                raise _NotOurs  # shutting down (or stopped): start nothing new
             async with run.lock:
                 ours = await broadcasts.mark_sending(run.conn, b.id, r.user_id, self.name)
             if not ours:
                 raise _NotOurs
+            committed = True
+
+        async def not_sent() -> None:
+            nonlocal committed
+            if committed:
+                async with run.lock:
+                    await broadcasts.mark_not_sent(run.conn, b.id, r.user_id, self.name)
+                committed = False
+
+        def call():  # the Bot API call, noting that a request really left
+            nonlocal issued
+            issued = True
+            return bot.send_message(r.chat_id, b.body)
 
         try:
-            message = await sender.send(r.chat_id, lambda: bot.send_message(r.chat_id, b.body),
-                                        prepare=in_flight)
+            message = await sender.send(r.chat_id, call, prepare=in_flight, refused=not_sent)
         except _NotOurs:
             run.stop = True
             return
+        except asyncio.CancelledError:
+            if not issued:  # committed 'sending' but nothing left: pending again
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(not_sent())
+            raise
         except SendFailed as exc:
             await self._record_failure(run, r, exc)
+            return
+        except Exception:  # one recipient's bug must not stop the broadcast
+            log.exception("broadcast %s to %s failed unexpectedly", b.id, r.chat_id)
+            await self._record_failure(run, r, SendFailed("unexpected error", permanent=False))
             return
         async with self.pool.acquire() as conn:
             await broadcasts.mark_sent(conn, b.id, r.user_id, message.message_id)
@@ -228,21 +282,33 @@ class Broadcaster:
 
     # --- the progress message --------------------------------------------------------------
 
-    async def _progress_loop(self, bot: Bot, sender: RateLimitedSender, run: _Run) -> None:
-        """Every few seconds: renew the lease (or learn we lost it) and edit the progress."""
+    async def _lease_loop(self, run: _Run) -> None:
+        """Renew the lease every third of it, on its own connection and timer."""
         b = run.broadcast
-        every = min(self.settings.broadcast_progress_seconds, self.lease / 3)
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                async with self.pool.acquire() as conn:
+                    ours = await broadcasts.renew(conn, b.id, self.name, self.lease)
+            except Exception as exc:
+                # A missed renewal is harmless unless it lasts a whole lease; then another
+                # process takes over and this one stops at its next row.
+                log.warning("broadcast %s: lease renewal failed: %s", b.id, exc)
+                continue
+            if not ours:
+                run.stop = run.lost = True
+                return
+
+    async def _progress_loop(self, bot: Bot, sender: RateLimitedSender, run: _Run) -> None:
+        """Every few seconds: edit the progress message (the lease is renewed elsewhere)."""
+        b = run.broadcast
+        every = self.settings.broadcast_progress_seconds
         while True:
             await asyncio.sleep(every)
             try:
                 async with self.pool.acquire() as conn:
-                    if not await broadcasts.renew(conn, b.id, self.name, self.lease):
-                        run.stop = True
-                        return
                     counts = await broadcasts.counts(conn, b.id)
-            except (asyncpg.PostgresError, OSError) as exc:
-                # A missed renewal is harmless unless it lasts a whole lease; then another
-                # process takes over and this one stops at its next row.
+            except Exception as exc:
                 log.warning("broadcast %s: progress update failed: %s", b.id, exc)
                 continue
             await self._edit(bot, sender, b, texts.broadcast_progress(

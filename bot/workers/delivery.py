@@ -2,7 +2,9 @@
 
 Run as many workers as you like (`learnbot deliver`, plus the loop inside `learnbot run`): the
 claim is one `FOR UPDATE SKIP LOCKED` statement, so workers never take the same row, and a
-worker that dies leaves its claims to be retaken after the visibility timeout.
+worker that dies leaves its claims to be retaken after the visibility timeout. A live worker's
+heartbeat keeps its claims from being retaken however long it waits (a 429 pause), and only the
+claim's holder — the token it was handed — can record how a delivery ended.
 """
 
 from __future__ import annotations
@@ -12,16 +14,21 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import asyncpg
 from aiogram import Bot
+from aiogram.exceptions import TelegramUnauthorizedError
 
 from bot.clock import utcnow
 from bot.config import Settings
+from bot.middlewares.errors import DATABASE_DOWN
+from bot.transports.guard import TokenRevoked
 from bot.ui import keyboards, texts
 from bot.workers.retry import backoff
 from bot.workers.sender import RateLimitedSender, SendFailed
@@ -29,6 +36,7 @@ from storage import deliveries, journeys, users
 from storage.pg import transaction
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,8 +70,11 @@ class DeliveryWorker:
         self.clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.concurrency = concurrency or settings.delivery_concurrency
+        # Set on shutdown: no new batch, no new send; unsent claims are handed back at once.
+        self.stopping = asyncio.Event()
 
-    async def claim(self) -> list[uuid.UUID]:
+    async def claim(self) -> dict[uuid.UUID, uuid.UUID]:
+        """Claim a batch; returns each delivery's claim token (what marks it and keeps it)."""
         now = self.clock()
         vt = self.settings.delivery_visibility_timeout_seconds
         limit = self.settings.delivery_batch_size
@@ -76,25 +87,27 @@ class DeliveryWorker:
                 fresh = await deliveries.claim_due(
                     conn, now=now, limit=limit, worker=self.name, visibility_seconds=vt
                 )
-        return reclaimed + fresh
+                ids = reclaimed + fresh
+                return await deliveries.claim_tokens(conn, ids) if ids else {}
 
     async def run_once(self) -> DeliveryReport:
         """Deliver everything due now, batch after batch, then return."""
         report = DeliveryReport()
-        while True:
-            ids = await self.claim()
-            if not ids:
+        while not self.stopping.is_set():
+            claims = await self.claim()
+            if not claims:
                 break
             report.batches += 1
-            report.claimed += len(ids)
-            await self.send_batch(ids, report)
-        await self.send_nudges(report)
+            report.claimed += len(claims)
+            await self.send_batch(claims, report)
+        if not self.stopping.is_set():
+            await self.send_nudges(report)
         return report
 
     async def send_nudges(self, report: DeliveryReport) -> None:
         """"You can retake the quiz now", once per ended cooldown (claimed and recorded as an
         activity event in one statement, then sent through the rate-limited sender)."""
-        while True:
+        while not self.stopping.is_set():
             async with self.pool.acquire() as conn, transaction(conn):
                 due = await deliveries.claim_retake_nudges(
                     conn, now=self.clock(), limit=self.settings.delivery_batch_size)
@@ -104,7 +117,7 @@ class DeliveryWorker:
                 chat_id = row["telegram_id"]
                 text = texts.RETAKE_READY.format(module=row["module_no"],
                                                  title=texts.esc(row["course_title"]))
-                markup = keyboards.quiz_start(row["course_slug"], row["module_no"])
+                markup = keyboards.quiz_start(row["course_id"], row["module_no"])
                 try:
                     await self.sender.send(chat_id, lambda c=chat_id, t=text, m=markup:
                                            self.bot.send_message(c, t, reply_markup=m))
@@ -115,31 +128,95 @@ class DeliveryWorker:
                     continue
                 report.nudges += 1
 
-    async def run_forever(self, stop: asyncio.Event) -> None:
-        log.info("delivery worker %s started", self.name)
-        while not stop.is_set():
-            try:
-                report = await self.run_once()
-                if report.claimed:
-                    log.info("delivered: sent=%s failed=%s retry=%s blocked=%s", report.sent,
-                             report.failed, report.retry_later, report.blocked)
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.error("delivery round failed, will retry: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.delivery_poll_seconds)
+    async def round(self) -> DeliveryReport:
+        """One supervised round (see bot/workers/supervisor.py)."""
+        report = await self.run_once()
+        if report.claimed:
+            log.info("delivered: sent=%s failed=%s retry=%s blocked=%s", report.sent,
+                     report.failed, report.retry_later, report.blocked)
+        return report
 
-    async def send_batch(self, ids: list[uuid.UUID], report: DeliveryReport) -> None:
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """`learnbot deliver`: rounds under a supervisor until `stop`; raises WorkerFailed
+        when it can't recover (or the token was revoked)."""
+        from bot.workers.supervisor import Supervisor
+
+        log.info("delivery worker %s started", self.name)
+        supervisor = Supervisor(give_up_after=self.settings.supervisor_give_up_seconds)
+        supervisor.add("delivery", self.round, self.settings.delivery_poll_seconds)
+        await supervisor.run(stop)
+        if supervisor.failed:
+            raise WorkerFailed(supervisor.failed)
+
+    async def send_batch(self, claims: dict[uuid.UUID, uuid.UUID],
+                         report: DeliveryReport) -> None:
         async with self.pool.acquire() as conn:
-            views = await journeys.views(conn, ids)
+            views = await journeys.views(conn, list(claims))
+        held = dict(claims)  # what the heartbeat keeps alive: shrinks as deliveries finish
+        beat = asyncio.create_task(self._heartbeat(held), name=f"heartbeat-{self.name}")
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(jv: journeys.JourneyView) -> None:
             async with gate:
-                await self.deliver(jv, report)
+                try:
+                    if self.stopping.is_set():  # shutting down: hand the claim back now
+                        await self._record("a hand-back", lambda conn: deliveries.mark_retry(
+                            conn, jv.delivery_id, error="worker stopped before sending",
+                            retry_at=self.clock(), token=claims[jv.delivery_id]))
+                        return
+                    await self.deliver(jv, claims[jv.delivery_id], report)
+                finally:
+                    held.pop(jv.delivery_id, None)
 
-        await asyncio.gather(*(one(jv) for jv in views))
+        try:
+            results = await asyncio.gather(*(one(jv) for jv in views), return_exceptions=True)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        # The batch ran to the end either way; what couldn't be recorded fails the round.
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
-    async def deliver(self, jv: journeys.JourneyView, report: DeliveryReport) -> None:
+    async def _heartbeat(self, held: dict[uuid.UUID, uuid.UUID]) -> None:
+        """Extend the batch's claims every third of the visibility timeout while the worker
+        still works on them (a long 429 pause included), so no other worker retakes them."""
+        vt = self.settings.delivery_visibility_timeout_seconds
+        while True:
+            await asyncio.sleep(vt / 3)
+            if not held:
+                continue
+            try:
+                async with self.pool.acquire() as conn:
+                    kept = await deliveries.heartbeat(conn, dict(held), now=self.clock(),
+                                                      visibility_seconds=vt)
+            except Exception as exc:  # a missed beat is harmless unless it lasts vt
+                log.warning("delivery heartbeat failed: %s", exc)
+                continue
+            lost = set(held) - kept
+            if lost:
+                log.warning("%s delivery claim(s) were retaken by another worker", len(lost))
+
+    async def _record(self, what: str, step: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run one recording step, riding out a database restart for a while: the card is
+        already out (or decided), and forgetting that would send it again."""
+        delay = 0.5
+        deadline = time.monotonic() + self.settings.delivery_visibility_timeout_seconds / 2
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    return await step(conn)
+            except DATABASE_DOWN as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("recording %s: database unavailable (%s); retrying", what,
+                            type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def deliver(self, jv: journeys.JourneyView, token: uuid.UUID,
+                      report: DeliveryReport) -> None:
         chat_id = jv.telegram_id
         try:
             message = await self.sender.send(
@@ -150,20 +227,37 @@ class DeliveryWorker:
                                   else keyboards.start(jv.delivery_id)),
                 ),
             )
+        except TelegramUnauthorizedError as exc:
+            raise TokenRevoked(f"Telegram rejected the bot token (401 {exc.message})") from None
         except SendFailed as exc:
-            async with self.pool.acquire() as conn:
-                if exc.permanent:
-                    await deliveries.mark_failed(conn, jv.delivery_id, error=str(exc),
-                                               unreachable=exc.blocked)
-                    report.failed += 1
-                    report.blocked += int(exc.blocked)
-                else:
-                    retry_at = self.clock() + backoff(jv.attempts)
-                    await deliveries.mark_retry(conn, jv.delivery_id, error=str(exc),
-                                              retry_at=retry_at)
-                    report.retry_later += 1
+            error, blocked = str(exc), exc.blocked
+            if exc.permanent:
+                await self._record("a failure", lambda conn: deliveries.mark_failed(
+                    conn, jv.delivery_id, error=error, unreachable=blocked, token=token))
+                report.failed += 1
+                report.blocked += int(blocked)
+            else:
+                await self._retry_later(jv, token, str(exc))
+                report.retry_later += 1
             return
-        async with self.pool.acquire() as conn:
-            await deliveries.mark_sent(conn, jv.delivery_id, chat_id=chat_id,
-                                     message_id=message.message_id, now=self.clock())
+        except Exception as exc:  # one delivery's bug must not stop the others
+            log.exception("delivery %s to %s failed unexpectedly", jv.delivery_id, chat_id)
+            report.errors.append(f"{type(exc).__name__}: {exc}")
+            await self._retry_later(jv, token, f"{type(exc).__name__}: {exc}")
+            report.retry_later += 1
+            return
+        ours = await self._record("a send", lambda conn: deliveries.mark_sent(
+            conn, jv.delivery_id, chat_id=chat_id, message_id=message.message_id,
+            now=self.clock(), token=token))
+        if not ours:
+            log.warning("delivery %s was sent but its claim had been retaken", jv.delivery_id)
         report.sent += 1
+
+    async def _retry_later(self, jv: journeys.JourneyView, token: uuid.UUID, error: str) -> None:
+        retry_at = self.clock() + backoff(jv.attempts)
+        await self._record("a retry", lambda conn: deliveries.mark_retry(
+            conn, jv.delivery_id, error=error, retry_at=retry_at, token=token))
+
+
+class WorkerFailed(RuntimeError):
+    """The delivery loop kept failing past the give-up time, or the token was revoked."""

@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 
 log = logging.getLogger(__name__)
@@ -56,19 +59,21 @@ class Pacer:
     before Telegram asked us to wait must not fire during the wait."""
 
     def __init__(self, rate_per_second: float, clock: Callable[[], float] = time.monotonic,
-                 hold_until: Callable[[], float] = lambda: 0.0) -> None:
+                 hold_until: Callable[[], float] = lambda: 0.0,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         self.interval = 1.0 / rate_per_second
         self.clock = clock
         self.hold_until = hold_until
+        self.sleep = sleep  # injectable: tests run the pacer on virtual time
         self._last = float("-inf")
         self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
         async with self._lock:
             # A loop, not one sleep: a 429 arriving meanwhile moves the deadline.
-            while (delay := max(self._last + self.interval,  # noqa: ASYNC110
+            while (delay := max(self._last + self.interval,
                                 self.hold_until()) - self.clock()) > 0:
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
             self._last = self.clock()
 
 
@@ -82,6 +87,7 @@ class RateLimitedSender:
         max_429_retries: int = 10,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        max_chats: int = 100_000,
     ) -> None:
         self.interval = 1.0 / rate_per_second
         self.chat_interval = chat_interval
@@ -91,10 +97,14 @@ class RateLimitedSender:
         self.sleep = sleep
         self._next_slot = 0.0
         self._paused_until = 0.0
-        self._chat_next: dict[int, float] = {}
-        self._group_sends: dict[int, deque[float]] = {}
+        # Per-chat state, bounded: an entry is only needed while it still limits something
+        # (a chat's next slot in the future, a group's sends of the last minute); past
+        # `max_chats` the expired ones go, then the least recently used.
+        self.max_chats = max_chats
+        self._chat_next: OrderedDict[int, float] = OrderedDict()
+        self._group_sends: OrderedDict[int, deque[float]] = OrderedDict()
         self._lock = asyncio.Lock()
-        self._pacer = Pacer(rate_per_second, clock, lambda: self._paused_until)
+        self._pacer = Pacer(rate_per_second, clock, lambda: self._paused_until, sleep)
         self.stats = SenderStats()
 
     async def _acquire(self, chat_id: int) -> None:
@@ -107,6 +117,7 @@ class RateLimitedSender:
                 wait = max(wait, chat_ready - now)
                 if chat_id < 0:  # groups and channels
                     sends = self._group_sends.setdefault(chat_id, deque())
+                    self._group_sends.move_to_end(chat_id)
                     while sends and now - sends[0] >= 60:
                         sends.popleft()
                     if len(sends) >= self.group_per_minute:
@@ -115,25 +126,42 @@ class RateLimitedSender:
                     slot = max(now, self._next_slot)
                     self._next_slot = slot + self.interval
                     self._chat_next[chat_id] = slot + self.chat_interval
+                    self._chat_next.move_to_end(chat_id)
                     if chat_id < 0:
                         self._group_sends[chat_id].append(slot)
-                    if len(self._chat_next) > 100_000:
-                        self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+                    self._bound(now)
                     delay = slot - now
                     break
             await self.sleep(wait)
         if delay > 0:
             await self.sleep(delay)
 
+    def _bound(self, now: float) -> None:
+        if len(self._chat_next) > self.max_chats:
+            for c in [c for c, t in self._chat_next.items() if t <= now]:
+                del self._chat_next[c]
+            while len(self._chat_next) > self.max_chats:
+                self._chat_next.popitem(last=False)
+        if len(self._group_sends) > self.max_chats:
+            for g in [g for g, q in self._group_sends.items() if not q or now - q[-1] >= 60]:
+                del self._group_sends[g]
+            while len(self._group_sends) > self.max_chats:
+                self._group_sends.popitem(last=False)
+
+    def tracked_chats(self) -> int:
+        return len(self._chat_next) + len(self._group_sends)
+
     async def send(
         self, chat_id: int, call: Callable[[], Awaitable[T]], *,
         prepare: Callable[[], Awaitable[object]] | None = None,
+        refused: Callable[[], Awaitable[object]] | None = None,
     ) -> T:
         """Run one Bot API call for `chat_id` under the limits; classify failures.
 
         `prepare` runs inside the send slot, before the final pacing (e.g. a broadcast commits
         "in flight" there), so however long it takes, the HTTP call still leaves on pace.
-        Whatever it raises propagates to the caller."""
+        Whatever it raises propagates to the caller. `refused` runs after a 429 (Telegram
+        took nothing), before the pause: undo what `prepare` committed."""
         for _ in range(self.max_429_retries + 1):
             await self._acquire(chat_id)
             if prepare is not None:
@@ -149,6 +177,8 @@ class RateLimitedSender:
                         self.stats.paused_seconds += until - max(self._paused_until, self.clock())
                         self._paused_until = until
                 log.warning("429 from Telegram: pausing all sends for %ss", exc.retry_after)
+                if refused is not None:
+                    await refused()
                 continue
             except TelegramForbiddenError as exc:
                 self.stats.failed += 1
@@ -156,9 +186,17 @@ class RateLimitedSender:
             except (TelegramBadRequest, TelegramNotFound) as exc:
                 self.stats.failed += 1
                 raise SendFailed(str(exc), permanent=True) from exc
-            except (TimeoutError, TelegramNetworkError, TelegramServerError) as exc:
+            except (TimeoutError, TelegramNetworkError, TelegramServerError,
+                    ClientDecodeError) as exc:
+                # A garbled answer (ClientDecodeError) may hide a delivered message: callers
+                # that must never repeat one treat it like a timeout (delivery unknown).
                 self.stats.failed += 1
                 raise SendFailed(str(exc) or type(exc).__name__, permanent=False) from exc
+            except TelegramUnauthorizedError:
+                raise  # the token is gone: nothing to classify, the process stops
+            except TelegramAPIError as exc:  # conflicts, too large, …: retrying won't help
+                self.stats.failed += 1
+                raise SendFailed(str(exc), permanent=True) from exc
             self.stats.sent += 1
             return result
         self.stats.failed += 1

@@ -209,6 +209,8 @@ async def test_cold_call_input_problems(pool: asyncpg.Pool) -> None:
         await h.say(TUTOR, "/coldcall spring 1.1")  # the failed post didn't use up prompt 1
         assert "Posted prompt 1 of 2" in last_text(h, TUTOR)
         await group_say(h, ADA, "/coldcall 1.1", chat_id=-1009999)  # an unlinked group
+        assert last_text(h, -1009999) == ""  # says nothing to a learner there
+        await group_say(h, ADMIN, "/coldcall 1.1", chat_id=-1009999)
         assert "isn't linked to a cohort" in last_text(h, -1009999)
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM cold_call_posts") == 1

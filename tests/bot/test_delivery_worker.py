@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -173,3 +175,82 @@ async def test_timeouts_are_retried_with_backoff(pool: asyncpg.Pool, tmp_path: P
             assert (await worker.run_once()).sent == 3
         finally:
             await bot.session.close()
+
+
+async def test_two_workers_and_a_429_longer_than_the_visibility_timeout_send_each_once(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Worker A's claims stay alive through a 7 s 429 pause (its heartbeat) although the
+    visibility timeout is 5 s: worker B, polling all along, never retakes and resends them."""
+    report = await import_path(pool, tiny_course(tmp_path / "c"))
+    now = datetime.now(UTC)
+    await seed_learners(pool, report.course_id, 20, due=now - timedelta(minutes=5))
+    async with BotAPIEmulator() as emu:
+        emu.rate_limit(1, retry_after=7, methods={"sendMessage"})
+        settings = load_settings(bot_token="123456:TEST", telegram_api_url=emu.url,
+                                 delivery_visibility_timeout_seconds=5)
+        bots, workers = [], []
+        for name in ("a", "b"):
+            bot = make_bot(settings)
+            bots.append(bot)
+            workers.append(DeliveryWorker(pool, bot, RateLimitedSender(rate_per_second=100),
+                                          settings, clock=lambda: datetime.now(UTC),
+                                          name=name))
+        a, b = workers
+        try:
+            first = asyncio.create_task(a.run_once())
+            await emu.wait_for_call("sendMessage", lambda c: c.status == 429, timeout=10)
+            polled = 0
+            while not first.done():  # B polls every 0.5 s while A waits out the 429
+                assert (await b.run_once()).claimed == 0
+                polled += 1
+                await asyncio.sleep(0.5)
+            result = await first
+        finally:
+            for bot in bots:
+                await bot.session.close()
+        calls = emu.calls("sendMessage")
+    assert polled >= 10  # B really looked, past the 5 s visibility timeout
+    assert result.sent == 20
+    ok = Counter(c.params["chat_id"] for c in calls if c.ok)
+    assert len(ok) == 20 and set(ok.values()) == {1}, ok.most_common(3)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM journey_deliveries WHERE status = 'sent'") == 20
+
+
+async def test_one_chats_400_anothers_garbage_and_a_bug_leave_everyone_else_served(
+    pool: asyncpg.Pool, tmp_path: Path, monkeypatch
+) -> None:
+    from bot.workers import delivery
+
+    report = await import_path(pool, tiny_course(tmp_path / "c"))
+    await seed_learners(pool, report.course_id, 10)
+    bad_request, garbled, buggy = BASE_ID + 2, BASE_ID + 5, BASE_ID + 8
+    card = delivery.texts.journey_card
+
+    def journey_card(jv):
+        if jv.telegram_id == buggy:
+            raise KeyError("a bug in rendering this learner's card")
+        return card(jv)
+
+    monkeypatch.setattr(delivery.texts, "journey_card", journey_card)
+    async with BotAPIEmulator() as emu:
+        emu.chat_fault(bad_request, 400, "Bad Request: message text is empty")
+        emu.chat_fault(garbled, garbage=True)
+        worker, bot, _ = worker_for(emu, pool, Clock(NOW))
+        try:
+            result = await worker.run_once()
+        finally:
+            await bot.session.close()
+        ok = Counter(c.params["chat_id"] for c in emu.calls("sendMessage") if c.ok)
+    others = {BASE_ID + g for g in range(1, 11)} - {bad_request, garbled, buggy}
+    assert set(ok) == others and set(ok.values()) == {1}
+    assert result.sent == 7 and result.failed == 1 and result.retry_later == 2
+    assert result.errors and "KeyError" in result.errors[0]
+    async with pool.acquire() as conn:
+        rows = dict(await conn.fetch(
+            "SELECT u.telegram_id, d.status::text FROM journey_deliveries d JOIN course_users "
+            "cu ON cu.id = d.course_user_id JOIN users u ON u.id = cu.user_id"))
+    assert rows[bad_request] == "failed"
+    assert rows[garbled] == "claimed" and rows[buggy] == "claimed"  # retried after backoff

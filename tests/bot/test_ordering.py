@@ -4,6 +4,7 @@ concurrent tasks: a reply that arrives right behind its parent still threads und
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import asyncpg
 
@@ -42,3 +43,44 @@ async def _id_of(pool: asyncpg.Pool, telegram_message_id: int):
         return await conn.fetchval(
             "SELECT id FROM cold_call_messages WHERE telegram_message_id = $1",
             telegram_message_id)
+
+
+async def test_fifty_replies_in_five_overlapping_batches_all_thread_right(
+    pool: asyncpg.Pool,
+) -> None:
+    """Each reply answers the one before it (a chain under Ada's answer), fed as five batches
+    of ten where every batch starts while the previous one is still being handled: the group
+    lock must survive the hand-over between batches, or a reply runs before its parent."""
+    async with rig(pool) as h:
+        await _cohort_with_members(h)
+        await group_say(h, TUTOR, "/coldcall 1.1", thread_id=THREAD, name="Tess")
+        post = bot_posts(h)[-1]
+        messages = [h.emu.push_message(
+            ADA, "Answer 0", chat_id=GROUP, chat_type="supergroup", first_name="Ada",
+            reply_to_message_id=post.message_id, thread_id=THREAD, is_topic_message=True)]
+        for i in range(1, 50):
+            who, name = (BOB, "Bob") if i % 2 else (ADA, "Ada")
+            messages.append(h.emu.push_message(
+                who, f"Reply {i}", chat_id=GROUP, chat_type="supergroup", first_name=name,
+                reply_to_message_id=messages[-1]["message_id"], thread_id=THREAD,
+                is_topic_message=True))
+        batches = []
+        for b in range(5):
+            batch = messages[b * 10:(b + 1) * 10]
+            batches.append(asyncio.gather(*(
+                h.feed({"update_id": h._next(), "message": m}) for m in batch)))
+            await asyncio.sleep(0.01)  # the next batch arrives while this one is handled
+        await asyncio.gather(*batches)
+        ids = {m["message_id"]: await _id_of(pool, m["message_id"]) for m in messages}
+        async with pool.acquire() as conn:
+            rows = {r["telegram_message_id"]: r for r in await conn.fetch(
+                "SELECT telegram_message_id, parent_id, root_id FROM cold_call_messages")}
+        assert len(rows) == 50
+        assert rows[messages[0]["message_id"]]["parent_id"] is None
+        for prev, m in itertools.pairwise(messages):
+            row = rows[m["message_id"]]
+            assert row["parent_id"] == ids[prev["message_id"]], m["text"]
+            assert row["root_id"] == ids[messages[0]["message_id"]]
+        order = next(m for m in h.dp.update.outer_middleware
+                     if type(m).__name__ == "GroupOrderMiddleware")
+        assert order.locks == {}  # nothing kept for an idle group

@@ -32,8 +32,10 @@ async def _learner(conn, course_id, tz: str, hour: int, now: datetime):
 async def _tick(conn, now: datetime, *, open_cards: bool = False) -> list:
     """One scheduler round; with `open_cards` every learner opens the card right away."""
     ids = await deliveries.claim_due(conn, now=now, limit=1000, worker="t", visibility_seconds=300)
+    tokens = await deliveries.claim_tokens(conn, ids)
     for delivery_id in ids:
-        await deliveries.mark_sent(conn, delivery_id, chat_id=1, message_id=1, now=now)
+        assert await deliveries.mark_sent(conn, delivery_id, chat_id=1, message_id=1, now=now,
+                                          token=tokens[delivery_id])
         if open_cards:
             jv = await journeys.view(conn, delivery_id)
             assert jv is not None
@@ -227,7 +229,9 @@ async def test_blocked_learner_is_marked_and_skipped(pool: asyncpg.Pool, tmp_pat
         u, _cu = await _learner(conn, course_id, "UTC", 8, START)
         t0 = START + timedelta(hours=8)
         [d] = await deliveries.claim_due(conn, now=t0, limit=10, worker="w", visibility_seconds=60)
-        await deliveries.mark_failed(conn, d, error="Forbidden: bot was blocked", unreachable=True)
+        [token] = (await deliveries.claim_tokens(conn, [d])).values()
+        await deliveries.mark_failed(conn, d, error="Forbidden: bot was blocked", unreachable=True,
+                                     token=token)
         assert await conn.fetchval("SELECT is_reachable FROM users WHERE id = $1", u) is False
         assert await _tick(conn, t0 + timedelta(days=1)) == []
 
@@ -278,3 +282,42 @@ async def test_unopened_card_is_offered_again_and_backs_off(
     assert all(g == 7 for g in gaps[4:])  # 5 unopened: weekly
     assert 28 <= (rows[-1]["local_date"] - START.date()).days <= 35
     assert lapsed is not None
+
+
+async def test_only_the_claim_holder_records_and_the_heartbeat_keeps_it(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A reclaim hands out a new token: the first holder's mark_sent/heartbeat no longer count,
+    and a heartbeat keeps a claim from being retaken at all."""
+    report = await import_path(pool, tiny_course(tmp_path / "c"))
+    course_id = report.course_id
+    async with pool.acquire() as conn:
+        for _ in range(2):
+            await _learner(conn, course_id, "UTC", 8, START)
+        t0 = START + timedelta(hours=8)
+        a, b = await deliveries.claim_due(conn, now=t0, limit=10, worker="w1",
+                                          visibility_seconds=60)
+        first = await deliveries.claim_tokens(conn, [a, b])
+        assert first[a] != first[b]
+        # w1 still works on `a`: its heartbeat at t0+50 keeps it invisible past t0+60
+        held = await deliveries.heartbeat(conn, {a: first[a]}, now=t0 + timedelta(seconds=50),
+                                          visibility_seconds=60)
+        assert held == {a}
+        retaken = await deliveries.reclaim_expired(
+            conn, now=t0 + timedelta(seconds=61), limit=10, worker="w2",
+            visibility_seconds=60, max_attempts=5)
+        assert retaken == [b]
+        second = await deliveries.claim_tokens(conn, [b])
+        assert second[b] != first[b]
+        # the old holder can neither record nor extend `b`; the new one can
+        assert not await deliveries.mark_sent(conn, b, chat_id=1, message_id=1, now=t0,
+                                              token=first[b])
+        assert await deliveries.heartbeat(conn, {b: first[b]}, now=t0,
+                                          visibility_seconds=60) == set()
+        await deliveries.mark_failed(conn, b, error="x", unreachable=False, token=first[b])
+        assert await conn.fetchval(
+            "SELECT status::text FROM journey_deliveries WHERE id = $1", b) == "claimed"
+        assert await deliveries.mark_sent(conn, b, chat_id=1, message_id=2, now=t0,
+                                          token=second[b])
+        assert await deliveries.mark_sent(conn, a, chat_id=1, message_id=3, now=t0,
+                                          token=first[a])

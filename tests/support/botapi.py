@@ -209,7 +209,8 @@ class Call:
 
     @property
     def ok(self) -> bool:
-        return self.status == 200
+        """Answered 200 with a real result (a garbage body is not ok: nothing was done)."""
+        return self.status == 200 and self.error is None
 
 
 @dataclass
@@ -285,6 +286,17 @@ class AnsweredCallback:
     show_alert: bool = False
     url: str | None = None
     cache_time: int | None = None
+    at: float = 0.0
+
+
+@dataclass
+class Draft:
+    """One sendMessageDraft: an ephemeral preview of a message being written."""
+
+    chat_id: int
+    draft_id: int
+    text: str  # raw, markup included
+    plain_text: str
     at: float = 0.0
 
 
@@ -912,6 +924,7 @@ _METHODS = (
     "deleteMyCommands",
     "getMyCommands",
     "sendMessage",
+    "sendMessageDraft",
     "editMessageText",
     "editMessageCaption",
     "editMessageReplyMarkup",
@@ -972,6 +985,7 @@ class BotAPIEmulator:
         self.expected_token = token
         self.strict_chats = strict_chats
         self.strict_parse_mode = strict_parse_mode
+        self.drafts_supported = True  # False: sendMessageDraft is "method not found"
 
         self._lock = threading.RLock()
         self._updates_sig = _Signal()
@@ -1124,6 +1138,7 @@ class BotAPIEmulator:
             self._last_record: dict[tuple[Any, int], SentMessage] = {}
             self._answered: list[AnsweredCallback] = []
             self._reactions: list[BotReaction] = []
+            self._drafts: list[Draft] = []
             self._current_reactions: dict[tuple[int, int], list[dict[str, Any]]] = {}
 
             self._users: dict[int, dict[str, Any]] = {}
@@ -1169,6 +1184,7 @@ class BotAPIEmulator:
             self._sent_by_method = {}
             self._answered = []
             self._reactions = []
+            self._drafts = []
 
     def _chat_default(self, chat_id: int) -> dict[str, Any]:
         if chat_id > 0:
@@ -1593,8 +1609,51 @@ class BotAPIEmulator:
             self._delay = float(seconds)
             self._delay_methods = frozenset(methods) if methods is not None else None
 
+    def unsupported(self, methods: Iterable[str]) -> None:
+        """``methods`` answer 404 "Not Found: method not found", like a Bot API server that
+        doesn't implement them."""
+        with self._lock:
+            self._unsupported |= {m.lower() for m in methods}
+
+    def garbage(self, methods: Iterable[str], body: bytes = b"<html>502 oops</html>") -> None:
+        """``methods`` answer 200 with ``body``: not JSON, not a Bot API response."""
+        with self._lock:
+            for m in methods:
+                self._garbage[m.lower()] = body
+
+    def chat_fault(
+        self, chat_id: int, status: int = 400, description: str | None = None, *,
+        garbage: bool = False,
+    ) -> None:
+        """Every send*/edit* call to ``chat_id`` fails with ``status`` (default 400), or with
+        ``garbage=True`` answers 200 with a body that is not JSON (nothing is delivered)."""
+        with self._lock:
+            self._chat_faults[chat_id] = (status, description or "Bad Request: chat fault",
+                                          garbage)
+
+    def revoke_token(self) -> None:
+        """Every call from now on gets 401 Unauthorized (the token was revoked)."""
+        with self._lock:
+            self._revoked = True
+
+    def fail_for(
+        self, seconds: float, status: int = 502, *, methods: Iterable[str] | None = None
+    ) -> None:
+        """For the next ``seconds``, every call (or ``methods``) fails with ``status``."""
+        with self._lock:
+            self._fail_until = time.monotonic() + float(seconds)
+            self._fail_until_status = int(status)
+            self._fail_until_methods = (frozenset(methods) if methods is not None else None)
+
     def reset_faults(self) -> None:
         with self._lock:
+            self._unsupported: set[str] = set()
+            self._chat_faults: dict[int, tuple[int, str, bool]] = {}
+            self._garbage: dict[str, bytes] = {}
+            self._revoked = False
+            self._fail_until = 0.0
+            self._fail_until_status = 502
+            self._fail_until_methods: frozenset[str] | None = None
             self._blocked: dict[int, str | None] = {}
             self._rate_left = 0
             self._retry_after = 0
@@ -1679,6 +1738,13 @@ class BotAPIEmulator:
     def answered_callbacks(self) -> list[AnsweredCallback]:
         with self._lock:
             return list(self._answered)
+
+    @property
+    def drafts(self) -> list[Draft]:
+        """Accepted sendMessageDraft calls, in order (none while ``drafts_supported`` is off:
+        the method is then "not found", as on a Bot API server that predates drafts)."""
+        with self._lock:
+            return list(self._drafts)
 
     @property
     def reactions(self) -> list[BotReaction]:
@@ -2002,12 +2068,29 @@ class BotAPIEmulator:
         self._calls_sig.notify()
         status = 200
         try:
-            if self.expected_token is not None and token != self.expected_token:
+            if self._revoked or (self.expected_token is not None
+                                 and token != self.expected_token):
                 raise _APIError(401, "Unauthorized")
             if failure is not None:
                 raise failure
-            if entry is None:
+            if entry is None or name.lower() in self._unsupported:
                 raise _APIError(404, "Not Found: method not found")
+            if time.monotonic() < self._fail_until and (
+                    self._fail_until_methods is None or name in self._fail_until_methods):
+                raise _APIError(self._fail_until_status, "Bad Gateway"
+                                if self._fail_until_status == 502 else "Server Error")
+            fault = (self._chat_faults.get(params.get("chat_id"))
+                     if name.startswith(("send", "edit")) else None)
+            if fault is not None and not fault[2]:
+                raise _APIError(fault[0], fault[1])
+            if name.lower() in self._garbage or fault is not None:
+                if self._delay > 0 and self._matches(self._delay_methods, name):
+                    await asyncio.sleep(self._delay)
+                call.status = 200
+                call.error = "garbage response"
+                self._calls_sig.notify()
+                return web.Response(body=self._garbage.get(name.lower(), b"{not json"),
+                                    status=200, content_type="text/html")
             _, fn, is_async = entry
             await self._apply_faults(name, params)
             if is_async:
@@ -2677,6 +2760,25 @@ class BotAPIEmulator:
                 at=time.monotonic(),
             )
         )
+        return True
+
+    def _m_sendMessageDraft(self, p: dict[str, Any]) -> Any:
+        if not self.drafts_supported:
+            raise _APIError(404, "Not Found: method not found")
+        chat = self._resolve_chat(p.get("chat_id"))
+        if chat.get("type") != "private":
+            raise _bad("TEXTDRAFT_PEER_INVALID")
+        draft_id = p.get("draft_id")
+        if isinstance(draft_id, str) and draft_id.lstrip("-").isdigit():
+            draft_id = int(draft_id)  # form fields arrive as text
+        if not isinstance(draft_id, int) or draft_id == 0:
+            raise _bad("draft_id must be non-zero")
+        text = str(p.get("text") or "")
+        plain, _ = self._render(text, p.get("parse_mode"), p.get("entities"))
+        if len(plain) > MAX_TEXT_LENGTH:
+            raise _bad("message is too long")
+        with self._lock:
+            self._drafts.append(Draft(chat["id"], draft_id, text, plain, time.monotonic()))
         return True
 
     def _m_sendChatAction(self, p: dict[str, Any]) -> Any:
