@@ -166,12 +166,13 @@ async def leave_cb(
         cu, _mine = await _my_course(conn, user, callback_data.course)
         if cu is not None and callback_data.action == "yes":
             await enrollments.leave(conn, user.id, cu.course_id, clock())
+    if cu is None:  # not one of the learner's courses (any more): a stale or forged button
+        await query.answer(texts.BUTTON_STALE, show_alert=True)
+        return
     await query.answer()
     if not isinstance(query.message, Message):
         return
-    if cu is None:
-        await query.message.edit_text(texts.GONE)
-    elif callback_data.action == "ask":
+    if callback_data.action == "ask":
         await query.message.edit_text(texts.LEAVE_CONFIRM.format(title=texts.esc(cu.title)),
                                       reply_markup=keyboards.leave_confirm(cu.course_id))
     elif callback_data.action == "yes":
@@ -212,10 +213,12 @@ async def course_cb(
         cu, _mine = await _my_course(conn, user, callback_data.course)
         if cu is not None:
             await enrollments.choose(conn, user.id, cu.course_id, clock())
+    if cu is None:
+        await query.answer(texts.BUTTON_STALE, show_alert=True)
+        return
     await query.answer()
     if isinstance(query.message, Message):
-        await query.message.edit_text(
-            texts.COURSE_PICKED.format(title=texts.esc(cu.title)) if cu else texts.GONE)
+        await query.message.edit_text(texts.COURSE_PICKED.format(title=texts.esc(cu.title)))
 
 
 def build_router() -> Router:
