@@ -17,6 +17,10 @@ ALTER TABLE course_users ADD COLUMN left_at timestamptz;    -- /leave <course>; 
 -- The course a typed question is about, for learners in several courses (/course <slug>).
 ALTER TABLE course_users ADD COLUMN chosen_at timestamptz;
 
+-- The last update from the user on the bot's clock (what back-off and the farewell measure
+-- silence by; `last_seen_at` stays the wall-clock time admin commands reason about).
+ALTER TABLE users ADD COLUMN last_active_at timestamptz;
+
 -- A failed quiz's "you can retake it now" message goes out once per cooldown.
 ALTER TABLE module_progress ADD COLUMN retake_nudged_at timestamptz;
 

@@ -47,7 +47,7 @@ def next_due_after_days_sql(tz: str, hour: str, now: str, extra_days: str) -> st
 _CLAIM_SQL = f"""
 WITH due AS (
     SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on, cu.created_at,
-           u.timezone, u.delivery_hour, u.last_seen_at
+           u.timezone, u.delivery_hour, u.last_active_at
     FROM course_users cu JOIN users u ON u.id = cu.user_id
     WHERE cu.next_due_at <= $1 AND cu.completed_at IS NULL
       AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL AND cu.left_at IS NULL
@@ -61,7 +61,7 @@ WITH due AS (
     FROM due d
     LEFT JOIN LATERAL {offer_sql("d", "d.timezone", "$1")} o ON true
     CROSS JOIN LATERAL (
-        SELECT greatest(d.last_seen_at, d.created_at,
+        SELECT greatest(d.last_active_at, d.created_at,
                         (SELECT max(jd.opened_at) FROM journey_deliveries jd
                          WHERE jd.course_user_id = d.id)) AS engaged
     ) e
@@ -132,8 +132,8 @@ WITH due AS (
     SELECT user_id, course_id, 'quiz.retake_nudge', jsonb_build_object('module', module_no), $1
     FROM upd
 )
-SELECT upd.user_id, u.telegram_id, upd.course_id, c.slug AS course_slug,
-       c.title AS course_title, upd.module_no
+SELECT upd.user_id, u.telegram_id, upd.course_id, c.slug AS course_slug, c.title AS course_title,
+       upd.module_no
 FROM upd JOIN users u ON u.id = upd.user_id JOIN courses c ON c.id = upd.course_id
 """
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 
@@ -44,7 +44,7 @@ class UnclearHandle(Exception):
         self.kind = kind
 
 
-async def find_person(conn: asyncpg.Connection, handle: str, now: datetime) -> Person | None:
+async def find_person(conn: asyncpg.Connection, handle: str) -> Person | None:
     """`@username` (case-insensitive) or a numeric Telegram id; raises `UnclearHandle` for a
     username that is ambiguous or stale.
 
@@ -65,10 +65,11 @@ async def find_person(conn: asyncpg.Connection, handle: str, now: datetime) -> P
     if not name:
         return None
     rows = await conn.fetch(
-        f"SELECT p.*, coalesce($3::timestamptz - u.last_seen_at > $2, true) AS stale "
+        # last_seen_at is wall-clock (users.upsert writes the database's now()): compare alike
+        f"SELECT p.*, coalesce(now() - u.last_seen_at > $2, true) AS stale "
         f"FROM ({_PERSON}) p JOIN users u USING (id) "
         "WHERE lower(p.username) = lower($1) ORDER BY u.last_seen_at DESC NULLS LAST LIMIT 2",
-        name, USERNAME_FRESH_FOR, now,
+        name, USERNAME_FRESH_FOR,
     )
     if not rows:
         return None

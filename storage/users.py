@@ -53,16 +53,17 @@ async def upsert(
     row = await conn.fetchrow(
         f"""
         INSERT INTO users (telegram_id, display_name, username, timezone, delivery_hour, role,
-                           last_seen_at)
+                           last_seen_at, last_active_at)
         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role,
-                coalesce($7::timestamptz, now()))
+                now(), coalesce($7::timestamptz, now()))
         ON CONFLICT (telegram_id) DO UPDATE SET
             display_name = EXCLUDED.display_name,
             username = EXCLUDED.username,
             role = CASE WHEN $6 THEN 'admin'::user_role ELSE users.role END,
             is_reachable = true,
             unreachable_at = NULL,
-            last_seen_at = coalesce($7::timestamptz, now())
+            last_seen_at = now(),
+            last_active_at = coalesce($7::timestamptz, now())
         RETURNING {_COLUMNS}
         """,
         telegram_id,

@@ -128,11 +128,11 @@ class ProgressMessage:
 
 # --- roles -----------------------------------------------------------------------------------
 
-async def _person(conn: asyncpg.Connection, handle: str, now: datetime
+async def _person(conn: asyncpg.Connection, handle: str
                   ) -> tuple[tutors.Person | None, str | None]:
     """The person a handle names, or the reply that says why it names nobody."""
     try:
-        person = await tutors.find_person(conn, handle, now)
+        person = await tutors.find_person(conn, handle)
     except tutors.UnclearHandle as exc:
         template = texts.HANDLE_AMBIGUOUS if exc.kind == "ambiguous" else texts.HANDLE_STALE
         return None, template.format(handle=texts.esc(handle[:64]))
@@ -142,8 +142,7 @@ async def _person(conn: asyncpg.Connection, handle: str, now: datetime
 
 
 async def grant(
-    message: Message, command: CommandObject, bot: Bot, db: Transactor,
-    clock: Callable[[], datetime],
+    message: Message, command: CommandObject, bot: Bot, db: Transactor
 ) -> None:
     args = (command.args or "").split()
     role = args[0].lower() if args else ""
@@ -151,7 +150,7 @@ async def grant(
         await message.answer(texts.GRANT_USAGE)
         return
     async with db.tx() as conn:
-        person, unclear = await _person(conn, args[1], clock())
+        person, unclear = await _person(conn, args[1])
         course = await courses.get_by_slug(conn, args[2]) if role == "tutor" else None
         if person is None or (role == "tutor" and course is None):
             fresh = None
@@ -178,7 +177,7 @@ async def grant(
 
 async def revoke(
     message: Message, command: CommandObject, bot: Bot, db: Transactor, user: User,
-    settings: Settings, clock: Callable[[], datetime],
+    settings: Settings,
 ) -> None:
     args = (command.args or "").split()
     role = args[0].lower() if args else ""
@@ -186,7 +185,7 @@ async def revoke(
         await message.answer(texts.REVOKE_USAGE)
         return
     async with db.tx() as conn:
-        person, unclear = await _person(conn, args[1], clock())
+        person, unclear = await _person(conn, args[1])
         if person is None:
             text = unclear or ""
         elif role == "admin":

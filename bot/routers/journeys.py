@@ -66,7 +66,8 @@ def next_step_cards(
     return cards
 
 
-def today_cards(result: TodayResult, course_id: uuid.UUID, title: str, tz: str) -> list[Card]:
+def today_cards(result: TodayResult, course_id: uuid.UUID, title: str, tz: str
+                ) -> list[Card]:
     cards: list[Card] = []
     jv = result.view
     if jv is not None and (jv.taken or jv.completed):
@@ -75,8 +76,8 @@ def today_cards(result: TodayResult, course_id: uuid.UUID, title: str, tz: str) 
     elif jv is not None:
         cards.append(Card(texts.NOT_YET))
     cards += next_step_cards(course_id=course_id, title=title, open_=result.open,
-                             missing=result.missing,
-                             locked_after=result.locked_after, quiz_module=result.quiz_module)
+                             missing=result.missing, locked_after=result.locked_after,
+                             quiz_module=result.quiz_module)
     if not cards:
         if result.finished:
             cards.append(Card(texts.ALREADY_FINISHED.format(title=texts.esc(title))))

@@ -88,11 +88,11 @@ async def time_cb(
         )
 
 
-async def _my_course(conn: asyncpg.Connection, user: User, course: str | uuid.UUID
+async def _my_course(conn: asyncpg.Connection, user: User, ref: str | uuid.UUID
                      ) -> tuple[CourseUser | None, list[CourseUser]]:
-    """The learner's course named by slug (typed) or id (a button), and all of theirs."""
+    """One of the learner's courses, by slug (typed) or id (a button)."""
     mine = await enrollments.course_users_of(conn, user.id)
-    return next((cu for cu in mine if course in (cu.slug, cu.course_id)), None), mine
+    return next((cu for cu in mine if ref in (cu.slug, cu.course_id)), None), mine
 
 
 def _not_in(slug: str, mine: list[CourseUser]) -> str:
@@ -166,7 +166,7 @@ async def leave_cb(
         cu, _mine = await _my_course(conn, user, callback_data.course)
         if cu is not None and callback_data.action == "yes":
             await enrollments.leave(conn, user.id, cu.course_id, clock())
-    if cu is None:
+    if cu is None:  # not one of the learner's courses (any more): a stale or forged button
         await query.answer(texts.BUTTON_STALE, show_alert=True)
         return
     await query.answer()

@@ -28,10 +28,10 @@ LEARNER_COMMANDS = [
     BotCommand(command="time", description="Choose your delivery hour"),
     BotCommand(command="pause", description="Pause daily journeys"),
     BotCommand(command="resume", description="Resume daily journeys"),
-    BotCommand(command="my_data", description="Everything I keep about you"),
-    BotCommand(command="delete_me", description="Erase your data"),
     BotCommand(command="leave", description="Leave a course (progress kept)"),
     BotCommand(command="course", description="Which course your questions are about"),
+    BotCommand(command="my_data", description="Everything I keep about you"),
+    BotCommand(command="delete_me", description="Erase your data"),
     BotCommand(command="help", description="What I can do"),
 ]
 TUTOR_COMMANDS = [

@@ -251,7 +251,7 @@ QUIZ_NONE = "There's no quiz waiting for you right now. Keep going with /today!"
 QUIZ_PASSED_ALREADY = "You've already passed the Module {module} quiz. 🎉"
 QUIZ_COOLDOWN = (
     "You can retake the Module {module} quiz in {left} (at {when} your time). "
-    "Meanwhile, review the module's journeys."
+    "I'll send you a message with its button then."
 )
 QUIZ_GONE = "That quiz question is no longer open. Send /quiz to continue."
 QUIZ_START = "📝 <b>Module {module} quiz</b> — {title}\n{total} questions, pass mark {mark}%."
@@ -276,7 +276,7 @@ def quiz_result(score: int, passed: bool, mark: int, module: int, cooldown: str 
             text += f" +{xp} XP."
         return text
     return (f"You scored <b>{score}%</b> (pass mark {mark}%). You can retry {cooldown}. "
-            "Review the module's journeys in the meantime — you've got this!")
+            "I'll send you a message with the quiz button then — you've got this!")
 
 
 def duration(seconds: float) -> str:

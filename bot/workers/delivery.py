@@ -104,18 +104,10 @@ class DeliveryWorker:
             await self.send_nudges(report)
         return report
 
-    async def round(self) -> DeliveryReport:
-        """One supervised round (see bot/workers/supervisor.py)."""
-        report = await self.run_once()
-        if report.claimed or report.nudges:
-            log.info("delivered: sent=%s failed=%s retry=%s blocked=%s nudges=%s", report.sent,
-                     report.failed, report.retry_later, report.blocked, report.nudges)
-        return report
-
     async def send_nudges(self, report: DeliveryReport) -> None:
         """"You can retake the quiz now", once per ended cooldown (claimed and recorded as an
         activity event in one statement, then sent through the rate-limited sender)."""
-        while True:
+        while not self.stopping.is_set():
             async with self.pool.acquire() as conn, transaction(conn):
                 due = await deliveries.claim_retake_nudges(
                     conn, now=self.clock(), limit=self.settings.delivery_batch_size)
@@ -135,6 +127,14 @@ class DeliveryWorker:
                             await users.mark_unreachable(conn, row["user_id"])
                     continue
                 report.nudges += 1
+
+    async def round(self) -> DeliveryReport:
+        """One supervised round (see bot/workers/supervisor.py)."""
+        report = await self.run_once()
+        if report.claimed:
+            log.info("delivered: sent=%s failed=%s retry=%s blocked=%s", report.sent,
+                     report.failed, report.retry_later, report.blocked)
+        return report
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """`learnbot deliver`: rounds under a supervisor until `stop`; raises WorkerFailed

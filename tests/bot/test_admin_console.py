@@ -202,8 +202,8 @@ async def test_grant_refuses_usernames_that_name_nobody_for_sure(pool: asyncpg.P
         await private_say(h, 7103, "/start", username="old_kim")
         await h.say(ADMIN, "/help")
         async with pool.acquire() as conn:
-            await conn.execute("UPDATE users SET last_seen_at = $1::timestamptz - interval "
-                               "'31 days' WHERE telegram_id = 7103", NOW)
+            await conn.execute("UPDATE users SET last_seen_at = now() - interval '31 days' "
+                               "WHERE telegram_id = 7103")
             before = await fingerprint(conn)
         await h.say(ADMIN, "/grant admin @sam")
         assert "More than one person has used @sam" in last_text(h, ADMIN)

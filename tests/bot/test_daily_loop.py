@@ -332,3 +332,34 @@ def test_every_next_step_text_comes_with_its_keyboard() -> None:
             assert any(o.topic_title in b for b in buttons), (case, buttons)
         if case["quiz_module"]:
             assert any("quiz" in b for b in buttons), (case, buttons)
+
+
+async def test_farewell_then_welcome_back_where_they_left_off(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Four weeks of unopened cards end in one farewell; any message brings the cards back at
+    the learner's delivery hour, with the journey they stopped at."""
+    h = harness
+    h.clock.now = h.clock.now.replace(hour=8, minute=5)
+    await import_path(h.pool, two_module_course(tmp_path / "c"), now=h.clock.now)
+    worker = fast_worker(h.pool, h, h.clock)
+    await h.say(ADA, "/start enroll_loop")
+    await h.press(ADA, last_with(h, ADA, "First."), "Done")
+    cards = []
+    for _ in range(40):
+        card = await next_day(h, worker)
+        if card is not None:
+            cards.append(card)
+    farewell = [c for c in cards if "I'll stop sending" in (c.plain_text or "")]
+    assert len(farewell) == 1 and cards[-1] is farewell[0]
+    assert farewell[0].button("Continue") and "/today" in (farewell[0].plain_text or "")
+    assert len(cards) <= 9  # 3 daily, 2 every other day, then weekly, then the farewell
+    assert all("Two" in (c.plain_text or "") for c in cards)  # never moved past it
+    h.clock.now = h.clock.now.replace(hour=15)
+    await h.say(ADA, "/help")  # any message
+    async with h.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT lapsed_at, next_due_at FROM course_users")
+    assert row["lapsed_at"] is None
+    assert row["next_due_at"] == (h.clock.now + timedelta(days=1)).replace(hour=8, minute=0)
+    card = await next_day(h, worker, hours=18)
+    assert card is not None and "Two" in (card.plain_text or "") and card.button("Start")

@@ -87,9 +87,10 @@ def _cases(ids: dict[str, Any]) -> dict[type, list[str]]:
                       c.PersonaCb(course=ids["sql"], kind="p", value="<script>").pack(),
                       c.PersonaCb(course=ids["sql"], kind="l", value="x" * 20).pack()],
         c.DeleteMeCb: [c.DeleteMeCb(action="yes", user=ids["bob"]).pack()],
-        c.LeaveCb: [c.LeaveCb(course=ids["other"], action=a).pack() for a in ("ask", "yes")]
-        + [c.LeaveCb(course=ids["draft"], action="yes").pack()],
+        c.LeaveCb: [c.LeaveCb(course=ids["other"], action="yes").pack(),
+                    c.LeaveCb(course=uuid.uuid4(), action="yes").pack()],
         c.CourseCb: [c.CourseCb(course=ids["other"]).pack(),
+                     c.CourseCb(course=ids["draft"]).pack(),
                      c.CourseCb(course=uuid.uuid4()).pack()],
         c.VoteCb: [c.VoteCb(answer=ids["bob_answer"], v=v).pack() for v in ("up", "down")]
         + [c.VoteCb(answer=uuid.uuid4(), v="up").pack()],

@@ -87,7 +87,9 @@ class Learner:
 
 
 class Simulation:
-    def __init__(self, h: Harness, worker: DeliveryWorker, learners: list[Learner]) -> None:
+    def __init__(self, h: Harness, worker: DeliveryWorker, learners: list[Learner],
+                 days: int = DAYS) -> None:
+        self.days = days
         self.h = h
         self.worker = worker
         self.learners = learners
@@ -112,7 +114,7 @@ class Simulation:
         if ln.kind == "lapser" and day == ln.d0 + 10:
             await self.h.say(ln.tid, "/today")
         elif ln.kind == "comeback" and day == COMEBACK_DAY:
-            await self.h.say(ln.tid, "hello again")  # any message: cards resume
+            await self.h.say(ln.tid, "/progress")  # any message: cards resume
         elif ln.kind == "blocker" and day == ln.d0:
             ln.blocked = True
             self.h.emu.block_chat(ln.tid)
@@ -185,7 +187,7 @@ class Simulation:
                  if ln.kind != "tz_changer"])
         await asyncio.gather(*(self.enroll_gated(ln) for ln in self.learners))
         hour = timedelta(hours=1)
-        while self.h.clock() < START + timedelta(days=DAYS):
+        while self.h.clock() < START + timedelta(days=self.days):
             # The next hour (at :05) when anything can happen: a card or retry or quiz nudge
             # due, or a new UTC day (the learners' own plans); idle hours are skipped.
             now = self.h.clock()
@@ -383,12 +385,13 @@ async def sim_harness(sim_pool: asyncpg.Pool) -> AsyncIterator[Harness]:
             await bot.session.close()
 
 
-async def simulate(h: Harness, tmp_path: Path, seed: int, n: int) -> list[str]:
+async def simulate(h: Harness, tmp_path: Path, seed: int, n: int, days: int = DAYS
+                   ) -> list[str]:
     await import_path(h.pool, sim_course(tmp_path / "sim"), now=h.clock())
     sender = RateLimitedSender(rate_per_second=100_000, chat_interval=0)
     worker = DeliveryWorker(h.pool, h.bot, sender, h.settings, clock=h.clock, name="sim")
     learners = make_learners(seed, n)
-    await Simulation(h, worker, learners).run()
+    await Simulation(h, worker, learners, days).run()
     async with h.pool.acquire() as conn:
         return await check_invariants(conn, {ln.tid: ln.kind for ln in learners})
 
@@ -424,5 +427,5 @@ async def test_broken_rule_is_caught(sim_harness: Harness, tmp_path: Path,
     """Advancing on send (the old rule) must fail the checker."""
     monkeypatch.setattr(deliveries, "claim_due",
                         functools.partial(deliveries.claim_due, advance_on_send=True))
-    bad = await simulate(sim_harness, tmp_path, 4, len(KINDS))
+    bad = await simulate(sim_harness, tmp_path, 4, len(KINDS), days=15)
     assert any("taken" in line for line in bad), bad

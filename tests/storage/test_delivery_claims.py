@@ -255,6 +255,35 @@ async def test_per_day_counts(pool: asyncpg.Pool, tmp_path: Path) -> None:
         assert per_date and max(per_date.values()) == 1
 
 
+async def test_unopened_card_is_offered_again_and_backs_off(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Sending doesn't advance: an unopened card offers the same journey the next day; after 3
+    unopened in a row cards come every other day, after 5 weekly; after 4 weeks of silence one
+    farewell and nothing more."""
+    course_id = await _course(pool, tmp_path)
+    async with pool.acquire() as conn:
+        _u, cu = await _learner(conn, course_id, "Europe/Berlin", 8, START)
+        now = START
+        while now < START + timedelta(days=60):
+            await _tick(conn, now)
+            now += timedelta(hours=1)
+        rows = await conn.fetch(
+            "SELECT d.local_date, d.kind::text, j.priority FROM journey_deliveries d "
+            "JOIN journeys j ON j.id = d.journey_id WHERE course_user_id = $1 "
+            "ORDER BY local_date", cu)
+        lapsed = await conn.fetchval("SELECT lapsed_at FROM course_users WHERE id = $1", cu)
+    assert {r["priority"] for r in rows} == {rows[0]["priority"]}  # always journey one
+    kinds = [r["kind"] for r in rows]
+    assert kinds[-1] == "farewell" and kinds.count("farewell") == 1
+    gaps = [(b["local_date"] - a["local_date"]).days for a, b in itertools.pairwise(rows)]
+    assert gaps[:2] == [1, 1]  # cards 1-3 daily
+    assert gaps[2:4] == [2, 2]  # 3 unopened in a row: every other day
+    assert all(g == 7 for g in gaps[4:])  # 5 unopened: weekly
+    assert 28 <= (rows[-1]["local_date"] - START.date()).days <= 35
+    assert lapsed is not None
+
+
 async def test_only_the_claim_holder_records_and_the_heartbeat_keeps_it(
     pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
@@ -292,32 +321,3 @@ async def test_only_the_claim_holder_records_and_the_heartbeat_keeps_it(
                                           token=second[b])
         assert await deliveries.mark_sent(conn, a, chat_id=1, message_id=3, now=t0,
                                           token=first[a])
-
-
-async def test_unopened_card_is_offered_again_and_backs_off(
-    pool: asyncpg.Pool, tmp_path: Path
-) -> None:
-    """Sending doesn't advance: an unopened card offers the same journey the next day; after 3
-    unopened in a row cards come every other day, after 5 weekly; after 4 weeks of silence one
-    farewell and nothing more."""
-    course_id = await _course(pool, tmp_path)
-    async with pool.acquire() as conn:
-        _u, cu = await _learner(conn, course_id, "Europe/Berlin", 8, START)
-        now = START
-        while now < START + timedelta(days=60):
-            await _tick(conn, now)
-            now += timedelta(hours=1)
-        rows = await conn.fetch(
-            "SELECT d.local_date, d.kind::text, j.priority FROM journey_deliveries d "
-            "JOIN journeys j ON j.id = d.journey_id WHERE course_user_id = $1 "
-            "ORDER BY local_date", cu)
-        lapsed = await conn.fetchval("SELECT lapsed_at FROM course_users WHERE id = $1", cu)
-    assert {r["priority"] for r in rows} == {rows[0]["priority"]}  # always journey one
-    kinds = [r["kind"] for r in rows]
-    assert kinds[-1] == "farewell" and kinds.count("farewell") == 1
-    gaps = [(b["local_date"] - a["local_date"]).days for a, b in itertools.pairwise(rows)]
-    assert gaps[:2] == [1, 1]  # cards 1-3 daily
-    assert gaps[2:4] == [2, 2]  # 3 unopened in a row: every other day
-    assert all(g == 7 for g in gaps[4:])  # 5 unopened: weekly
-    assert 28 <= (rows[-1]["local_date"] - START.date()).days <= 35
-    assert lapsed is not None
