@@ -234,9 +234,12 @@ async def mark_not_sent(
     """The row went 'sending' but no request left (a 429 refused it, or the process stopped
     before the call): pending again, still claimed by `owner`. 'sending' — and so
     'unconfirmed' after a takeover — only ever covers requests actually issued."""
+    # Kept out of the owner's own next claim (its send is still waiting to retry); a
+    # takeover frees it at once (`take_over` resets visible_at of rows others had claimed).
     await conn.execute(
         """
-        UPDATE broadcast_recipients SET status = 'pending'
+        UPDATE broadcast_recipients SET status = 'pending',
+            visible_at = greatest(visible_at, now() + interval '1 hour')
         WHERE broadcast_id = $1 AND user_id = $2 AND claimed_by = $3 AND status = 'sending'
         """,
         broadcast_id, user_id, owner,
@@ -286,7 +289,7 @@ async def mark_retry(
         UPDATE broadcast_recipients SET last_error = $3,
             status = CASE WHEN attempts >= $5 THEN 'failed' ELSE 'pending' END::send_status,
             visible_at = now() + make_interval(secs => $4)
-        WHERE broadcast_id = $1 AND user_id = $2 AND status = 'sending'
+        WHERE broadcast_id = $1 AND user_id = $2 AND status IN ('sending', 'pending')
         RETURNING status::text
         """,
         broadcast_id, user_id, error[:500], float(delay_seconds), max_attempts,

@@ -200,18 +200,22 @@ class DeliveryWorker:
 
     async def _record(self, what: str, step: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run one recording step, riding out a database restart for a while: the card is
-        already out (or decided), and forgetting that would send it again."""
+        already out (or decided), and forgetting that would send it again after the
+        visibility timeout. Whatever fails — the server down, starting up, a connection that
+        died with the old server — is retried with backoff for up to half the visibility
+        timeout, then raised (the round fails and the supervisor retries it)."""
         delay = 0.5
         deadline = time.monotonic() + self.settings.delivery_visibility_timeout_seconds / 2
         while True:
-            try:
-                async with self.pool.acquire() as conn:
+            try:  # one transaction: a retry never finds half a recording
+                async with self.pool.acquire() as conn, conn.transaction():
                     return await step(conn)
-            except DATABASE_DOWN as exc:
+            except Exception as exc:
                 if time.monotonic() + delay > deadline:
                     raise
-                log.warning("recording %s: database unavailable (%s); retrying", what,
-                            type(exc).__name__)
+                down = isinstance(exc, DATABASE_DOWN)
+                log.warning("recording %s failed (%s%s); retrying", what, type(exc).__name__,
+                            "" if down else f": {exc}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

@@ -68,13 +68,18 @@ class Pacer:
         self._last = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def wait(self) -> None:
+    async def wait(self, *, yield_to_hold: bool = False) -> bool:
+        """True: go now. False (only with `yield_to_hold`): a 429 hold is in force; the caller
+        steps back instead of waiting here."""
         async with self._lock:
             # A loop, not one sleep: a 429 arriving meanwhile moves the deadline.
             while (delay := max(self._last + self.interval,
                                 self.hold_until()) - self.clock()) > 0:
+                if yield_to_hold and self.hold_until() > self.clock():
+                    return False
                 await self.sleep(delay)
             self._last = self.clock()
+            return True
 
 
 class RateLimitedSender:
@@ -162,11 +167,18 @@ class RateLimitedSender:
         "in flight" there), so however long it takes, the HTTP call still leaves on pace.
         Whatever it raises propagates to the caller. `refused` runs after a 429 (Telegram
         took nothing), before the pause: undo what `prepare` committed."""
-        for _ in range(self.max_429_retries + 1):
+        attempts = 0
+        while attempts <= self.max_429_retries:
             await self._acquire(chat_id)
             if prepare is not None:
                 await prepare()
-            await self._pacer.wait()
+            # A 429 pause that began after `prepare`: don't sit through it "prepared" (a
+            # broadcast row would look in flight the whole time); undo, wait, start over.
+            if not await self._pacer.wait(yield_to_hold=refused is not None):
+                assert refused is not None
+                await refused()
+                continue
+            attempts += 1
             try:
                 result = await call()
             except TelegramRetryAfter as exc:

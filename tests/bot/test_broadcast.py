@@ -4,6 +4,7 @@ real processes (tests/e2e/test_broadcast_e2e.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 
@@ -113,3 +114,42 @@ async def test_cancel_stop_and_double_press(pool: asyncpg.Pool) -> None:
             await conn.execute("DELETE FROM enrollments")
         await h.say(ADMIN, "/broadcast sql-basics Anyone?")
         assert "has no reachable learners" in last_text(h, ADMIN)
+
+
+async def test_a_429_longer_than_the_lease_neither_loses_the_lease_nor_leaves_rows_in_flight(
+    pool: asyncpg.Pool,
+) -> None:
+    """A 6 s 429 pause with a 2 s lease: the lease is renewed on its own timer, so another
+    process looking for orphaned broadcasts all along adopts nothing; the refused request's
+    row is pending again during the pause (it was never in flight), and in the end everyone
+    gets the message once and nothing is "unconfirmed"."""
+    from bot.workers.broadcast import Broadcaster
+
+    async with rig(pool, delivery_rate_per_second=50, broadcast_lease_seconds=2,
+                   broadcast_progress_seconds=0.5) as h:
+        report = await import_path(pool, DEMO)
+        await seed_enrolled(pool, report.course_id, 40)
+        await h.say(ADMIN, "/broadcast sql-basics Room change: B12")
+        preview = h.emu.messages_to(ADMIN)[-1]
+        await h.press(ADMIN, preview, "Send to 40")
+        h.emu.rate_limit(1, retry_after=6, methods={"sendMessage"})  # a recipient's send
+        await h.emu.wait_for_call("sendMessage", lambda c: c.status == 429, timeout=10)
+        other = Broadcaster(pool, h.settings, name="other-process")
+        adopted, in_flight_during_pause = [], []
+        for _ in range(8):  # 4 s of the 6 s pause, longer than the lease twice over
+            adopted += await other.resume(h.bot, h.dp["sender"])
+            async with pool.acquire() as conn:
+                in_flight_during_pause.append(await conn.fetchval(
+                    "SELECT count(*) FROM broadcast_recipients WHERE status = 'sending'"))
+            await asyncio.sleep(0.5)
+        assert adopted == []
+        assert in_flight_during_pause[-1] == 0, in_flight_during_pause
+        await h.emu.wait_for(lambda m: m.chat_id == ADMIN and "done in" in (
+            m.plain_text or ""), timeout=60)
+        await h.dp["broadcaster"].wait()
+        got = received(h, "Room change: B12")
+        assert len(got) == 40 and set(got.values()) == {1}
+        async with pool.acquire() as conn:
+            states = dict(await conn.fetch(
+                "SELECT status::text, count(*) FROM broadcast_recipients GROUP BY 1"))
+        assert states == {"sent": 40}

@@ -26,6 +26,13 @@ Faithfulness notes (things the real server does that are emulated here):
 * Inline keyboards are validated (callback_data 1-64 bytes, a button needs an action), reactions
   must be one of Telegram's allowed emoji, bot commands must match ``[a-z0-9_]{1,32}``.
 
+Fault injection (other Bot API servers, a bad day at Telegram): ``block_chat`` (403),
+``rate_limit`` (429 with retry_after), ``fail_next`` (N failures with a status), ``fail_for``
+(every call fails for a period, e.g. 5xx), ``delay`` (slow answers), ``unsupported`` (404
+"method not found"), ``garbage`` (200 with a body that isn't JSON), ``chat_fault`` (one chat's
+calls fail or come back garbled), ``revoke_token`` (401 from now on); ``reset_faults`` clears
+them.
+
 Everything public on :class:`BotAPIEmulator` is thread-safe, so the same object works in a
 pytest-asyncio test (``async with BotAPIEmulator() as emu``) and in synchronous code
 (``emu.run_in_thread()`` / ``emu.stop_thread()`` or ``with BotAPIEmulator() as emu``).
