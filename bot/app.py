@@ -32,9 +32,12 @@ from bot.routers import (
     cohort,
     coldcall,
     fallback,
+    feedback,
     journeys,
     persona,
     preferences,
+    privacy,
+    private_only,
     quiz,
     refusals,
     start,
@@ -102,6 +105,7 @@ def build_dispatcher(
 def feature_routers() -> list[Router]:
     """A fresh router per feature, in dispatch order (each Dispatcher gets its own)."""
     return [
+        private_only.build_router(),  # first: personal data never answered into a group
         admin.build_router(),
         cohort.build_router(),
         coldcall.build_router(),
@@ -110,6 +114,8 @@ def feature_routers() -> list[Router]:
         quiz.build_router(),
         preferences.build_router(),
         persona.build_router(),
+        privacy.build_router(),
+        feedback.build_router(),
         refusals.build_router(),  # after every role-guarded handler: says why not
         ask.build_router(),  # any other private text is a question
         fallback.build_router(),  # last: unknown commands, stale buttons

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # Ask the course: passages less similar than this to a question are not answered from
     # (0.26: just above the best off-topic match on the real-corpus eval; see bench/rag_eval.py).
     rag_min_similarity: float = Field(default=0.26, ge=0, le=1)
-    rag_hnsw_ef_search: int = Field(default=400, ge=1, le=1000)
+    rag_hnsw_ef_search: int = Field(default=200, ge=1, le=1000)
     # Unsummarized chat messages before older turns are folded into the session summary.
     chat_summary_after_messages: int = Field(default=8, ge=2, le=200)
 
@@ -118,10 +118,15 @@ class Settings(BaseSettings):
     @field_validator("default_timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
+        # zoneinfo also opens tz database files that aren't zones PostgreSQL knows; the
+        # database's own check (migration 0150) would then refuse every new learner
+        not_zones = value in ("localtime", "posixrules") or value.startswith(("posix/", "right/"))
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("must be an IANA time zone name such as Europe/Berlin") from None
+            not_zones = True
+        if not_zones:
+            raise ValueError("must be an IANA time zone name such as Europe/Berlin")
         return value
 
     @field_validator("webhook_secret")
@@ -151,12 +156,32 @@ class Settings(BaseSettings):
         return telegram_id in self.admin_telegram_ids
 
 
+# Telegram accepts 1-256 characters; a webhook secret is the only thing standing between the
+# open port and "an update from an admin", so it must be long enough not to be guessed.
+MIN_WEBHOOK_SECRET = 32
+SECRET_HINT = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build settings, turning the first validation problem into a one-line `ConfigError`."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]).upper() if err["loc"] else "settings"
         msg = err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"Invalid setting {name}: {msg}") from None
+    _check_webhook(settings)
+    return settings
+
+
+def _check_webhook(settings: Settings) -> None:
+    if not settings.webhook_url:
+        return
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if not secret:
+        raise ConfigError(f"Missing setting WEBHOOK_SECRET: WEBHOOK_URL needs one; {SECRET_HINT}")
+    if len(secret) < MIN_WEBHOOK_SECRET:
+        raise ConfigError(
+            f"Invalid setting WEBHOOK_SECRET: must be at least {MIN_WEBHOOK_SECRET} characters "
+            f"for a webhook; {SECRET_HINT}")

@@ -54,6 +54,22 @@ class CourseArg(Filter):
         return {"course": course, "args": rest.strip()} if course else False
 
 
+class CourseStaff(CourseArg):
+    """As `CourseArg`, for admins and the course's active tutors only."""
+
+    async def __call__(self, message: Message, db: Transactor,  # type: ignore[override]
+                       command: CommandObject | None = None, user: User | None = None,
+                       ) -> bool | dict[str, Any]:
+        found = await super().__call__(message, db, command)
+        if not found or user is None or not isinstance(found, dict):
+            return False
+        if user.is_admin:
+            return found
+        async with db.read() as conn:
+            tutor = await tutors.is_course_tutor(conn, user.id, found["course"].id)
+        return found if tutor else False
+
+
 @dataclass(frozen=True)
 class CohortAccess:
     """Who may act on which cohort, for one command: the cohort and the remaining arguments,

@@ -7,7 +7,9 @@ what it returns. The format is documented in README.md ("Course format").
 from __future__ import annotations
 
 import hashlib
+import io
 import re
+import stat
 import tempfile
 import tomllib
 import zipfile
@@ -19,6 +21,8 @@ PERSONAS = ("normal", "sports", "cooking", "adventure")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MODULE_FILE = re.compile(r"^(\d{1,3})[-_][A-Za-z0-9_-]+\.md$")
 MAX_ZIP_BYTES = 20 * 1024 * 1024
+MAX_UNPACKED_BYTES = 100 * 1024 * 1024
+MAX_ZIP_ENTRIES = 2000
 COURSE_KEYS = {
     "slug", "title", "description", "prompt_quota", "pass_mark", "quiz_cooldown_minutes",
     "personas",
@@ -453,22 +457,49 @@ def load_course_zip(data: bytes, name: str = "course.zip") -> CourseSource:
         raise CourseError([Problem(name, None,
                                    f"is larger than {MAX_ZIP_BYTES // (1024 * 1024)} MB")])
     with tempfile.TemporaryDirectory(prefix="learnbot-course-") as tmp:
-        target = Path(tmp)
+        target = Path(tmp).resolve()
         try:
-            import io
-
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                total = sum(i.file_size for i in archive.infolist())
-                if total > 5 * MAX_ZIP_BYTES:
-                    raise CourseError([Problem(name, None, "unpacks to more than 100 MB")])
-                for info in archive.infolist():
-                    dest = (target / info.filename).resolve()
-                    if not str(dest).startswith(str(target.resolve())):
-                        raise CourseError([Problem(name, None,
-                                                   f"unsafe path in archive: {info.filename}")])
-                archive.extractall(target)
-        except zipfile.BadZipFile:
+                _unpack(archive, target, name)
+        except (zipfile.BadZipFile, EOFError):
             raise CourseError([Problem(name, None, "is not a valid .zip archive")]) from None
+        except NotImplementedError:
+            raise CourseError([Problem(name, None, "uses a compression method I can't read; "
+                                                   "save it as a plain .zip")]) from None
         entries = [p for p in target.iterdir() if not p.name.startswith(("__MACOSX", "."))]
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else target
         return load_course_dir(root)
+
+
+def _unpack(archive: zipfile.ZipFile, target: Path, name: str) -> None:
+    """Extract entry by entry, refusing what could escape `target` or fill the disk. The
+    declared sizes bound what zipfile will inflate, so checking them up front suffices."""
+    infos = archive.infolist()
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise CourseError([Problem(name, None, f"holds more than {MAX_ZIP_ENTRIES} files")])
+    if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
+        raise CourseError([Problem(
+            name, None, f"unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MB")])
+    problems = []
+    for info in infos:
+        dest = (target / info.filename).resolve()
+        if info.flag_bits & 0x1:
+            reason = "is encrypted; send an unencrypted .zip"
+        elif stat.S_ISLNK(info.external_attr >> 16):
+            reason = "is a symbolic link, which I don't follow"
+        elif not dest.is_relative_to(target) or (dest == target and not info.is_dir()):
+            reason = "has an unsafe path (outside the course)"
+        else:
+            continue
+        problems.append(Problem(info.filename, None, reason))
+    if problems:
+        raise CourseError(problems)
+    for info in infos:
+        dest = (target / info.filename).resolve()
+        if info.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(info) as src, open(dest, "wb") as out:
+            while chunk := src.read(1 << 16):
+                out.write(chunk)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 from content.course_format import CourseSource
@@ -18,7 +20,7 @@ IMPORT_ACQUIRE_TIMEOUT = 60.0
 
 async def import_source(
     db: Transactor | asyncpg.Pool, src: CourseSource, *, embedder: Embedder | None = None,
-    progress: ingest.Progress | None = None,
+    progress: ingest.Progress | None = None, now: datetime | None = None,
 ) -> ImportReport:
     """Rows and RAG passages in one transaction: a failure leaves the previous version untouched.
 
@@ -32,7 +34,7 @@ async def import_source(
     for attempt in range(3):
         try:
             async with db.tx() as conn:
-                report = await courses.import_course(conn, src)
+                report = await courses.import_course(conn, src, now=now)
                 chunk_report = await ingest.write(conn, report.course_id, prepared, embedder)
             break
         except ingest.StaleChunks as stale:

@@ -1,5 +1,7 @@
 """A small client for any OpenAI-compatible chat endpoint (vLLM, llama.cpp, Ollama, hosted).
 
+With `on_text`, the reply is streamed (`stream=true`, server-sent events) and `on_text` gets
+the text so far after every piece; a server that answers with plain JSON instead is fine too.
 One deadline covers the whole call, retries included, so a slow or flapping server can delay an
 answer by at most `timeout` seconds and never hang it; callers fall back to the extractive
 answer on `LLMError`. Retries are for what is worth retrying: connection errors, 429 and 5xx
@@ -9,8 +11,10 @@ answer on `LLMError`. Retries are for what is worth retrying: connection errors,
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,14 +59,21 @@ class LLMClient:
         base = self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
         return f"{base}/chat/completions"
 
-    async def chat(self, messages: list[ChatMessage], *, max_tokens: int | None = None) -> str:
-        """The assistant's reply text; `LLMError` when none arrives within the deadline."""
+    async def chat(
+        self, messages: list[ChatMessage], *, max_tokens: int | None = None,
+        on_text: Callable[[str], Awaitable[None]] | None = None,
+    ) -> str:
+        """The assistant's reply text; `LLMError` when none arrives within the deadline.
+
+        With `on_text` the reply streams, and `on_text(text so far)` is awaited as it grows.
+        Once some text was shown, a failure is not retried (the learner would see the answer
+        start over): it raises, and the caller falls back."""
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": [m.as_dict() for m in messages],
             "temperature": self.temperature,
             "max_tokens": max_tokens or self.max_tokens,
-            "stream": False,
+            "stream": on_text is not None,
         }
         headers = {"Content-Type": "application/json"}
         if self.api_key:
@@ -76,6 +87,8 @@ class LLMClient:
                     break
                 try:
                     async with asyncio.timeout(remaining):
+                        if on_text is not None:
+                            return await self._attempt_stream(session, payload, on_text)
                         return await self._attempt(session, payload)
                 except TimeoutError:
                     last = f"no reply within {self.timeout:g} s"
@@ -112,6 +125,54 @@ class LLMClient:
         if not isinstance(text, str) or not text.strip():
             raise LLMError("the reply was empty")
         return text.strip()
+
+
+    async def _attempt_stream(
+        self, session: aiohttp.ClientSession, payload: dict[str, Any],
+        on_text: Callable[[str], Awaitable[None]],
+    ) -> str:
+        parts: list[str] = []
+        try:
+            async with session.post(self.endpoint, json=payload) as resp:
+                if resp.status in RETRYABLE:
+                    raise _Retry(f"HTTP {resp.status}", _retry_after(resp))
+                if resp.status != 200:
+                    body = (await resp.text())[:200]
+                    raise LLMError(f"HTTP {resp.status}: {body}")
+                if "text/event-stream" not in resp.headers.get("Content-Type", ""):
+                    try:  # a server that doesn't stream answers in one piece
+                        data = await resp.json(content_type=None)
+                        text = data["choices"][0]["message"]["content"]
+                    except (ValueError, KeyError, IndexError, TypeError):
+                        raise LLMError("the reply had no choices[0].message.content") from None
+                    if isinstance(text, str) and text.strip():
+                        await on_text(text.strip())
+                        return text.strip()
+                    raise LLMError("the reply was empty")
+                async for raw in resp.content:
+                    line = raw.decode("utf-8", "replace").strip()
+                    if not line.startswith("data:"):
+                        continue  # blank separators, comments, event names
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    try:
+                        event = json.loads(data)
+                        delta = (event["choices"][0].get("delta") or {}).get("content") or ""
+                    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                        raise LLMError("a streamed event was not a chat completion chunk") \
+                            from None
+                    if delta:
+                        parts.append(delta)
+                        await on_text("".join(parts))
+        except aiohttp.ClientError as exc:
+            if parts:
+                raise LLMError(f"the stream broke off: {type(exc).__name__}") from exc
+            raise _Retry(f"{type(exc).__name__}: {exc}", None) from exc
+        text = "".join(parts).strip()
+        if not text:
+            raise LLMError("the reply was empty")
+        return text
 
 
 class _Retry(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
@@ -24,7 +24,7 @@ from rag.answer import Answer, Turn
 from rag.embedding import Embedder
 from rag.llm import LLMClient, LLMError
 from rag.retrieval import Mode, Retrieval
-from storage import chat, quota
+from storage import chat, feedback, quota
 from storage.chat import AskContext
 from storage.chunks import DEFAULT_EF_SEARCH
 from storage.quota import QuotaState
@@ -54,6 +54,19 @@ class Reply:
     refunded: bool = False  # typed, but nothing to answer from: the prompt was given back
     session_id: uuid.UUID | None = None
     citations: list[dict] = field(default_factory=list)
+    answer_id: uuid.UUID | None = None  # the stored answer (rag_answers), for 👍/👎
+
+
+def passage_records(found: Retrieval | None) -> list[dict]:
+    """Every passage the answer was made from, best first, as kept with the answer."""
+    if found is None:
+        return []
+    return [
+        {"n": p.n, "chunk_id": p.hit.chunk_id, "topic_title": p.topic_title,
+         "heading": p.hit.heading, "score": round(p.score, 4),
+         "similarity": round(p.hit.similarity, 4)}
+        for p in found.passages
+    ]
 
 
 def citation_records(ans: Answer, found: Retrieval | None) -> list[dict]:
@@ -108,7 +121,10 @@ class RagService:
     async def compose(
         self, question: str, found: Retrieval, *, course_title: str, persona: str = "normal",
         profile: str | None = None, summary: str = "", recent: list[Turn] | None = None,
+        on_text: Callable[[str], Awaitable[None]] | None = None,
     ) -> Answer:
+        """The LLM's answer (streamed to `on_text` as it is written, with citations already
+        checked, when given), else the extractive one."""
         if not found.passages:
             return answering.unknown_answer()
         note = None
@@ -117,8 +133,16 @@ class RagService:
                 question, found.passages, course_title=course_title, persona=persona,
                 profile=profile, summary=summary, recent=recent,
             )
+            shown = None
+            if on_text is not None:
+                valid = {p.n for p in found.passages}
+
+                async def shown(text: str) -> None:
+                    # a draft never shows a citation the final answer would drop
+                    await on_text(answering.check_citations(text, valid)[0])
             try:
-                ans = answering.from_llm(await self.llm.chat(prompt), found.passages)
+                ans = answering.from_llm(await self.llm.chat(prompt, on_text=shown),
+                                         found.passages)
                 if ans.text:
                     return ans
                 note = "the model's reply was empty"
@@ -144,6 +168,7 @@ class RagService:
     async def ask(
         self, db: Transactor, ctx: AskContext, question: str, *, typed: bool,
         busy: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+        on_text: Callable[[str], Awaitable[None]] | None = None,
     ) -> Reply:
         """Answer a learner's question in their session. Typed questions spend quota first
         (one atomic statement) and get it back if the bot had nothing to answer from.
@@ -164,7 +189,7 @@ class RagService:
                 ans = await self.compose(
                     question, found, course_title=ctx.course_title, persona=ctx.persona,
                     profile=ctx.profile, summary=session.summary,
-                    recent=[Turn(m.role, m.content) for m in history],
+                    recent=[Turn(m.role, m.content) for m in history], on_text=on_text,
                 )
         except BaseException:
             if state is not None:
@@ -177,12 +202,17 @@ class RagService:
         refunded = state is not None and ans.mode == "unknown"
         async with db.tx() as conn:
             await chat.add_turn(conn, session, question, stored, records)
+            answer_id = await feedback.record_answer(
+                conn, user_id=ctx.user_id, course_id=ctx.course_id, topic_id=ctx.topic_id,
+                session_id=session.id, question=question, answer=stored, mode=ans.mode,
+                passages=passage_records(found), citations=records,
+            )
             if refunded:
                 await quota.refund(conn, ctx.user_id, ctx.course_id, ctx.module_no)
         if refunded and state is not None:
             state = QuotaState(False, state.used - 1, state.quota)
         return Reply(ans, found, state, session_id=session.id, citations=records,
-                     refunded=refunded)
+                     refunded=refunded, answer_id=answer_id)
 
     async def fold_if_due(self, db: Transactor, session_id: uuid.UUID) -> bool:
         """Fold older turns into the summary when enough have piled up; True if it did.

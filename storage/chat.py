@@ -49,8 +49,9 @@ _CONTEXT_SELECT = """
 
 
 async def ask_context(conn: asyncpg.Connection, user_id: uuid.UUID) -> AskContext | None:
-    """The course and topic of the learner's latest delivery (any course); None if enrolled in
-    nothing. Enrolled but never delivered → the most recent course, no topic."""
+    """The course and topic of the learner's latest delivery: in the course they picked with
+    /course, else in any course; None if enrolled in nothing (left courses don't count).
+    Enrolled but never delivered → the most recent course, no topic."""
     row = await conn.fetchrow(
         f"""
         {_CONTEXT_SELECT}
@@ -61,9 +62,9 @@ async def ask_context(conn: asyncpg.Connection, user_id: uuid.UUID) -> AskContex
         ) ld ON true
         LEFT JOIN journeys j ON j.id = ld.journey_id
         LEFT JOIN topics t ON t.id = j.topic_id
-        WHERE cu.user_id = $1
-        ORDER BY ld.local_date DESC NULLS LAST, ld.created_at DESC NULLS LAST,
-                 cu.created_at DESC
+        WHERE cu.user_id = $1 AND cu.left_at IS NULL
+        ORDER BY cu.chosen_at DESC NULLS LAST, ld.local_date DESC NULLS LAST,
+                 ld.created_at DESC NULLS LAST, cu.created_at DESC
         LIMIT 1
         """,
         user_id,
@@ -80,7 +81,7 @@ async def topic_context(
         f"""
         {_CONTEXT_SELECT}
         JOIN topics t ON t.course_id = cu.course_id AND t.id = $2
-        WHERE cu.user_id = $1
+        WHERE cu.user_id = $1 AND cu.left_at IS NULL
         """,
         user_id, topic_id,
     )

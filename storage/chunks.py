@@ -1,9 +1,10 @@
 """RAG passages (`course_chunks`): sync on import, and the two course-scoped searches.
 
-Vector search orders by cosine distance through the HNSW index with `hnsw.ef_search` set for the
-transaction, and iterative scans on, so a course-scoped filter still returns k rows when the
-index neighbourhood holds other courses' chunks. Full-text search is BM25 over the postings and
-per-course statistics that migration 0100 keeps in step with `course_chunks`.
+Vector search scans a small course exactly and a large one through the HNSW index (forced, with
+`hnsw.ef_search` and iterative scans set for the transaction, so a course-scoped filter still
+returns k rows when the index neighbourhood holds other courses' chunks). Full-text search is
+BM25 over the postings and per-course statistics that migration 0100 keeps in step with
+`course_chunks`, bounded by migration 0140's impact-ordered postings.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 import numpy as np
 
-DEFAULT_EF_SEARCH = 400
+DEFAULT_EF_SEARCH = 200
 
 
 @dataclass(frozen=True)
@@ -138,16 +139,56 @@ def _hit(r: asyncpg.Record) -> Hit:
                float(r["rank_score"]))
 
 
+# A course this small is scanned exactly: a few milliseconds, and nothing approximate.
+EXACT_SCAN_MAX_CHUNKS = 2000
+# So is a course of up to this many passages that is under half of all stored passages: the
+# HNSW graph would mostly walk other courses' neighbours (iterative scans), while its own rows,
+# vectors inline (migration 0141), are read in ~14 ms at 10k (bench/rag.py: 68 ms via HNSW).
+EXACT_SCAN_SHARE_MAX_CHUNKS = 20_000
+
+
+async def course_size(conn: asyncpg.Connection, course_id: uuid.UUID) -> tuple[int, int]:
+    """(the course's passages, all passages), from the BM25 statistics and the planner's
+    estimate: no scan."""
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT chunks FROM course_text_stats WHERE course_id = $1) AS n,
+               (SELECT reltuples FROM pg_class WHERE oid = 'course_chunks'::regclass) AS total
+        """,
+        course_id,
+    )
+    n = int(row["n"] or 0)
+    return n, max(n, int(row["total"] or 0))
+
+
+def scan_exactly(size: int, total: int) -> bool:
+    return size <= EXACT_SCAN_MAX_CHUNKS or (size <= EXACT_SCAN_SHARE_MAX_CHUNKS
+                                             and 2 * size < total)
+
+
 async def vector_search(
     conn: asyncpg.Connection, course_id: uuid.UUID, query: np.ndarray, k: int,
-    *, ef_search: int = DEFAULT_EF_SEARCH, exact: bool = False,
+    *, ef_search: int = DEFAULT_EF_SEARCH, exact: bool | None = None,
 ) -> list[Hit]:
-    """Top-k by cosine similarity within one course (HNSW; `exact` scans instead)."""
+    """Top-k by cosine similarity within one course.
+
+    `exact=None` chooses (`scan_exactly`): a small course, or a mid-sized one that is a small
+    share of all passages, is scanned exactly; otherwise the HNSW index is used, forced (no
+    sequential scan), with its settings local to this transaction."""
+    if exact is None:
+        exact = scan_exactly(*await course_size(conn, course_id))
     async with conn.transaction():
-        await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-        await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        # One round trip for the settings, local to this transaction. A cached generic plan
+        # keeps the settings it was made under, so every execution is planned afresh (a
+        # fraction of a millisecond): else "exact" could run a cached HNSW plan, or back.
         if exact:
-            await conn.execute("SET LOCAL enable_indexscan = off")
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan;"
+                               " SET LOCAL enable_indexscan = off")
+        else:
+            await conn.execute(
+                "SET LOCAL plan_cache_mode = force_custom_plan;"
+                f" SET LOCAL hnsw.ef_search = {int(ef_search)};"
+                " SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL enable_seqscan = off")
         # relaxed_order streams neighbours only roughly in order: take a few times k from the
         # index, then let the outer sort pick the true top k among them.
         rows = await conn.fetch(
@@ -173,6 +214,12 @@ async def vector_search(
 # BM25's usual constants: term-frequency saturation and length normalisation.
 BM25_K1 = 1.2
 BM25_B = 0.75
+# Bounds that keep a search's cost independent of the course size (migration 0140): only the
+# question's rarest words, each word's highest-impact postings, and exact BM25 for the best
+# candidates of that first pass.
+MAX_QUERY_TERMS = 16
+MAX_POSTINGS_PER_TERM = 2000
+RESCORE = 200
 
 
 async def text_search(
@@ -181,23 +228,46 @@ async def text_search(
 ) -> list[Hit]:
     """Top-k by BM25 within one course (`course_terms` postings, per-course document
     frequencies); similarity filled in when `query` is given. A passage needs only one of the
-    question's words: rare words weigh most, so no strict AND-match is needed to rank well."""
+    question's words: rare words weigh most, so no strict AND-match is needed to rank well.
+
+    Bounded: the question's MAX_QUERY_TERMS rarest words, at most MAX_POSTINGS_PER_TERM
+    postings of each in impact order, summed to pick RESCORE candidates, which are then scored
+    exactly. Below those bounds (every word of a course of up to 2,000 chunks) it is exact."""
     rows = await conn.fetch(
         f"""
         WITH q AS (
             SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', $2))
         ), s AS (
-            SELECT greatest(chunks, 1) AS n, total_len / greatest(chunks, 1) AS avg_len
+            SELECT greatest(chunks, 1)::float8 AS n,
+                   total_len / greatest(chunks, 1)::float8 AS avg_len
             FROM course_text_stats WHERE course_id = $1
-        ), w AS (
+        ), w AS MATERIALIZED (
             SELECT l.lexeme, ln(1 + (s.n - l.df + 0.5) / (l.df + 0.5)) AS idf
             FROM course_lexemes l JOIN q USING (lexeme) CROSS JOIN s
             WHERE l.course_id = $1
+            ORDER BY l.df, l.lexeme
+            LIMIT $7
+        ), cand AS MATERIALIZED (
+            SELECT p.chunk_id
+            FROM w CROSS JOIN LATERAL (
+                SELECT t.chunk_id, t.impact FROM course_terms t
+                WHERE t.course_id = $1 AND t.lexeme = w.lexeme
+                ORDER BY t.impact DESC
+                LIMIT $8
+            ) p
+            GROUP BY p.chunk_id
+            ORDER BY sum(w.idf * p.impact) DESC, p.chunk_id
+            LIMIT $9
         ), top AS MATERIALIZED (
             SELECT t.chunk_id,
-                   sum(w.idf * t.tf * ($5 + 1)
-                       / (t.tf + $5 * (1 - $6 + $6 * t.doc_len / s.avg_len))) AS rank_score
-            FROM w JOIN course_terms t ON t.course_id = $1 AND t.lexeme = w.lexeme
+                   sum(w.idf * t.tf * ($5::float8 + 1)
+                       / (t.tf + $5::float8 * (1 - $6::float8
+                                                + $6::float8 * t.doc_len / s.avg_len)))
+                       AS rank_score
+            FROM cand
+            CROSS JOIN w
+            JOIN course_terms t
+              ON t.course_id = $1 AND t.lexeme = w.lexeme AND t.chunk_id = cand.chunk_id
             CROSS JOIN s
             GROUP BY t.chunk_id
             ORDER BY rank_score DESC, t.chunk_id
@@ -211,7 +281,8 @@ async def text_search(
         LEFT JOIN topics t ON t.id = ch.topic_id
         ORDER BY top.rank_score DESC, ch.chunk_id
         """,
-        course_id, question, k, query, BM25_K1, BM25_B,
+        course_id, question, k, query, BM25_K1, BM25_B, MAX_QUERY_TERMS,
+        MAX_POSTINGS_PER_TERM, RESCORE,
     )
     return [_hit(r) for r in rows]
 

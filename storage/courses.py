@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 
 from content.course_format import CourseSource
+from storage.users import next_due_sql
 
 
 @dataclass
@@ -43,7 +45,11 @@ class ImportReport:
         return ", ".join(parts)
 
 
-async def import_course(conn: asyncpg.Connection, src: CourseSource) -> ImportReport:
+_NOW = "coalesce($2::timestamptz, now())"
+
+
+async def import_course(conn: asyncpg.Connection, src: CourseSource, *,
+                        now: datetime | None = None) -> ImportReport:
     """Upsert a parsed course in place. Run inside the caller's transaction.
 
     Topics are matched by key: existing rows keep their ids (and so learners' progress);
@@ -143,15 +149,27 @@ async def import_course(conn: asyncpg.Connection, src: CourseSource) -> ImportRe
         """,
         [r["id"] for r in positions], [r["topic_id"] for r in positions],
     )
-    # A learner parked past the (new) last journey may have more to do now.
+    # A learner who had reached the end (finished, or no longer scheduled) has more to do now:
+    # the new journeys come at their next delivery hour.
     await conn.execute(
-        """
-        UPDATE course_users cu SET completed_at = NULL
-        WHERE cu.course_id = $1 AND cu.completed_at IS NOT NULL
-          AND EXISTS (SELECT 1 FROM journeys j WHERE j.course_id = cu.course_id AND j.is_active
-                      AND j.priority > coalesce(cu.last_priority, -2147483648))
+        f"""
+        WITH back AS (
+            UPDATE course_users cu SET completed_at = NULL,
+                next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", _NOW)}
+            FROM users u
+            WHERE cu.course_id = $1 AND u.id = cu.user_id
+              AND (cu.completed_at IS NOT NULL OR cu.next_due_at IS NULL)
+              AND cu.left_at IS NULL AND cu.lapsed_at IS NULL
+              AND EXISTS (SELECT 1 FROM journeys j WHERE j.course_id = cu.course_id
+                          AND j.is_active
+                          AND j.priority > coalesce(cu.last_priority, -2147483648))
+            RETURNING cu.user_id
+        )
+        UPDATE enrollments e SET status = 'active', completed_at = NULL
+        FROM back WHERE e.user_id = back.user_id AND e.course_id = $1
+          AND e.status = 'completed'
         """,
-        course_id,
+        course_id, now,
     )
 
     await _import_quizzes(conn, course_id, src, report)
@@ -303,16 +321,25 @@ async def list_courses(conn: asyncpg.Connection) -> list[CourseRow]:
     return [CourseRow(**dict(r)) for r in rows]
 
 
+_COURSE_ROW = """
+    SELECT c.id, c.slug, c.title, c.description, c.prompt_quota,
+           (SELECT count(*) FROM journeys j WHERE j.course_id = c.id AND j.is_active)
+               AS journeys
+    FROM courses c
+"""
+
+
 async def get_by_slug(conn: asyncpg.Connection, slug: str) -> CourseRow | None:
+    """Any course, published or not (admins and tutors manage drafts too)."""
+    r = await conn.fetchrow(f"{_COURSE_ROW} WHERE c.slug = $1", slug)
+    return CourseRow(**dict(r)) if r else None
+
+
+async def get_published(conn: asyncpg.Connection, *, slug: str | None = None,
+                        course_id: uuid.UUID | None = None) -> CourseRow | None:
+    """A course learners may join or act in: by slug or id, and only while published."""
     r = await conn.fetchrow(
-        """
-        SELECT c.id, c.slug, c.title, c.description, c.prompt_quota,
-               (SELECT count(*) FROM journeys j WHERE j.course_id = c.id AND j.is_active)
-                   AS journeys
-        FROM courses c WHERE c.slug = $1
-        """,
-        slug,
-    )
+        f"{_COURSE_ROW} WHERE c.is_published AND (c.slug = $1 OR c.id = $2)", slug, course_id)
     return CourseRow(**dict(r)) if r else None
 
 

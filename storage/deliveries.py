@@ -1,5 +1,11 @@
 """The daily delivery queue: claim due course-users (one statement, `FOR UPDATE SKIP LOCKED`),
-reclaim a dead worker's claims after the visibility timeout, and record how each send ended."""
+reclaim a dead worker's claims after the visibility timeout, and record how each send ended.
+
+A claim never advances a learner: the card offers what the day offers (`journeys.offer_sql`),
+so a card that was never opened, or never sent, offers the same journey again the next day.
+Unopened cards in a row space the next ones out (every 2 days, then weekly); after four weeks
+of silence one farewell card says how to come back and scheduling stops (`lapsed_at`) until
+the learner writes again."""
 
 from __future__ import annotations
 
@@ -8,48 +14,127 @@ from datetime import datetime
 
 import asyncpg
 
-from storage.completion import unlocked_sql
-from storage.journeys import MIN_PRIORITY, log_event, view
+from storage.journeys import local_date_sql, log_event, offer_sql, view
 from storage.users import next_due_sql
 
+BACKOFF_EVERY_OTHER_DAY = 3  # unopened cards in a row (this one included): next in 2 days
+BACKOFF_WEEKLY = 5  # ... and: next in a week
+LAPSE_DAYS = 28  # silence (no opening, no message) before the farewell
+
+# Quiet hours: no nudge 22:00-07:00 local, unless the learner chose such a delivery hour.
+QUIET_SQL = """
+    ((extract(hour FROM ({now}::timestamptz AT TIME ZONE {tz})) >= 22
+      OR extract(hour FROM ({now}::timestamptz AT TIME ZONE {tz})) < 7)
+     AND NOT ({hour} >= 22 OR {hour} < 7))
+"""
+
+
+def quiet_sql(tz: str, hour: str, now: str) -> str:
+    return QUIET_SQL.format(tz=tz, hour=hour, now=now)
+
+
+def next_due_after_days_sql(tz: str, hour: str, now: str, extra_days: str) -> str:
+    """The learner's `hour:00` on the local date `extra_days` after the next delivery date
+    (DST-safe: the date arithmetic is local, the instant comes from the tz database)."""
+    return f"""
+        (((({next_due_sql(tz, hour, now)} AT TIME ZONE {tz})::date + {extra_days})
+          + make_time({hour}, 0, 0)) AT TIME ZONE {tz})
+    """
+
+
+# `$5` (advance_on_send) exists only so tests can prove the invariant checker catches a broken
+# rule; the bot always passes false.
 _CLAIM_SQL = f"""
 WITH due AS (
-    SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, u.timezone, u.delivery_hour
+    SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on, cu.created_at,
+           u.timezone, u.delivery_hour, u.last_seen_at
     FROM course_users cu JOIN users u ON u.id = cu.user_id
     WHERE cu.next_due_at <= $1 AND cu.completed_at IS NULL
+      AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL AND cu.left_at IS NULL
       AND u.is_reachable AND NOT u.paused AND u.telegram_id IS NOT NULL
     ORDER BY cu.next_due_at
     LIMIT $2
     FOR UPDATE OF cu SKIP LOCKED
-), nxt AS (
-    SELECT d.*, j.id AS journey_id, j.priority, j.unlocked
+), st AS (
+    SELECT d.*, o.journey_id, o.priority, o.is_new, e.engaged, x.unopened,
+           {quiet_sql("d.timezone", "d.delivery_hour", "$1")} AS quiet
     FROM due d
-    LEFT JOIN LATERAL (
-        SELECT j.id, j.priority, {unlocked_sql("d.user_id")} AS unlocked
-        FROM journeys j JOIN topics t ON t.id = j.topic_id
-        WHERE j.course_id = d.course_id AND j.is_active
-          AND j.priority > coalesce(d.last_priority, {MIN_PRIORITY})
-        ORDER BY j.priority LIMIT 1
-    ) j ON true
+    LEFT JOIN LATERAL {offer_sql("d", "d.timezone", "$1")} o ON true
+    CROSS JOIN LATERAL (
+        SELECT greatest(d.last_seen_at, d.created_at,
+                        (SELECT max(jd.opened_at) FROM journey_deliveries jd
+                         WHERE jd.course_user_id = d.id)) AS engaged
+    ) e
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS unopened FROM journey_deliveries jd
+        WHERE jd.course_user_id = d.id AND jd.kind = 'card' AND jd.status = 'sent'
+          AND jd.opened_at IS NULL AND jd.sent_at > e.engaged
+    ) x
+), plan AS (
+    SELECT st.*, CASE
+        WHEN st.quiet OR st.journey_id IS NULL THEN NULL
+        WHEN st.unopened >= 1 AND st.engaged <= $1 - make_interval(days => {LAPSE_DAYS})
+            THEN 'farewell'
+        ELSE 'card' END AS kind
+    FROM st
 ), ins AS (
     INSERT INTO journey_deliveries (course_user_id, journey_id, local_date, source, status,
-                                    claimed_by, claimed_at, visible_at, attempts)
-    SELECT n.id, n.journey_id, ($1 AT TIME ZONE n.timezone)::date, 'scheduled', 'claimed',
-           $3, $1, $1 + make_interval(secs => $4), 1
-    FROM nxt n WHERE n.journey_id IS NOT NULL AND n.unlocked
+                                    kind, claimed_by, claimed_at, visible_at, attempts)
+    SELECT p.id, p.journey_id, {local_date_sql("p.timezone", "$1")}, 'scheduled', 'claimed',
+           p.kind::delivery_kind, $3, $1, $1 + make_interval(secs => $4), 1
+    FROM plan p WHERE p.kind IS NOT NULL
     ON CONFLICT (course_user_id, local_date) DO NOTHING
-    RETURNING id, course_user_id
+    RETURNING id, course_user_id, kind
 ), upd AS (
     UPDATE course_users cu SET
-        last_priority = CASE WHEN ins.id IS NULL THEN cu.last_priority ELSE n.priority END,
-        last_journey_at = CASE WHEN ins.id IS NULL THEN cu.last_journey_at ELSE $1 END,
-        next_due_at = CASE WHEN n.journey_id IS NULL THEN NULL
-                           ELSE {next_due_sql("n.timezone", "n.delivery_hour", "$1")} END,
-        completed_at = CASE WHEN n.journey_id IS NULL THEN $1 ELSE NULL END
-    FROM nxt n LEFT JOIN ins ON ins.course_user_id = n.id
-    WHERE cu.id = n.id
+        lapsed_at = CASE WHEN ins.kind = 'farewell' THEN $1 ELSE cu.lapsed_at END,
+        next_due_at = CASE
+            WHEN ins.kind = 'farewell' THEN NULL
+            WHEN ins.id IS NOT NULL AND p.unopened + 1 >= {BACKOFF_WEEKLY}
+                THEN {next_due_after_days_sql("p.timezone", "p.delivery_hour", "$1", "6")}
+            WHEN ins.id IS NOT NULL AND p.unopened + 1 >= {BACKOFF_EVERY_OTHER_DAY}
+                THEN {next_due_after_days_sql("p.timezone", "p.delivery_hour", "$1", "1")}
+            ELSE {next_due_sql("p.timezone", "p.delivery_hour", "$1")} END,
+        last_priority = CASE WHEN $5 AND ins.id IS NOT NULL AND p.is_new THEN p.priority
+                             ELSE cu.last_priority END
+    FROM plan p LEFT JOIN ins ON ins.course_user_id = p.id
+    WHERE cu.id = p.id
 )
 SELECT id FROM ins
+"""
+
+# A failed quiz whose cooldown has ended: one "you can retake it now" per cooldown, recorded as
+# an activity event, never in quiet hours, never to paused, left or lapsed learners.
+_NUDGE_SQL = f"""
+WITH due AS (
+    SELECT mp.user_id, mp.course_id, mp.module_no, mp.cooldown_until
+    FROM module_progress mp
+    JOIN users u ON u.id = mp.user_id
+    JOIN course_users cu ON cu.user_id = mp.user_id AND cu.course_id = mp.course_id
+    WHERE mp.cooldown_until <= $1 AND NOT mp.quiz_passed
+      AND (mp.retake_nudged_at IS NULL OR mp.retake_nudged_at < mp.cooldown_until)
+      AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL AND cu.left_at IS NULL
+      AND u.is_reachable AND NOT u.paused AND u.telegram_id IS NOT NULL
+      AND NOT {quiet_sql("u.timezone", "u.delivery_hour", "$1")}
+      AND NOT EXISTS (SELECT 1 FROM quiz_attempts a WHERE a.user_id = mp.user_id
+                      AND a.course_id = mp.course_id AND a.module_no = mp.module_no
+                      AND a.started_at >= mp.cooldown_until)
+    ORDER BY mp.cooldown_until
+    LIMIT $2
+    FOR UPDATE OF mp SKIP LOCKED
+), upd AS (
+    UPDATE module_progress mp SET retake_nudged_at = $1
+    FROM due WHERE mp.user_id = due.user_id AND mp.course_id = due.course_id
+      AND mp.module_no = due.module_no
+    RETURNING mp.user_id, mp.course_id, mp.module_no
+), ev AS (
+    INSERT INTO learner_activity_events (user_id, course_id, event_type, payload, created_at)
+    SELECT user_id, course_id, 'quiz.retake_nudge', jsonb_build_object('module', module_no), $1
+    FROM upd
+)
+SELECT upd.user_id, u.telegram_id, upd.course_id, c.slug AS course_slug,
+       c.title AS course_title, upd.module_no
+FROM upd JOIN users u ON u.id = upd.user_id JOIN courses c ON c.id = upd.course_id
 """
 
 _RECLAIM_SQL = """
@@ -69,11 +154,18 @@ RETURNING d.id, d.attempts, d.claim_token
 
 async def claim_due(
     conn: asyncpg.Connection, *, now: datetime, limit: int, worker: str,
-    visibility_seconds: float,
+    visibility_seconds: float, advance_on_send: bool = False,
 ) -> list[uuid.UUID]:
     """Claim up to `limit` due course-users in one statement; return the new deliveries."""
-    rows = await conn.fetch(_CLAIM_SQL, now, limit, worker, float(visibility_seconds))
+    rows = await conn.fetch(_CLAIM_SQL, now, limit, worker, float(visibility_seconds),
+                            advance_on_send)
     return [r["id"] for r in rows]
+
+
+async def claim_retake_nudges(conn: asyncpg.Connection, *, now: datetime, limit: int
+                              ) -> list[asyncpg.Record]:
+    """Quiz cooldowns that ended: (user_id, telegram_id, course_slug, module_no) to nudge."""
+    return await conn.fetch(_NUDGE_SQL, now, limit)
 
 
 async def reclaim_expired(
@@ -144,7 +236,8 @@ async def mark_sent(
     if jv_row:
         jv = await view(conn, delivery_id)
         if jv:
-            await log_event(conn, jv, "journey.sent", now, {})
+            event = "journey.farewell" if jv.kind == "farewell" else "journey.sent"
+            await log_event(conn, jv, event, now, {"waiting": jv.waiting})
     return jv_row is not None
 
 

@@ -15,6 +15,7 @@ from storage.users import next_due_sql
 class Enrollment:
     course_user_id: uuid.UUID
     created: bool
+    rejoined: bool = False  # had left the course (/leave); progress kept
 
 
 async def enroll(
@@ -33,8 +34,9 @@ async def enroll(
         )
         row = await conn.fetchrow(
             f"""
-            INSERT INTO course_users (user_id, course_id, next_due_at)
-            SELECT u.id, $2, {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")}
+            INSERT INTO course_users (user_id, course_id, next_due_at, created_at)
+            SELECT u.id, $2, {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")},
+                   $3
             FROM users u WHERE u.id = $1
             ON CONFLICT (course_id, user_id) DO NOTHING
             RETURNING id
@@ -43,6 +45,19 @@ async def enroll(
         )
         if row:
             return Enrollment(row["id"], True)
+        back = await conn.fetchval(
+            f"""
+            UPDATE course_users cu SET left_at = NULL, lapsed_at = NULL,
+                next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")}
+            FROM users u
+            WHERE cu.user_id = $1 AND cu.course_id = $2 AND u.id = cu.user_id
+              AND cu.left_at IS NOT NULL
+            RETURNING cu.id
+            """,
+            user_id, course_id, now,
+        )
+        if back:
+            return Enrollment(back, False, rejoined=True)
         existing = await conn.fetchval(
             "SELECT id FROM course_users WHERE user_id = $1 AND course_id = $2", user_id, course_id
         )
@@ -57,17 +72,44 @@ class CourseUser:
     title: str
     completed_at: datetime | None
     next_due_at: datetime | None
+    paused_at: datetime | None = None
+    lapsed_at: datetime | None = None
 
 
 async def course_users_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseUser]:
+    """The courses a learner is in (left ones excluded), oldest enrollment first."""
     rows = await conn.fetch(
         """
-        SELECT cu.id, cu.course_id, c.slug, c.title, cu.completed_at, cu.next_due_at
+        SELECT cu.id, cu.course_id, c.slug, c.title, cu.completed_at, cu.next_due_at,
+               cu.paused_at, cu.lapsed_at
         FROM course_users cu JOIN courses c ON c.id = cu.course_id
-        WHERE cu.user_id = $1 ORDER BY cu.created_at
+        WHERE cu.user_id = $1 AND cu.left_at IS NULL ORDER BY cu.created_at
         """,
         user_id,
     )
     return [CourseUser(**dict(r)) for r in rows]
+
+
+async def leave(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID,
+                now: datetime) -> bool:
+    """Leave a course: no more cards; progress is kept for a later re-enroll."""
+    return bool(await conn.fetchval(
+        """
+        UPDATE course_users SET left_at = $3, next_due_at = NULL
+        WHERE user_id = $1 AND course_id = $2 AND left_at IS NULL
+        RETURNING true
+        """,
+        user_id, course_id, now,
+    ))
+
+
+async def choose(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID,
+                 now: datetime) -> bool:
+    """Make this course the one typed questions are about (/course)."""
+    return bool(await conn.fetchval(
+        "UPDATE course_users SET chosen_at = $3 WHERE user_id = $1 AND course_id = $2 "
+        "AND left_at IS NULL RETURNING true",
+        user_id, course_id, now,
+    ))
 
 

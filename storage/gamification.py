@@ -1,6 +1,7 @@
-"""XP, levels, streaks and badges (seeds 002 and 003). Every award is idempotent in the
-database: XP through `xp_events`' unique (user, source), badges through `user_badges`' unique
-(user, badge, scope) — so retries and races can't count anything twice."""
+"""XP, levels, streaks and badges in the database (the rules are `domain.progression`). Every
+award is idempotent: XP through `xp_events`' unique (user, source), badges through
+`user_badges`' unique (user, badge, scope) — so retries and races can't count anything twice;
+a streak is counted under the user row's lock."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from datetime import datetime
 
 import asyncpg
 
-JOURNEY_XP = 10  # per completed journey, times the topic's difficulty multiplier
-QUIZ_XP = 25  # per passed module quiz, times the module's hardest difficulty
-XP_PER_LEVEL = 100
+from domain import progression
+from domain.progression import JOURNEY_XP, QUIZ_XP, XP_PER_LEVEL, Streak
+
+__all__ = ["JOURNEY_XP", "QUIZ_XP", "XP_PER_LEVEL"]
 
 
 @dataclass(frozen=True)
@@ -28,62 +30,57 @@ async def award_xp(
     amount: int,
 ) -> int:
     """Add XP once per (user, source); returns the XP actually added (0 if already given)."""
-    added = await conn.fetchval(
+    row = await conn.fetchrow(
         """
         WITH ins AS (
             INSERT INTO xp_events (user_id, course_id, source, amount) VALUES ($1, $2, $3, $4)
             ON CONFLICT (user_id, source) DO NOTHING RETURNING amount
         )
-        UPDATE users SET xp_total = xp_total + ins.amount,
-                         level = 1 + (xp_total + ins.amount) / $5
+        UPDATE users SET xp_total = xp_total + ins.amount
         FROM ins WHERE users.id = $1
-        RETURNING ins.amount
+        RETURNING ins.amount, users.xp_total
         """,
-        user_id, course_id, source, amount, XP_PER_LEVEL,
+        user_id, course_id, source, amount,
     )
-    return added or 0
+    if row is None:
+        return 0
+    await conn.execute("UPDATE users SET level = $2 WHERE id = $1 AND level <> $2",
+                       user_id, progression.level_for(row["xp_total"]))
+    return row["amount"]
 
 
 async def journey_xp(conn: asyncpg.Connection, topic_id: uuid.UUID) -> int:
-    return await conn.fetchval(
-        "SELECT $2::int * difficulty_multiplier(difficulty) FROM topics WHERE id = $1",
-        topic_id, JOURNEY_XP,
-    )
+    return progression.journey_xp(await conn.fetchval(
+        "SELECT difficulty::text FROM topics WHERE id = $1", topic_id))
 
 
 async def quiz_xp(conn: asyncpg.Connection, course_id: uuid.UUID, module_no: int) -> int:
-    mult = await conn.fetchval(
-        "SELECT max(difficulty_multiplier(difficulty)) FROM topics "
+    rows = await conn.fetch(
+        "SELECT difficulty::text AS d FROM topics "
         "WHERE course_id = $1 AND module_no = $2 AND archived_at IS NULL",
         course_id, module_no,
     )
-    return QUIZ_XP * (mult or 1)
+    return progression.quiz_xp(r["d"] for r in rows)
 
 
 async def bump_streak(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> int:
-    """Count `now`'s *local* date (in the learner's current zone) as an active day.
-
-    Same local day: unchanged. The day after the last active one: +1. Otherwise: back to 1.
-    A zone change that lands on an already-counted date changes nothing."""
-    return await conn.fetchval(
+    """Count `now`'s *local* date (in the learner's current zone) as an active day (see
+    `progression.count_active_day`); the row lock makes concurrent counts line up."""
+    row = await conn.fetchrow(
         """
-        WITH d AS (SELECT ($2::timestamptz AT TIME ZONE timezone)::date AS today
-                   FROM users WHERE id = $1)
-        UPDATE users u SET
-            streak_current = CASE
-                WHEN u.streak_last_date >= d.today THEN u.streak_current
-                WHEN u.streak_last_date = d.today - 1 THEN u.streak_current + 1
-                ELSE 1 END,
-            streak_longest = greatest(u.streak_longest, CASE
-                WHEN u.streak_last_date >= d.today THEN u.streak_current
-                WHEN u.streak_last_date = d.today - 1 THEN u.streak_current + 1
-                ELSE 1 END),
-            streak_last_date = greatest(u.streak_last_date, d.today)
-        FROM d WHERE u.id = $1
-        RETURNING u.streak_current
+        SELECT streak_current, streak_longest, streak_last_date,
+               ($2::timestamptz AT TIME ZONE timezone)::date AS today
+        FROM users WHERE id = $1 FOR UPDATE
         """,
         user_id, now,
     )
+    before = Streak(row["streak_current"], row["streak_longest"], row["streak_last_date"])
+    after = progression.count_active_day(before, row["today"])
+    if after != before:
+        await conn.execute(
+            "UPDATE users SET streak_current = $2, streak_longest = $3, streak_last_date = $4 "
+            "WHERE id = $1", user_id, after.current, after.longest, after.last_date)
+    return after.current
 
 
 async def award_badge(
@@ -123,12 +120,13 @@ async def rule_values(conn: asyncpg.Connection, rule_type: str) -> list[tuple[st
 async def streak_badges(
     conn: asyncpg.Connection, user_id: uuid.UUID, streak: int
 ) -> list[Badge]:
+    rules = await rule_values(conn, "streak")
+    days = {code: criteria.get("days") for code, criteria in rules}
     won = []
-    for code, criteria in await rule_values(conn, "streak"):
-        if streak >= int(criteria.get("days", 10**9)):
-            badge = await award_badge(conn, user_id, code, "", {"days": criteria.get("days")})
-            if badge:
-                won.append(badge)
+    for code in progression.streak_badges_due(streak, rules):
+        badge = await award_badge(conn, user_id, code, "", {"days": days[code]})
+        if badge:
+            won.append(badge)
     return won
 
 

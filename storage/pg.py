@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,14 +20,20 @@ class DatabaseUnavailable(RuntimeError):
     """The server cannot be reached or refused us; the message is one line for the operator."""
 
 
-def _redact(url: str) -> str:
-    # Never print a password in an error line.
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url
+_KV_PASSWORD = re.compile(r"(?i)\b(password|passwd|pwd)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+_URL_PASSWORD = re.compile(r"(?i)([?&](?:password|passwd|pwd|sslpassword)=)[^&#]*")
+# Greedy to the last "@": an unencoded "@" or "/" in a password must not leak its tail (if a
+# query holds an "@" too, more is hidden than needed, which is the safe side).
+_URL_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@?#]*):.*@", re.IGNORECASE)
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with every password replaced by ***, in any form libpq accepts: userinfo
+    (`postgresql://u:pw@h`), query (`?password=pw`) and key=value strings (`password='pw'`)."""
+    if "://" in dsn:
+        dsn = _URL_USERINFO.sub(r"\1:***@", dsn)
+        return _URL_PASSWORD.sub(r"\1***", dsn)
+    return _KV_PASSWORD.sub(r"\1=***", dsn)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -55,7 +62,7 @@ async def create_pool(
     except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
         raise DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {_redact(url)}: {reason}"
+            f"cannot connect to PostgreSQL at {redact_dsn(url)}: {reason}"
         ) from None
     assert pool is not None
     return pool
@@ -68,7 +75,7 @@ async def connect(url: str, *, connect_timeout: float = 10.0) -> asyncpg.Connect
     except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
         raise DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {_redact(url)}: {reason}"
+            f"cannot connect to PostgreSQL at {redact_dsn(url)}: {reason}"
         ) from None
     await _init_connection(conn)
     return conn

@@ -69,7 +69,7 @@ async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseP
         LEFT JOIN topic_progress tp ON tp.topic_id = t.id AND tp.user_id = cu.user_id
         LEFT JOIN module_progress mp ON mp.user_id = cu.user_id AND mp.course_id = cu.course_id
                                     AND mp.module_no = t.module_no
-        WHERE cu.user_id = $1
+        WHERE cu.user_id = $1 AND cu.left_at IS NULL
         GROUP BY cu.course_id, c.slug, c.title, cu.completed_at, cu.next_due_at, cu.created_at,
                  t.module_no
         ORDER BY cu.created_at, t.module_no

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -29,8 +30,23 @@ class Person:
 _PERSON = "SELECT id, telegram_id, username, display_name, role::text AS role FROM users"
 
 
-async def find_person(conn: asyncpg.Connection, handle: str) -> Person | None:
-    """`@username` (case-insensitive) or a numeric Telegram id.
+# A username last seen this long ago may have changed hands since (Telegram usernames are
+# reusable), so it no longer identifies anyone for a role grant.
+USERNAME_FRESH_FOR = timedelta(days=30)
+
+
+class UnclearHandle(Exception):
+    """An @username that doesn't pick out one person now: `kind` is 'ambiguous' (several
+    people were seen with it) or 'stale' (its owner wasn't seen recently)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+async def find_person(conn: asyncpg.Connection, handle: str, now: datetime) -> Person | None:
+    """`@username` (case-insensitive) or a numeric Telegram id; raises `UnclearHandle` for a
+    username that is ambiguous or stale.
 
     A numeric id nobody has seen yet gets a users row, so an admin can appoint a tutor before
     that tutor first writes to the bot; a username can only be resolved once its owner did."""
@@ -44,16 +60,23 @@ async def find_person(conn: asyncpg.Connection, handle: str) -> Person | None:
             telegram_id,
         )
         row = await conn.fetchrow(f"{_PERSON} WHERE telegram_id = $1", telegram_id)
-    else:
-        name = handle.removeprefix("@")
-        if not name:
-            return None
-        row = await conn.fetchrow(
-            f"{_PERSON} WHERE lower(username) = lower($1) ORDER BY last_seen_at DESC NULLS LAST "
-            "LIMIT 1",
-            name,
-        )
-    return Person(**dict(row)) if row else None
+        return Person(**dict(row)) if row else None
+    name = handle.removeprefix("@")
+    if not name:
+        return None
+    rows = await conn.fetch(
+        f"SELECT p.*, coalesce($3::timestamptz - u.last_seen_at > $2, true) AS stale "
+        f"FROM ({_PERSON}) p JOIN users u USING (id) "
+        "WHERE lower(p.username) = lower($1) ORDER BY u.last_seen_at DESC NULLS LAST LIMIT 2",
+        name, USERNAME_FRESH_FOR, now,
+    )
+    if not rows:
+        return None
+    if len(rows) > 1:
+        raise UnclearHandle("ambiguous")
+    if rows[0]["stale"]:
+        raise UnclearHandle("stale")
+    return Person(**{k: rows[0][k] for k in Person.__dataclass_fields__})
 
 
 async def _refresh_role(conn: asyncpg.Connection, user_id: uuid.UUID) -> str:

@@ -45,6 +45,7 @@ async def upsert(
     default_timezone: str,
     default_hour: int,
     make_admin: bool = False,
+    now: datetime | None = None,
 ) -> User:
     """Create or refresh the user. Admins from settings are promoted; nobody is demoted here.
 
@@ -53,14 +54,15 @@ async def upsert(
         f"""
         INSERT INTO users (telegram_id, display_name, username, timezone, delivery_hour, role,
                            last_seen_at)
-        VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role, now())
+        VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role,
+                coalesce($7::timestamptz, now()))
         ON CONFLICT (telegram_id) DO UPDATE SET
             display_name = EXCLUDED.display_name,
             username = EXCLUDED.username,
             role = CASE WHEN $6 THEN 'admin'::user_role ELSE users.role END,
             is_reachable = true,
             unreachable_at = NULL,
-            last_seen_at = now()
+            last_seen_at = coalesce($7::timestamptz, now())
         RETURNING {_COLUMNS}
         """,
         telegram_id,
@@ -69,8 +71,30 @@ async def upsert(
         default_timezone,
         default_hour,
         make_admin,
+        now,
     )
     return User.from_record(row)
+
+
+async def welcome_back(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> int:
+    """A lapsed learner wrote again: cards resume at their next delivery hour, where they left
+    off. Returns how many courses resumed (0 for nearly every update: one indexed UPDATE)."""
+    return len(await conn.fetch(
+        f"""
+        WITH back AS (
+            UPDATE course_users cu SET lapsed_at = NULL,
+                next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$2::timestamptz")}
+            FROM users u
+            WHERE cu.user_id = $1 AND u.id = cu.user_id AND cu.lapsed_at IS NOT NULL
+            RETURNING cu.id, cu.course_id
+        ), ev AS (
+            INSERT INTO learner_activity_events (user_id, course_id, event_type, created_at)
+            SELECT $1, course_id, 'course.welcome_back', $2 FROM back
+        )
+        SELECT id FROM back
+        """,
+        user_id, now,
+    ))
 
 
 async def get_by_telegram_id(conn: asyncpg.Connection, telegram_id: int) -> User | None:
@@ -98,13 +122,21 @@ def next_due_sql(tz: str, hour: str, now: str) -> str:
     return NEXT_DUE_SQL.replace("$now", now).format(tz=tz, hour=hour)
 
 
+async def is_time_zone(conn: asyncpg.Connection, name: str) -> bool:
+    """Whether PostgreSQL can compute local times in `name` (see migration 0150)."""
+    return bool(await conn.fetchval("SELECT is_time_zone($1)", name))
+
+
 async def set_timezone(
     conn: asyncpg.Connection, user_id: uuid.UUID, tz: str, now: datetime
-) -> None:
-    """Change the zone and move pending deliveries to the learner's new local hour."""
-    async with conn.transaction():
-        await conn.execute("UPDATE users SET timezone = $2 WHERE id = $1", user_id, tz)
-        await _reschedule(conn, user_id, now)
+) -> bool:
+    """Change the zone and move pending deliveries to the learner's new local hour; False
+    (nothing changed) for a zone PostgreSQL doesn't know."""
+    if not await is_time_zone(conn, tz):
+        return False
+    await conn.execute("UPDATE users SET timezone = $2 WHERE id = $1", user_id, tz)
+    await _reschedule(conn, user_id, now)
+    return True
 
 
 async def set_delivery_hour(
@@ -115,7 +147,8 @@ async def set_delivery_hour(
         await _reschedule(conn, user_id, now)
 
 
-async def _reschedule(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> None:
+async def _reschedule(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime,
+                      course_id: uuid.UUID | None = None) -> None:
     # Today's journey, if already taken, keeps its local date; the unique key on
     # (course_user, local_date) stops a second one whatever the new zone says.
     await conn.execute(
@@ -124,21 +157,41 @@ async def _reschedule(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetim
         SET next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$2::timestamptz")}
         FROM users u
         WHERE u.id = cu.user_id AND cu.user_id = $1 AND cu.completed_at IS NULL
+          AND cu.left_at IS NULL AND cu.lapsed_at IS NULL
+          AND ($3::uuid IS NULL OR cu.course_id = $3)
         """,
         user_id,
         now,
+        course_id,
     )
 
 
-async def pause(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
-    await conn.execute("UPDATE users SET paused = true WHERE id = $1", user_id)
+async def pause(conn: asyncpg.Connection, user_id: uuid.UUID,
+                course_id: uuid.UUID | None = None, now: datetime | None = None) -> None:
+    """Pause every course (the user's switch), or one course (its course-user's)."""
+    if course_id is None:
+        await conn.execute("UPDATE users SET paused = true WHERE id = $1", user_id)
+        return
+    await conn.execute(
+        "UPDATE course_users SET paused_at = coalesce(paused_at, coalesce($3, now())) "
+        "WHERE user_id = $1 AND course_id = $2",
+        user_id, course_id, now,
+    )
 
 
-async def resume(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> None:
-    """Unpause; the next delivery is the learner's next local hour, not the days missed."""
+async def resume(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime,
+                 course_id: uuid.UUID | None = None) -> None:
+    """Unpause (everything, or one course); the next delivery is the learner's next local hour,
+    not the days missed."""
     async with conn.transaction():
-        await conn.execute("UPDATE users SET paused = false WHERE id = $1", user_id)
-        await _reschedule(conn, user_id, now)
+        if course_id is None:
+            await conn.execute("UPDATE users SET paused = false WHERE id = $1", user_id)
+        await conn.execute(
+            "UPDATE course_users SET paused_at = NULL WHERE user_id = $1 "
+            "AND ($2::uuid IS NULL OR course_id = $2)",
+            user_id, course_id,
+        )
+        await _reschedule(conn, user_id, now, course_id)
 
 
 async def mark_unreachable(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:

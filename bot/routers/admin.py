@@ -23,7 +23,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.background import Background
 from bot.config import Settings
-from bot.filters import IsAdmin
+from bot.filters import CourseArg, IsAdmin
 from bot.parsing import html_after_words
 from bot.ui import charts, keyboards, texts
 from bot.ui.callbacks import BroadcastCb
@@ -34,15 +34,17 @@ from bot.workers.sender import RateLimitedSender, SendFailed
 from content.course_format import MAX_ZIP_BYTES, CourseError, load_course_zip
 from content.importer import import_source
 from rag.service import RagService
-from storage import broadcasts, cohorts, courses, pages, tutors
+from storage import broadcasts, cohorts, courses, feedback, pages, tutors
 from storage import stats as course_stats
+from storage.courses import CourseRow
 from storage.uow import Transactor
 from storage.users import User
 
 log = logging.getLogger(__name__)
 
 async def import_zip(
-    message: Message, bot: Bot, db: Transactor, rag: RagService, background: Background
+    message: Message, bot: Bot, db: Transactor, rag: RagService, background: Background,
+    clock: Callable[[], datetime],
 ) -> None:
     """Check the upload, then import in the background: the admin gets one progress message,
     edited as the passages are embedded and finally with the result."""
@@ -56,18 +58,19 @@ async def import_zip(
             count=1, s="", problems=f"{texts.esc(name)} is larger than 20 MB"))
         return
     status = await message.answer(texts.IMPORT_STARTED.format(name=texts.esc(name)))
-    background.spawn(_import(bot, db.base, rag, doc.file_id, name, status),
+    background.spawn(_import(bot, db.base, rag, doc.file_id, name, status, clock),
                      name=f"import {name}")
 
 
 async def _import(bot: Bot, db: Transactor, rag: RagService, file_id: str, name: str,
-                  status: Message) -> None:
+                  status: Message, clock: Callable[[], datetime]) -> None:
     progress = ProgressMessage(bot, status, name)
     try:
         buffer = io.BytesIO()
         await bot.download(file_id, destination=buffer)
         src = load_course_zip(buffer.getvalue(), name)
-        report = await import_source(db, src, embedder=rag.embedder, progress=progress.step)
+        report = await import_source(db, src, embedder=rag.embedder, progress=progress.step,
+                                     now=clock())
     except CourseError as exc:
         shown = exc.problems[:30]
         lines = "\n".join(f"• {texts.esc(str(p))}" for p in shown)
@@ -125,8 +128,22 @@ class ProgressMessage:
 
 # --- roles -----------------------------------------------------------------------------------
 
+async def _person(conn: asyncpg.Connection, handle: str, now: datetime
+                  ) -> tuple[tutors.Person | None, str | None]:
+    """The person a handle names, or the reply that says why it names nobody."""
+    try:
+        person = await tutors.find_person(conn, handle, now)
+    except tutors.UnclearHandle as exc:
+        template = texts.HANDLE_AMBIGUOUS if exc.kind == "ambiguous" else texts.HANDLE_STALE
+        return None, template.format(handle=texts.esc(handle[:64]))
+    if person is None:
+        return None, texts.UNKNOWN_PERSON.format(handle=texts.esc(handle[:64]))
+    return person, None
+
+
 async def grant(
-    message: Message, command: CommandObject, bot: Bot, db: Transactor
+    message: Message, command: CommandObject, bot: Bot, db: Transactor,
+    clock: Callable[[], datetime],
 ) -> None:
     args = (command.args or "").split()
     role = args[0].lower() if args else ""
@@ -134,7 +151,7 @@ async def grant(
         await message.answer(texts.GRANT_USAGE)
         return
     async with db.tx() as conn:
-        person = await tutors.find_person(conn, args[1])
+        person, unclear = await _person(conn, args[1], clock())
         course = await courses.get_by_slug(conn, args[2]) if role == "tutor" else None
         if person is None or (role == "tutor" and course is None):
             fresh = None
@@ -144,7 +161,7 @@ async def grant(
             fresh = await tutors.grant_tutor(conn, person.id, course.id)
         menu = await tutors.menu_of(conn, person.id) if fresh is not None else None
     if person is None:
-        await message.answer(texts.UNKNOWN_PERSON.format(handle=texts.esc(args[1][:64])))
+        await message.answer(unclear or "")
         return
     who = texts.esc(person.label)
     if role == "admin":
@@ -161,7 +178,7 @@ async def grant(
 
 async def revoke(
     message: Message, command: CommandObject, bot: Bot, db: Transactor, user: User,
-    settings: Settings,
+    settings: Settings, clock: Callable[[], datetime],
 ) -> None:
     args = (command.args or "").split()
     role = args[0].lower() if args else ""
@@ -169,9 +186,9 @@ async def revoke(
         await message.answer(texts.REVOKE_USAGE)
         return
     async with db.tx() as conn:
-        person = await tutors.find_person(conn, args[1])
+        person, unclear = await _person(conn, args[1], clock())
         if person is None:
-            text = texts.UNKNOWN_PERSON.format(handle=texts.esc(args[1][:64]))
+            text = unclear or ""
         elif role == "admin":
             text = await _revoke_admin(conn, person, user, settings)
         else:
@@ -326,56 +343,65 @@ def _not_a_draft(b: broadcasts.Broadcast | None) -> str:
 
 # --- analytics -----------------------------------------------------------------------------
 
-async def stats(
-    message: Message, command: CommandObject, db: Transactor, clock: Callable[[], datetime],
-) -> None:
-    slug, now = (command.args or "").strip(), clock()
+async def stats_overview(message: Message, db: Transactor, clock: Callable[[], datetime]
+                         ) -> None:
     async with db.read() as conn:
-        course = await courses.get_by_slug(conn, slug) if slug else None
-        if not slug:
-            lines = await course_stats.course_overview(conn, now)
-        elif course is not None:
-            enrolled = await course_stats.enrollments(conn, course.id, now)
-            funnel = await course_stats.module_funnel(conn, course.id)
-            hard = await course_stats.difficult_topics(conn, course.id)
-            drop = await course_stats.dropout(conn, course.id, now)
-            daily = await course_stats.daily_active(conn, course.id, now)
-            finish = await course_stats.time_to_complete_days(conn, course.id)
-            pass_mark = await courses.pass_mark(conn, course.id)
-            quizzes = await course_stats.quiz_pass_rates(conn, course.id, pass_mark)
-    if not slug:
-        if not lines:
-            await message.answer(texts.STATS_NO_COURSES)
-            return
-        text = texts.stats_overview(lines)
-        png = await asyncio.to_thread(charts.overview_chart, lines)
-    elif course is None:
-        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
+        lines = await course_stats.course_overview(conn, clock())
+        helped = await feedback.helpfulness(conn, None)
+        worst = await feedback.most_downvoted_questions(conn, None)
+    if not lines:
+        await message.answer(texts.STATS_NO_COURSES)
         return
-    else:
-        text = texts.stats_course(course.title, enrolled, funnel, hard, drop, finish, quizzes)
-        png = await asyncio.to_thread(charts.course_chart, course.title, funnel, daily)
+    text = texts.stats_overview(lines) + "\n\n" \
+        + texts.helpfulness_block(helped, worst, per_course=True)
+    png = await asyncio.to_thread(charts.overview_chart, lines)
     await answer_long(message, text)
     await message.answer_photo(BufferedInputFile(png, filename="stats.png"))
 
 
-async def export(message: Message, command: CommandObject, db: Transactor) -> None:
-    slug = (command.args or "").strip()
-    if not slug:
-        await message.answer(texts.EXPORT_USAGE)
-        return
+async def stats_course(message: Message, db: Transactor, course: CourseRow,
+                       clock: Callable[[], datetime]) -> None:
+    now = clock()
     async with db.read() as conn:
-        course = await courses.get_by_slug(conn, slug)
-        rows = await course_stats.progress_export(conn, course.id) if course else []
-    if course is None:
-        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
-        return
+        helped = await feedback.helpfulness(conn, course.id)
+        worst = await feedback.most_downvoted_questions(conn, course.id)
+        enrolled = await course_stats.enrollments(conn, course.id, now)
+        funnel = await course_stats.module_funnel(conn, course.id)
+        hard = await course_stats.difficult_topics(conn, course.id)
+        drop = await course_stats.dropout(conn, course.id, now)
+        daily = await course_stats.daily_active(conn, course.id, now)
+        finish = await course_stats.time_to_complete_days(conn, course.id)
+        pass_mark = await courses.pass_mark(conn, course.id)
+        quizzes = await course_stats.quiz_pass_rates(conn, course.id, pass_mark)
+    text = texts.stats_course(course.title, enrolled, funnel, hard, drop, finish, quizzes) \
+        + "\n\n" + texts.helpfulness_block(helped, worst, per_course=False)
+    png = await asyncio.to_thread(charts.course_chart, course.title, funnel, daily)
+    await answer_long(message, text)
+    await message.answer_photo(BufferedInputFile(png, filename="stats.png"))
+
+
+async def export(message: Message, db: Transactor, course: CourseRow) -> None:
+    async with db.read() as conn:
+        rows = await course_stats.progress_export(conn, course.id)
     data = charts.progress_csv(course_stats.EXPORT_COLUMNS, rows)
     await message.answer_document(
         BufferedInputFile(data, filename=f"{course.slug}-progress.csv"),
         caption=texts.EXPORT_CAPTION.format(title=texts.esc(course.title), count=len(rows),
                                             s=texts.plural(len(rows))),
     )
+
+
+USAGES = {"export": texts.EXPORT_USAGE, "quota": texts.QUOTA_USAGE}
+
+
+async def no_such_course(message: Message, command: CommandObject) -> None:
+    """A course command whose `CourseArg` didn't match: its usage, or which slug is unknown."""
+    slug = (command.args or "").split(maxsplit=1)[0] if command.args else ""
+    if not slug:
+        await message.answer(USAGES.get(command.command, texts.UNKNOWN_COMMAND.format(
+            command=command.command)))
+        return
+    await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
 
 
 # --- pages and quota -------------------------------------------------------------------------
@@ -407,18 +433,13 @@ async def page(
 
 
 # With arguments only: a bare /quota is the learners' "questions left" (bot/routers/ask.py).
-async def quota(message: Message, command: CommandObject, db: Transactor) -> None:
-    args = (command.args or "").split()
-    if len(args) != 2 or not args[1].isdigit() or int(args[1]) > 10_000:
+async def quota(message: Message, db: Transactor, course: CourseRow, args: str) -> None:
+    if not args.isdigit() or int(args) > 10_000:
         await message.answer(texts.QUOTA_USAGE)
         return
-    n = int(args[1])
+    n = int(args)
     async with db.tx() as conn:
-        course = await courses.get_by_slug(conn, args[0])
-        old = await courses.set_prompt_quota(conn, course.id, n) if course else None
-    if course is None:
-        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(args[0][:64])))
-        return
+        old = await courses.set_prompt_quota(conn, course.id, n)
     await message.answer(texts.QUOTA_SET.format(title=texts.esc(course.title), n=n,
                                                 s=texts.plural(n), old=old))
 
@@ -428,15 +449,19 @@ ADMIN_ONLY = ("import", "grant", "revoke", "broadcast", "stats", "export", "page
 
 def build_router() -> Router:
     router = Router(name="admin")
+    router.message.filter(F.chat.type == "private")  # see private_only.py for groups
     admin = IsAdmin()
     router.message.register(import_zip, Command("import"), admin)
     router.message.register(grant, Command("grant"), admin)
     router.message.register(revoke, Command("revoke"), admin)
     router.message.register(broadcast, Command("broadcast"), admin)
-    router.message.register(stats, Command("stats"), admin)
-    router.message.register(export, Command("export"), admin)
+    router.message.register(stats_overview, Command("stats", magic=~F.args), admin)
+    router.message.register(stats_course, Command("stats"), admin, CourseArg())
+    router.message.register(export, Command("export"), admin, CourseArg())
     router.message.register(page, Command("page"), admin)
-    router.message.register(quota, Command("quota", magic=F.args), admin)
+    router.message.register(quota, Command("quota", magic=F.args), admin, CourseArg())
+    router.message.register(no_such_course, Command("stats", "export"), admin)
+    router.message.register(no_such_course, Command("quota", magic=F.args), admin)
     router.callback_query.register(broadcast_send, BroadcastCb.filter(F.action == "send"), admin)
     router.callback_query.register(
         broadcast_cancel, BroadcastCb.filter(F.action.in_({"cancel", "stop"})), admin)

@@ -14,6 +14,7 @@ from bot.ui import keyboards, texts
 from bot.ui.callbacks import AskCb
 from bot.ui.markdown import to_blocks
 from bot.ui.render import answer_long
+from bot.ui.streaming import AnswerStream
 from bot.ui.typing import typing
 from rag.service import MAX_QUESTION_CHARS, RagService, Reply
 from storage import chat, quota, suggestions
@@ -43,9 +44,13 @@ async def _answer(
     message: Message, bot: Bot, db: Transactor, rag: RagService, ctx: AskContext,
     question: str, *, typed: bool, follow_from: uuid.UUID | None = None,
 ) -> None:
+    # With an LLM the answer streams in (ask's router only sees private chats)
+    stream = AnswerStream(bot, message.chat.id, message.message_id) \
+        if rag.llm is not None and message.chat.type == "private" else None
     try:
         reply = await rag.ask(db, ctx, question, typed=typed,
-                              busy=lambda: typing(bot, message.chat.id))
+                              busy=lambda: typing(bot, message.chat.id),
+                              on_text=stream.update if stream else None)
     except Exception:
         log.exception("answering failed")
         await message.answer(texts.ASK_FAILED)
@@ -67,7 +72,11 @@ async def _answer(
             reply_markup=keyboards.suggestions(offers),
         )
         return
-    await answer_long(message, render(reply, ctx), keyboards.suggestions(offers))
+    markup = keyboards.answer(reply.answer_id, offers)
+    if stream is not None:
+        await stream.finish(render(reply, ctx), markup)
+    else:
+        await answer_long(message, render(reply, ctx), markup)
     if reply.session_id is not None:
         try:
             await rag.fold_if_due(db, reply.session_id)

@@ -21,7 +21,8 @@ from bot.parsing import (
 )
 from bot.ui import texts
 from bot.ui.render import answer_long
-from bot.ui.replies import in_group
+from bot.ui.replies import in_group, reply
+from bot.workers.sender import RateLimitedSender
 from storage import cohorts, courses, enrollments, tutors
 from storage.cohorts import Cohort, MemberRow
 from storage.uow import Transactor
@@ -84,13 +85,14 @@ async def cohorts_cmd(message: Message, db: Transactor, user: User) -> None:
     await answer_long(message, texts.cohorts_list(items))
 
 
-async def link(message: Message, command: CommandObject, db: Transactor) -> None:
+async def link(message: Message, command: CommandObject, db: Transactor,
+               sender: RateLimitedSender) -> None:
     if not in_group(message):
         await message.answer(texts.LINK_IN_GROUP)
         return
     name = (command.args or "").strip()
     if not name:
-        await message.answer(texts.LINK_USAGE)
+        await reply(message, texts.LINK_USAGE, sender)
         return
     # In a forum group the topic the command came from is where cold calls will go.
     thread = message.message_thread_id if message.is_topic_message else None
@@ -100,16 +102,16 @@ async def link(message: Message, command: CommandObject, db: Transactor) -> None
         if cohort is not None and cohort.is_active:
             old = await cohorts.link_chat(conn, cohort.id, message.chat.id, thread)
     if cohort is None:
-        await message.answer(texts.UNKNOWN_COHORT.format(name=texts.esc(name[:64])))
+        await reply(message, texts.UNKNOWN_COHORT.format(name=texts.esc(name[:64])), sender)
         return
     if not cohort.is_active:
-        await message.answer(texts.COHORT_INACTIVE.format(name=texts.esc(cohort.name)))
+        await reply(message, texts.COHORT_INACTIVE.format(name=texts.esc(cohort.name)), sender)
         return
-    await message.answer(texts.LINKED.format(
+    await reply(message, texts.LINKED.format(
         name=texts.esc(cohort.name), course=texts.esc(cohort.course_title),
         where=texts.LINKED_THREAD if thread else "",
         moved=texts.LINK_MOVED.format(old=texts.esc(old)) if old else "",
-    ))
+    ), sender)
 
 
 async def cohort_add(

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.types import CallbackQuery, Message
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import ExceptionMessageFilter, ExceptionTypeFilter
+from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 from bot.ui import texts
 from rag.service import MAX_QUESTION_CHARS
@@ -21,6 +23,11 @@ async def too_long(message: Message) -> None:
     )
 
 
+async def not_modified(event: ErrorEvent) -> None:
+    """A second tap on the same button edits a message to what it already says; Telegram
+    refuses that, and there is nothing to tell anyone."""
+
+
 async def stale_button(query: CallbackQuery) -> None:
     """A payload no handler parsed: an old keyboard, or one somebody made up."""
     await query.answer(texts.BUTTON_STALE, show_alert=True)
@@ -32,4 +39,6 @@ def build_router() -> Router:
     router.message.register(unknown_command, private, F.text.startswith("/"))
     router.message.register(too_long, private, F.text.len() > MAX_QUESTION_CHARS)
     router.callback_query.register(stale_button)
+    router.errors.register(not_modified, ExceptionTypeFilter(TelegramBadRequest),
+                           ExceptionMessageFilter(r".*message is not modified"))
     return router

@@ -1,9 +1,12 @@
-"""/today, Start and Done on a journey, /progress and /badges."""
+"""/today, Start and Done on a journey, /progress and /badges.
+
+Every answer ends with the learner's next step as a button: the journey itself (Start, Done),
+the taken journeys still open, exactly the journeys a locked module still needs, or its quiz."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +19,7 @@ from bot.ui import keyboards, texts
 from bot.ui.callbacks import JourneyCb
 from bot.ui.render import answer_long
 from storage import cohorts, enrollments, gamification, journeys, progress, users
+from storage.journeys import OpenJourney, TodayResult
 from storage.uow import Transactor
 from storage.users import User
 
@@ -32,17 +36,60 @@ class Card:
         await answer_long(message, self.messages, self.markup)
 
 
-async def take_today(conn: asyncpg.Connection, course_user_id: uuid.UUID, title: str,
-                     now: datetime) -> Card:
-    result = await journeys.today(conn, course_user_id, now)
-    if result.locked_after is not None:
-        return Card(texts.QUIZ_LOCKED.format(module=result.locked_after,
-                                             next=result.locked_after + 1))
-    if result.view is None:
-        return Card(texts.ALREADY_FINISHED.format(title=texts.esc(title)))
+def next_step_cards(
+    *, course_id: uuid.UUID, title: str, open_: Sequence[OpenJourney],
+    missing: Sequence[OpenJourney], locked_after: int | None, quiz_module: int | None,
+    has_next_module: bool = True,
+) -> list[Card]:
+    """The learner's next steps, each text with the buttons that do what it says."""
+    cards: list[Card] = []
+    quiz = (course_id, quiz_module) if quiz_module is not None else None
+    shown = {o.position for o in missing}
+    if missing:
+        text = (texts.MODULE_MISSING.format(module=locked_after, next=(locked_after or 0) + 1,
+                                            items=texts.journey_items(list(missing)))
+                if has_next_module else
+                texts.COURSE_MISSING.format(title=texts.esc(title),
+                                            items=texts.journey_items(list(missing))))
+        cards.append(Card(text, keyboards.next_steps(missing)))
+    elif locked_after is not None and quiz_module == locked_after:
+        cards.append(Card(texts.QUIZ_TO_UNLOCK.format(module=locked_after, next=locked_after + 1),
+                          keyboards.next_steps([], quiz)))
+        quiz = None
+    rest = [o for o in open_ if o.position not in shown]
+    if rest:
+        cards.append(Card(texts.OPEN_HEADER.format(title=texts.esc(title)),
+                          keyboards.next_steps(rest, quiz)))
+    elif quiz is not None and not missing:
+        cards.append(Card(texts.QUIZ_WAITING.format(module=quiz[1]),
+                          keyboards.next_steps([], quiz)))
+    return cards
+
+
+def today_cards(result: TodayResult, course_id: uuid.UUID, title: str, tz: str) -> list[Card]:
+    cards: list[Card] = []
     jv = result.view
-    markup = None if jv.done_at else keyboards.done(jv.delivery_id)
-    return Card(texts.journey_messages(jv, again=not result.fresh), markup)
+    if jv is not None and (jv.taken or jv.completed):
+        markup = None if jv.completed else keyboards.done(jv.delivery_id)
+        cards.append(Card(texts.journey_messages(jv, again=not result.fresh), markup))
+    elif jv is not None:
+        cards.append(Card(texts.NOT_YET))
+    cards += next_step_cards(course_id=course_id, title=title, open_=result.open,
+                             missing=result.missing,
+                             locked_after=result.locked_after, quiz_module=result.quiz_module)
+    if not cards:
+        if result.finished:
+            cards.append(Card(texts.ALREADY_FINISHED.format(title=texts.esc(title))))
+        else:
+            cards.append(Card(texts.TODAY_DONE.format(
+                title=texts.esc(title), when=texts.fmt_when(result.next_due_at, tz))))
+    return cards
+
+
+async def take_today(conn: asyncpg.Connection, course_user_id: uuid.UUID, course_id: uuid.UUID,
+                     title: str, tz: str, now: datetime) -> list[Card]:
+    result = await journeys.today(conn, course_user_id, now)
+    return today_cards(result, course_id, title, tz)
 
 
 async def today(
@@ -50,8 +97,9 @@ async def today(
 ) -> None:
     now = clock()
     async with db.tx() as conn:
-        cards = [await take_today(conn, cu.id, cu.title, now)
-                 for cu in await enrollments.course_users_of(conn, user.id)]
+        cards = [card for cu in await enrollments.course_users_of(conn, user.id)
+                 for card in await take_today(conn, cu.id, cu.course_id, cu.title, user.timezone,
+                                              now)]
     if not cards:
         await message.answer(texts.NOT_ENROLLED)
     for card in cards:
@@ -63,14 +111,18 @@ async def start_journey(
     clock: Callable[[], datetime],
 ) -> None:
     async with db.tx() as conn:
-        jv = await journeys.open_delivery(conn, callback_data.delivery, user.id, clock())
-    if jv is None:
+        result = await journeys.open_delivery(conn, callback_data.delivery, user.id, clock())
+    if result is None or result.view is None:
         await query.answer(texts.GONE, show_alert=True)
+        return
+    jv = result.view
+    if not jv.taken and not jv.completed:
+        await query.answer(texts.NOT_YET, show_alert=True)
         return
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        markup = None if jv.done_at else keyboards.done(jv.delivery_id)
+        markup = None if jv.completed else keyboards.done(jv.delivery_id)
         await answer_long(query.message, texts.journey_messages(jv), markup)
 
 
@@ -80,8 +132,14 @@ async def done_journey(
 ) -> None:
     async with db.tx() as conn:
         result = await journeys.mark_done(conn, callback_data.delivery, user.id, clock())
+        has_next_module = result is not None and bool(await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM topics WHERE course_id = $1 AND module_no > $2 "
+            "AND archived_at IS NULL)", result.view.course_id, result.view.module_no))
     if result is None:
         await query.answer(texts.GONE, show_alert=True)
+        return
+    if result.not_taken:
+        await query.answer(texts.NOT_YET, show_alert=True)
         return
     if not result.newly_done:
         await query.answer(texts.DONE_ALREADY)
@@ -103,15 +161,29 @@ async def done_journey(
     if result.quiz_module is not None:
         await query.message.answer(
             texts.QUIZ_READY.format(module=result.quiz_module),
-            reply_markup=keyboards.quiz_start(jv.course_slug, result.quiz_module),
+            reply_markup=keyboards.quiz_start(jv.course_id, result.quiz_module),
         )
+    for card in next_step_cards(
+            course_id=jv.course_id, title=jv.course_title, open_=result.open,
+            missing=result.missing, locked_after=jv.module_no if result.missing else None,
+            quiz_module=None, has_next_module=has_next_module):
+        await card.send(query.message)
 
 
 async def show_progress(message: Message, db: Transactor, user: User) -> None:
+    cards: list[Card] = []
     async with db.read() as conn:
         text = texts.progress_text(await progress.progress(conn, user.id), user.timezone)
         text += texts.projects_block(await cohorts.projects_for_user(conn, user.id))
+        for cu in await enrollments.course_users_of(conn, user.id):
+            open_ = await journeys.open_journeys(conn, cu.id)
+            quiz_module = await journeys.pending_quiz(conn, user.id, cu.course_id)
+            cards += next_step_cards(course_id=cu.course_id, title=cu.title, open_=open_,
+                                     missing=(),
+                                     locked_after=None, quiz_module=quiz_module)
     await answer_long(message, text)
+    for card in cards:
+        await card.send(message)
 
 
 async def badges(message: Message, db: Transactor, user: User) -> None:

@@ -1,18 +1,21 @@
-"""/timezone, /time, /pause and /resume."""
+"""/timezone, /time, /pause and /resume (all courses or one), /leave and /course."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import asyncpg
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from bot.ui import keyboards, texts
-from bot.ui.callbacks import TimeCb
-from storage import users
+from bot.ui.callbacks import CourseCb, LeaveCb, TimeCb
+from storage import chat, enrollments, users
+from storage.enrollments import CourseUser
 from storage.uow import Transactor
 from storage.users import User
 
@@ -39,12 +42,13 @@ async def timezone(
         await message.answer(texts.TIMEZONE_USAGE.format(tz=texts.esc(user.timezone)))
         return
     tz = valid_zone(arg)
-    if tz is None:
-        await message.answer(texts.TIMEZONE_BAD.format(value=texts.esc(arg[:64])))
-        return
     now = clock()
     async with db.tx() as conn:
-        await users.set_timezone(conn, user.id, tz, now)
+        # PostgreSQL computes every local date, so its own list has the last word
+        accepted = tz is not None and await users.set_timezone(conn, user.id, tz, now)
+    if not accepted or tz is None:
+        await message.answer(texts.TIMEZONE_BAD.format(value=texts.esc(arg[:64])))
+        return
     local = now.astimezone(ZoneInfo(tz)).strftime("%H:%M")
     await message.answer(texts.TIMEZONE_SET.format(tz=tz, local=local))
 
@@ -72,8 +76,8 @@ async def time_cb(
     query: CallbackQuery, callback_data: TimeCb, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
-    if not 0 <= callback_data.hour <= 23:
-        await query.answer(texts.TIME_BAD, show_alert=True)
+    if not 0 <= callback_data.hour <= 23:  # our keyboard has no such button: forged
+        await query.answer(texts.BUTTON_STALE, show_alert=True)
         return
     async with db.tx() as conn:
         await users.set_delivery_hour(conn, user.id, callback_data.hour, clock())
@@ -84,18 +88,137 @@ async def time_cb(
         )
 
 
-async def pause(message: Message, db: Transactor, user: User) -> None:
+async def _my_course(conn: asyncpg.Connection, user: User, course: str | uuid.UUID
+                     ) -> tuple[CourseUser | None, list[CourseUser]]:
+    """The learner's course named by slug (typed) or id (a button), and all of theirs."""
+    mine = await enrollments.course_users_of(conn, user.id)
+    return next((cu for cu in mine if course in (cu.slug, cu.course_id)), None), mine
+
+
+def _not_in(slug: str, mine: list[CourseUser]) -> str:
+    listing = ", ".join(f"<code>{texts.esc(cu.slug)}</code>" for cu in mine) or "none (/courses)"
+    return texts.NOT_IN_COURSE.format(slug=texts.esc(slug[:64]), courses=listing)
+
+
+async def pause(
+    message: Message, command: CommandObject, db: Transactor, user: User,
+    clock: Callable[[], datetime],
+) -> None:
+    slug = (command.args or "").strip()
     async with db.tx() as conn:
-        await users.pause(conn, user.id)
-    await message.answer(texts.PAUSED)
+        cu, mine = await _my_course(conn, user, slug) if slug else (None, [])
+        if not slug:
+            await users.pause(conn, user.id)
+        elif cu is not None:
+            await users.pause(conn, user.id, cu.course_id, clock())
+    if not slug:
+        await message.answer(texts.PAUSED)
+    elif cu is None:
+        await message.answer(_not_in(slug, mine))
+    else:
+        await message.answer(texts.PAUSED_COURSE.format(title=texts.esc(cu.title),
+                                                        slug=texts.esc(cu.slug)))
 
 
 async def resume(
-    message: Message, db: Transactor, user: User, clock: Callable[[], datetime]
+    message: Message, command: CommandObject, db: Transactor, user: User,
+    clock: Callable[[], datetime],
+) -> None:
+    slug = (command.args or "").strip()
+    async with db.tx() as conn:
+        cu, mine = await _my_course(conn, user, slug) if slug else (None, [])
+        if not slug:
+            await users.resume(conn, user.id, clock())
+        elif cu is not None:
+            await users.resume(conn, user.id, clock(), cu.course_id)
+    if not slug:
+        await message.answer(texts.RESUMED.format(hour=user.delivery_hour,
+                                                  tz=texts.esc(user.timezone)))
+    elif cu is None:
+        await message.answer(_not_in(slug, mine))
+    else:
+        await message.answer(texts.RESUMED_COURSE.format(
+            title=texts.esc(cu.title), hour=user.delivery_hour, tz=texts.esc(user.timezone)))
+
+
+async def leave(message: Message, command: CommandObject, db: Transactor, user: User) -> None:
+    slug = (command.args or "").strip()
+    async with db.read() as conn:
+        cu, mine = await _my_course(conn, user, slug)
+    if not mine:
+        await message.answer(texts.NOT_ENROLLED)
+    elif cu is None and slug:
+        await message.answer(_not_in(slug, mine))
+    elif cu is None and len(mine) > 1:
+        await message.answer(texts.LEAVE_PICK, reply_markup=keyboards.leave_pick(
+            [(c.course_id, c.title) for c in mine]))
+    else:
+        cu = cu or mine[0]
+        await message.answer(texts.LEAVE_CONFIRM.format(title=texts.esc(cu.title)),
+                             reply_markup=keyboards.leave_confirm(cu.course_id))
+
+
+async def leave_cb(
+    query: CallbackQuery, callback_data: LeaveCb, db: Transactor, user: User,
+    clock: Callable[[], datetime],
 ) -> None:
     async with db.tx() as conn:
-        await users.resume(conn, user.id, clock())
-    await message.answer(texts.RESUMED.format(hour=user.delivery_hour, tz=texts.esc(user.timezone)))
+        cu, _mine = await _my_course(conn, user, callback_data.course)
+        if cu is not None and callback_data.action == "yes":
+            await enrollments.leave(conn, user.id, cu.course_id, clock())
+    if cu is None:
+        await query.answer(texts.BUTTON_STALE, show_alert=True)
+        return
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    if callback_data.action == "ask":
+        await query.message.edit_text(texts.LEAVE_CONFIRM.format(title=texts.esc(cu.title)),
+                                      reply_markup=keyboards.leave_confirm(cu.course_id))
+    elif callback_data.action == "yes":
+        await query.message.edit_text(texts.LEFT.format(title=texts.esc(cu.title)))
+    else:
+        await query.message.edit_text(texts.LEAVE_KEPT.format(title=texts.esc(cu.title)))
+
+
+async def course_cmd(
+    message: Message, command: CommandObject, db: Transactor, user: User,
+    clock: Callable[[], datetime],
+) -> None:
+    slug = (command.args or "").strip()
+    async with db.tx() as conn:
+        cu, mine = await _my_course(conn, user, slug)
+        if cu is not None:
+            await enrollments.choose(conn, user.id, cu.course_id, clock())
+        ctx = await chat.ask_context(conn, user.id) if cu is None else None
+    if not mine:
+        await message.answer(texts.NOT_ENROLLED)
+    elif cu is not None:
+        await message.answer(texts.COURSE_PICKED.format(title=texts.esc(cu.title)))
+    elif slug:
+        await message.answer(_not_in(slug, mine))
+    else:
+        current = ctx.course_id if ctx else None
+        title = ctx.course_title if ctx else mine[0].title
+        await message.answer(texts.COURSE_PICK.format(title=texts.esc(title)),
+                             reply_markup=keyboards.course_pick(
+                                 [(c.course_id, c.title) for c in mine], current))
+
+
+async def course_cb(
+    query: CallbackQuery, callback_data: CourseCb, db: Transactor, user: User,
+    clock: Callable[[], datetime],
+) -> None:
+    async with db.tx() as conn:
+        cu, _mine = await _my_course(conn, user, callback_data.course)
+        if cu is not None:
+            await enrollments.choose(conn, user.id, cu.course_id, clock())
+    if cu is None:
+        await query.answer(texts.BUTTON_STALE, show_alert=True)
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(texts.COURSE_PICKED.format(title=texts.esc(cu.title)))
 
 
 def build_router() -> Router:
@@ -106,4 +229,8 @@ def build_router() -> Router:
     router.callback_query.register(time_cb, TimeCb.filter())
     router.message.register(pause, Command("pause"))
     router.message.register(resume, Command("resume"))
+    router.message.register(leave, Command("leave"))
+    router.callback_query.register(leave_cb, LeaveCb.filter())
+    router.message.register(course_cmd, Command("course"))
+    router.callback_query.register(course_cb, CourseCb.filter())
     return router

@@ -46,15 +46,21 @@ async def quiz_start_cb(
     query: CallbackQuery, callback_data: QuizStartCb, db: Transactor, user: User,
     clock: Callable[[], datetime],
 ) -> None:
-    await query.answer()
     if not isinstance(query.message, Message):
+        await query.answer()
         return
     async with db.tx() as conn:
-        course = await courses.get_by_slug(conn, callback_data.course)
+        course = await courses.get_published(conn, course_id=callback_data.course)
         enrolled = {cu.course_id for cu in await enrollments.course_users_of(conn, user.id)}
-        if course is None or course.id not in enrolled:
-            return
-        out = await begin(conn, user, course.id, callback_data.module, clock())
+        # only the quiz the learner is on now: a later module's is locked, an earlier one done
+        allowed = (course is not None and course.id in enrolled
+                   and await quiz.quiz_module(conn, user.id, course.id) == callback_data.module)
+        out = await begin(conn, user, course.id, callback_data.module, clock()) \
+            if allowed and course else []
+    if not out:
+        await query.answer(texts.BUTTON_STALE, show_alert=True)
+        return
+    await query.answer()
     await query.message.edit_reply_markup(reply_markup=None)
     await _send(query.message, out)
 

@@ -15,6 +15,7 @@ from bot.ui import texts
 from bot.ui.callbacks import BroadcastCb
 from bot.ui.replies import in_group, reply
 from bot.workers.sender import RateLimitedSender
+from storage import cohorts, courses
 from storage.uow import Transactor
 from storage.users import User
 
@@ -29,11 +30,22 @@ COHORT_COMMANDS = {
 }
 
 
-async def not_admin(event: Message | CallbackQuery) -> None:
+async def not_admin(event: Message | CallbackQuery, db: Transactor,
+                    sender: RateLimitedSender) -> None:
     if isinstance(event, CallbackQuery):
         await event.answer(texts.NOT_ADMIN, show_alert=True)
-    else:
-        await event.answer(texts.NOT_ADMIN)
+        return
+    if in_group(event):
+        if not await _linked(db, event.chat.id):
+            return  # a group that isn't a cohort's hears nothing from us
+        await reply(event, texts.NOT_ADMIN, sender)
+        return
+    await event.answer(texts.NOT_ADMIN)
+
+
+async def _linked(db: Transactor, chat_id: int) -> bool:
+    async with db.read() as conn:
+        return await cohorts.get_by_chat(conn, chat_id) is not None
 
 
 async def not_cohort_role(
@@ -45,13 +57,30 @@ async def not_cohort_role(
         return
     async with db.read() as conn:
         access = await cohort_access(conn, message, user, command, usage)
-    if in_group(message) and not staff_only and not access.is_member:
-        return  # outsiders in a group get silence, so they can't make the bot chatter
+    if in_group(message) and (
+        (access.cohort is None and not user.is_admin) or (not staff_only and not access.is_member)
+    ):
+        return  # outsiders, and non-admins in groups that aren't a cohort's, get silence
     await reply(message, refusal_reason(access, staff_only=staff_only), sender)
+
+
+async def not_course_staff(message: Message, command: CommandObject, db: Transactor) -> None:
+    """/downvoted without a course, with an unknown one, or from someone who isn't its tutor."""
+    slug = (command.args or "").split(maxsplit=1)[0] if command.args else ""
+    if not slug:
+        await message.answer(texts.DOWNVOTED_USAGE)
+        return
+    async with db.read() as conn:
+        course = await courses.get_by_slug(conn, slug)
+    if course is None:
+        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
+        return
+    await message.answer(texts.NOT_COHORT_STAFF.format(course=texts.esc(course.title)))
 
 
 def build_router() -> Router:
     router = Router(name="refusals")
+    router.message.register(not_course_staff, Command("downvoted"))
     router.message.register(not_admin, Command(*ADMIN_COMMANDS))
     router.message.register(not_admin, Command("quota", magic=F.args))
     router.callback_query.register(not_admin, BroadcastCb.filter())

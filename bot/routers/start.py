@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -29,7 +30,7 @@ async def start(
 ) -> None:
     payload = (command.args or "").strip()
     if payload.startswith("enroll_"):
-        await enroll_and_show(message, db, user, payload.removeprefix("enroll_"), clock())
+        await enroll_and_show(message, db, user, clock(), slug=payload.removeprefix("enroll_"))
         return
     if payload.startswith("join_"):  # a personal cohort invite (see bot/routers/cohort.py)
         await cohort.join(message, db, user, payload.removeprefix("join_"), clock())
@@ -68,24 +69,30 @@ async def enroll_cb(
 ) -> None:
     await query.answer()
     if isinstance(query.message, Message):
-        await enroll_and_show(query.message, db, user, callback_data.slug, clock())
+        await enroll_and_show(query.message, db, user, clock(), course_id=callback_data.course)
 
 
 async def enroll_and_show(
-    message: Message, db: Transactor, user: User, slug: str, now: datetime
+    message: Message, db: Transactor, user: User, now: datetime, *, slug: str | None = None,
+    course_id: uuid.UUID | None = None,
 ) -> None:
-    """Enroll and take journey one in one unit of work, then say so."""
+    """Enroll in a published course (by deep-link slug or button id) and take journey one,
+    in one unit of work, then say so."""
     async with db.tx() as conn:
-        course = await courses.get_by_slug(conn, slug[:64])
+        course = await courses.get_published(conn, slug=slug and slug[:64], course_id=course_id)
         if course is not None:
             enrolled = await enrollments.enroll(conn, user.id, course.id, now)
-            card = await journeys.take_today(conn, enrolled.course_user_id, course.title, now)
+            cards = await journeys.take_today(conn, enrolled.course_user_id, course.id,
+                                              course.title, user.timezone, now)
     if course is None:
-        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64])))
+        await message.answer(texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64]))
+                             if slug is not None else texts.COURSE_GONE)
         return
-    template = texts.ENROLLED if enrolled.created else texts.ALREADY_ENROLLED
+    template = (texts.ENROLLED if enrolled.created else
+                texts.REJOINED if enrolled.rejoined else texts.ALREADY_ENROLLED)
     await message.answer(template.format(title=texts.esc(course.title)))
-    await card.send(message)
+    for card in cards:
+        await card.send(message)
 
 
 def build_router() -> Router:

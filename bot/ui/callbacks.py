@@ -12,12 +12,21 @@ from aiogram.filters.callback_data import CallbackData
 
 
 class EnrollCb(CallbackData, prefix="enr"):
-    slug: str
+    course: uuid.UUID
 
 
 class JourneyCb(CallbackData, prefix="jr"):
     action: Literal["start", "done"]
     delivery: uuid.UUID
+
+
+class LeaveCb(CallbackData, prefix="lv"):
+    course: uuid.UUID
+    action: Literal["ask", "yes", "no"]
+
+
+class CourseCb(CallbackData, prefix="co"):
+    course: uuid.UUID  # the course typed questions are about
 
 
 class TimeCb(CallbackData, prefix="tm"):
@@ -31,7 +40,7 @@ class QuizCb(CallbackData, prefix="qz"):
 
 
 class QuizStartCb(CallbackData, prefix="qs"):
-    course: str  # course slug
+    course: uuid.UUID
     module: int
 
 
@@ -48,3 +57,13 @@ class PersonaCb(CallbackData, prefix="per"):
     course: uuid.UUID
     kind: Literal["p", "l"]  # content persona | learner profile
     value: str  # a persona / profile name, or "none" (profile only)
+
+
+class DeleteMeCb(CallbackData, prefix="del"):
+    action: Literal["yes", "no"]
+    user: uuid.UUID  # who asked: a forwarded or forged button can't erase anyone else
+
+
+class VoteCb(CallbackData, prefix="fb"):
+    answer: uuid.UUID  # rag_answers id; only its asker's vote counts (storage.feedback.vote)
+    v: Literal["up", "down"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -10,15 +11,28 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.ui.callbacks import (
     AskCb,
     BroadcastCb,
+    CourseCb,
+    DeleteMeCb,
     EnrollCb,
     JourneyCb,
+    LeaveCb,
     PersonaCb,
     QuizCb,
     QuizStartCb,
     TimeCb,
+    VoteCb,
 )
-from bot.ui.texts import PERSONA_LABELS, PROFILE_LABELS
+from bot.ui.texts import (
+    DELETE_ME_NO,
+    DELETE_ME_YES,
+    PERSONA_LABELS,
+    PROFILE_LABELS,
+    VOTE_CHOSEN,
+    VOTE_DOWN,
+    VOTE_UP,
+)
 from storage.courses import CourseRow
+from storage.journeys import OpenJourney
 from storage.suggestions import Suggestion
 
 
@@ -27,7 +41,7 @@ def courses(rows: list[CourseRow], enrolled: set[str]) -> InlineKeyboardMarkup:
     for c in rows:
         mark = "✔ " if c.slug in enrolled else ""
         kb.button(
-            text=f"{mark}{c.title} ({c.journeys} journeys)", callback_data=EnrollCb(slug=c.slug)
+            text=f"{mark}{c.title} ({c.journeys} journeys)", callback_data=EnrollCb(course=c.id)
         )
     kb.adjust(1)
     return kb.as_markup()
@@ -42,6 +56,54 @@ def start(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
 def done(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text="✅ Done", callback_data=JourneyCb(action="done", delivery=delivery_id))
+    return kb.as_markup()
+
+
+def continue_(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="▶️ Continue", callback_data=JourneyCb(action="start", delivery=delivery_id))
+    return kb.as_markup()
+
+
+def next_steps(items: Sequence[OpenJourney], quiz: tuple[uuid.UUID, int] | None = None
+               ) -> InlineKeyboardMarkup | None:
+    """One button per open journey (opens it again), plus the quiz when it is the next step."""
+    kb = InlineKeyboardBuilder()
+    for o in items:
+        kb.button(text=f"▶️ {o.position}. {o.topic_title}"[:60],
+                  callback_data=JourneyCb(action="start", delivery=o.delivery_id))
+    if quiz is not None:
+        course_id, module = quiz
+        kb.button(text=f"📝 Take the Module {module} quiz",
+                  callback_data=QuizStartCb(course=course_id, module=module))
+    if not items and quiz is None:
+        return None
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def leave_pick(courses: list[tuple[uuid.UUID, str]]) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for course_id, title in courses:
+        kb.button(text=f"🚪 {title}"[:60], callback_data=LeaveCb(course=course_id, action="ask"))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def leave_confirm(course_id: uuid.UUID) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="🚪 Yes, leave", callback_data=LeaveCb(course=course_id, action="yes"))
+    kb.button(text="✖️ Stay", callback_data=LeaveCb(course=course_id, action="no"))
+    return kb.as_markup()
+
+
+def course_pick(courses: list[tuple[uuid.UUID, str]], current: uuid.UUID | None
+                ) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for course_id, title in courses:
+        mark = "✔ " if course_id == current else ""
+        kb.button(text=f"{mark}{title}"[:60], callback_data=CourseCb(course=course_id))
+    kb.adjust(1)
     return kb.as_markup()
 
 
@@ -61,10 +123,10 @@ def quiz_options(attempt_id: uuid.UUID, index: int, options: list[str]) -> Inlin
     return kb.as_markup()
 
 
-def quiz_start(course_slug: str, module: int) -> InlineKeyboardMarkup:
+def quiz_start(course_id: uuid.UUID, module: int) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=f"📝 Take the Module {module} quiz",
-              callback_data=QuizStartCb(course=course_slug, module=module))
+              callback_data=QuizStartCb(course=course_id, module=module))
     return kb.as_markup()
 
 
@@ -95,6 +157,40 @@ def suggestions(items: list[Suggestion]) -> InlineKeyboardMarkup | None:
     return kb.as_markup()
 
 
+def answer(answer_id: uuid.UUID | None, items: list[Suggestion],
+           chosen: bool | None = None) -> InlineKeyboardMarkup | None:
+    """Under an answer: 👍/👎 (when the answer was stored), then the suggested questions."""
+    kb = InlineKeyboardBuilder()
+    if answer_id is not None:
+        for helpful, label, v in ((True, VOTE_UP, "up"), (False, VOTE_DOWN, "down")):
+            mark = VOTE_CHOSEN if chosen is helpful else ""
+            kb.button(text=f"{mark}{label}", callback_data=VoteCb(answer=answer_id, v=v))
+    for s in items:
+        kb.button(text=f"💡 {s.text[:60]}", callback_data=AskCb(suggestion=s.id))
+    if answer_id is None and not items:
+        return None
+    kb.adjust(*([2] if answer_id is not None else []), *([1] * len(items)))
+    return kb.as_markup()
+
+
+def mark_vote(markup: InlineKeyboardMarkup, helpful: bool) -> InlineKeyboardMarkup:
+    """The same keyboard with the chosen vote ticked (the suggestions stay as they were)."""
+    rows = []
+    for row in markup.inline_keyboard:
+        out = []
+        for button in row:
+            try:
+                cb = VoteCb.unpack(button.callback_data or "")
+            except (TypeError, ValueError):
+                out.append(button)
+                continue
+            label = VOTE_UP if cb.v == "up" else VOTE_DOWN
+            mark = VOTE_CHOSEN if (cb.v == "up") is helpful else ""
+            out.append(button.model_copy(update={"text": f"{mark}{label}"}))
+        rows.append(out)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
 def persona_choices(course_id: uuid.UUID, personas: list[str], current: str,
                     profile: str | None) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
@@ -107,4 +203,12 @@ def persona_choices(course_id: uuid.UUID, personas: list[str], current: str,
         kb.button(text=f"{mark}{label}",
                   callback_data=PersonaCb(course=course_id, kind="l", value=key))
     kb.adjust(2)
+    return kb.as_markup()
+
+
+def delete_me_confirm(user_id: uuid.UUID) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=DELETE_ME_YES, callback_data=DeleteMeCb(action="yes", user=user_id))
+    kb.button(text=DELETE_ME_NO, callback_data=DeleteMeCb(action="no", user=user_id))
+    kb.adjust(1)
     return kb.as_markup()

@@ -28,6 +28,10 @@ LEARNER_COMMANDS = [
     BotCommand(command="time", description="Choose your delivery hour"),
     BotCommand(command="pause", description="Pause daily journeys"),
     BotCommand(command="resume", description="Resume daily journeys"),
+    BotCommand(command="my_data", description="Everything I keep about you"),
+    BotCommand(command="delete_me", description="Erase your data"),
+    BotCommand(command="leave", description="Leave a course (progress kept)"),
+    BotCommand(command="course", description="Which course your questions are about"),
     BotCommand(command="help", description="What I can do"),
 ]
 TUTOR_COMMANDS = [
@@ -37,6 +41,7 @@ TUTOR_COMMANDS = [
     BotCommand(command="cohorts", description="Your cohorts"),
     BotCommand(command="cohort_add", description="Add members: <cohort> <email>…"),
     BotCommand(command="project", description="Batch project: <cohort> <batch> <title> <url>"),
+    BotCommand(command="downvoted", description="Down-voted answers: <course>"),
 ]
 ADMIN_COMMANDS = [
     *[c for c in TUTOR_COMMANDS if c.command != "quota"],  # admins' /quota also sets it

@@ -31,7 +31,11 @@ DEFAULT_PAGES = {
         "/persona — your style (sports, cooking, …) and how I explain things\n"
         "/timezone — set your time zone (e.g. <code>/timezone Europe/Berlin</code>)\n"
         "/time — choose the hour your daily journey arrives\n"
-        "/pause and /resume — stop and restart daily journeys\n"
+        "/pause and /resume — stop and restart daily journeys (all, or "
+        "<code>/pause &lt;course&gt;</code> for one)\n"
+        "/leave — leave a course (your progress is kept if you come back)\n"
+        "/course — pick which course your typed questions are about\n"
+        "/my_data — a file with everything I keep about you; /delete_me — erase it all\n"
         "In your cohort's group: reply to a cold call to answer it, /star (as a reply) to star "
         "an answer, /top for the best answers\n"
         "/help — this message"
@@ -40,6 +44,7 @@ DEFAULT_PAGES = {
 }
 
 UNKNOWN_COMMAND = "I don't know the command {command}. Send /help to see what I can do."
+COURSE_GONE = "That course isn't available any more. Send /courses to see what is."
 NOT_ENROLLED = "You're not enrolled in any course yet. Send /courses to pick one."
 NO_COURSES = "No courses are available yet. Please check back soon."
 COURSES_HEADER = "<b>Courses</b> — tap one to enroll:"
@@ -56,7 +61,27 @@ DONE_ALREADY = "Already marked as done ✔"
 NOT_YOURS = "That button isn't for you."
 GONE = "That journey is no longer available."
 PAUSED = "Daily journeys are paused. Send /resume whenever you want them back."
+PAUSED_COURSE = (
+    "Daily journeys for <b>{title}</b> are paused. Send <code>/resume {slug}</code> whenever "
+    "you want them back."
+)
 RESUMED = "Welcome back! Daily journeys will arrive again at {hour:02d}:00 ({tz})."
+RESUMED_COURSE = "Daily journeys for <b>{title}</b> will arrive again at {hour:02d}:00 ({tz})."
+NOT_IN_COURSE = (
+    "You're not in a course called “{slug}”. Your courses: {courses}."
+)
+LEAVE_PICK = "Which course do you want to leave? Your progress is kept if you come back."
+LEAVE_CONFIRM = (
+    "Leave <b>{title}</b>? No more daily journeys will arrive for it. Your progress is kept: "
+    "enroll again (/courses) to pick up where you left off."
+)
+LEFT = "You've left <b>{title}</b>. Enroll again from /courses whenever you like."
+LEAVE_KEPT = "Good — you're staying in <b>{title}</b>."
+REJOINED = "Welcome back to <b>{title}</b>! You pick up where you left off."
+COURSE_PICK = (
+    "Your typed questions are about <b>{title}</b> now. Tap another course to switch:"
+)
+COURSE_PICKED = "From now on your typed questions are about <b>{title}</b>."
 TIMEZONE_USAGE = (
     "Send your time zone as an IANA name, for example:\n"
     "<code>/timezone Europe/London</code>\n<code>/timezone America/New_York</code>\n"
@@ -75,6 +100,7 @@ TIME_SET = "Daily journeys will arrive at <b>{hour:02d}:00</b> ({tz})."
 TOO_LONG = "That message is too long for me ({length} characters; the limit is {limit})."
 SLOW_DOWN = "You're sending messages very fast — please wait a moment."
 NOT_ADMIN = "Sorry, only admins can do that."
+USE_PRIVATE_CHAT = "That command works only in a private chat with me: https://t.me/{username}"
 BUSY = "I'm very busy right now — please try again in a moment."
 DB_TROUBLE = "I'm having trouble right now — please try again in a minute."
 BUTTON_STALE = "That button no longer works. Send /today or /help to continue."
@@ -107,18 +133,56 @@ def journey_messages(jv: JourneyView, *, again: bool = False) -> list[str]:
 
 
 def journey_card(jv: JourneyView) -> str:
+    if jv.kind == "farewell":
+        return farewell(jv)
+    head = (f"⏳ Still waiting for you in <b>{esc(jv.course_title)}</b>:" if jv.waiting
+            else f"☀️ Today's journey in <b>{esc(jv.course_title)}</b>:")
     return (
-        f"☀️ Today's journey in <b>{esc(jv.course_title)}</b>:\n"
+        f"{head}\n"
         f"<b>{esc(jv.topic_title)}</b> (module {jv.module_no}, journey {jv.position} of "
         f"{jv.total}).\nTap Start when you're ready."
     )
+
+
+def farewell(jv: JourneyView) -> str:
+    return (
+        f"👋 I haven't heard from you in a while, so I'll stop sending daily journeys for "
+        f"<b>{esc(jv.course_title)}</b>. Your progress is kept. Whenever you want to go on, "
+        f"tap Continue or send /today — you'll pick up at <b>{esc(jv.topic_title)}</b>."
+    )
+
+
+OPEN_HEADER = "📂 Still open in <b>{title}</b> — tap one to finish it:"
+MODULE_MISSING = (
+    "🔒 Module {next} unlocks when Module {module} is complete. Still to do in Module "
+    "{module}:\n{items}\nTap one to finish it."
+)
+COURSE_MISSING = (
+    "🏁 That was the last journey of <b>{title}</b>. To finish the course, still to do:\n"
+    "{items}\nTap one to finish it."
+)
+QUIZ_TO_UNLOCK = (
+    "🔒 Module {next} unlocks when you pass the Module {module} quiz — every journey of "
+    "Module {module} is done. Tap to take it:"
+)
+QUIZ_WAITING = "📝 The Module {module} quiz is waiting for you — tap to take it:"
+RETAKE_READY = "📝 You can retake the Module {module} quiz in <b>{title}</b> now. Tap to start:"
+TODAY_DONE = (
+    "✅ You've had today's new journey in <b>{title}</b> and everything's done. The next one "
+    "arrives {when}. Meanwhile, ask me anything about it."
+)
+NOT_YET = "One new journey a day: this one opens on your next day. Send /today to see today's."
+
+
+def journey_items(items: list) -> str:
+    return "\n".join(f"• {esc(o.topic_title)} (journey {o.position})" for o in items)
 
 
 def done_text(title: str, seconds: int, next_title: str | None, due: datetime | None,
               tz: str) -> str:
     spent = f" in {seconds // 60} min {seconds % 60} s" if seconds else ""
     text = f"✅ Done: <b>{esc(title)}</b>{spent}. Nice work!"
-    if next_title:
+    if next_title and due:
         text += f"\nNext up: <b>{esc(next_title)}</b> — arriving {fmt_when(due, tz)}."
     return text
 
@@ -191,10 +255,6 @@ QUIZ_COOLDOWN = (
 )
 QUIZ_GONE = "That quiz question is no longer open. Send /quiz to continue."
 QUIZ_START = "📝 <b>Module {module} quiz</b> — {title}\n{total} questions, pass mark {mark}%."
-QUIZ_LOCKED = (
-    "🔒 The next journey is in Module {next}. It unlocks when Module {module} is complete: "
-    "finish its journeys and pass its quiz (/quiz)."
-)
 QUIZ_READY = "That was the last journey of Module {module}. Take the quiz to unlock what's next:"
 BADGES_NONE = "No badges yet — complete journeys and quizzes to earn them!"
 
@@ -275,6 +335,12 @@ REVOKE_USAGE = (
     "Usage:\n<code>/revoke admin @user</code>\n<code>/revoke tutor @user [course]</code> "
     "(without a course: every course they tutor)"
 )
+HANDLE_AMBIGUOUS = (
+    "More than one person has used {handle} with me (Telegram usernames change hands), so it "
+    "doesn't say who you mean. Use their numeric Telegram id instead.")
+HANDLE_STALE = (
+    "I haven't heard from {handle} for over 30 days, and the username may belong to someone "
+    "else by now. Ask them to message me once, or use their numeric Telegram id.")
 UNKNOWN_PERSON = (
     "I don't know {handle} yet. Ask them to send /start to me first, or use their numeric "
     "Telegram id."
@@ -583,6 +649,15 @@ NEW_SESSION = (
 )
 SUGGESTION_GONE = "That suggestion is no longer available."
 ASK_FAILED = "Sorry, something went wrong while answering. Your question wasn't counted."
+VOTE_UP = "👍 Helpful"
+VOTE_DOWN = "👎 Not helpful"
+VOTE_CHOSEN = "✔ "
+VOTE_THANKS = {True: "Thanks! Glad it helped.",
+               False: "Thanks — your tutors will see this one and can improve the material."}
+VOTE_SAME = "You've already said so. Tap the other button to change your vote."
+VOTE_REFUSED = "You can only rate answers to your own questions."
+DOWNVOTED_USAGE = "Usage: <code>/downvoted &lt;course&gt;</code> — the course's 👎 answers."
+DOWNVOTED_NONE = "No down-voted answers in <b>{title}</b>. 🎉"
 PERSONA_LABELS = {
     "normal": "📘 Plain",
     "sports": "🏟️ Sports",
@@ -626,3 +701,51 @@ def answer_messages(
     if quota_line:
         tail.append(quota_line)
     return pack([*(["\n".join(head)] if head else []), *text_blocks, *tail])
+
+
+# Privacy self-service
+MY_DATA_CAPTION = ("Everything I keep about you: profile, enrollments, progress, quiz answers, "
+                   "questions and group answers. /delete_me erases it.")
+DELETE_ME_CONFIRM = (
+    "This erases your profile, enrollments, progress, XP, quiz answers and questions, and I "
+    "will stop writing to you. It can't be undone. Your cohort's roster keeps your e-mail "
+    "(your tutors manage it), without a link to you.\n\nErase everything?")
+DELETE_ME_YES = "Yes, erase everything"
+DELETE_ME_NO = "No, keep it"
+DELETED = ("Done: everything about you is erased and I won't write to you again. If you ever "
+           "send me a message, we start fresh.")
+DELETE_KEPT = "Nothing was erased."
+
+
+# --- feedback on answers -----------------------------------------------------------------------
+
+def helpfulness_block(rows: list, questions: list, *, per_course: bool) -> str:
+    """/stats: 👍 share of rated answers per course, and the most down-voted questions."""
+    out = ["<b>Answers</b> (rated helpful)"]
+    if not rows:
+        out.append("No questions answered yet.")
+    for h in rows:
+        rate = f"{h.rate}%" if h.rate is not None else "no votes yet"
+        name = f"{esc(h.title)}: " if per_course else ""
+        out.append(f"{name}{h.answers} answer{plural(h.answers)}, {h.votes} vote"
+                   f"{plural(h.votes)} — {rate} helpful (👍 {h.up} · 👎 {h.down})")
+    if questions:
+        out += ["", "<b>Most down-voted questions</b>"]
+        for q in questions:
+            where = f" <code>{esc(q.course_slug)}</code>" if per_course else ""
+            out.append(f"👎 {q.down}{where} — {esc(snippet(q.question, 120))}")
+    return "\n".join(out)
+
+
+def downvoted_list(title: str, answers: list) -> str:
+    out = [f"👎 <b>Down-voted answers in {esc(title)}</b> (latest first)"]
+    for a in answers:
+        cited = ", ".join(dict.fromkeys(a.cited)) or "nothing cited"
+        found = ", ".join(dict.fromkeys(a.retrieved)) or "nothing close enough"
+        mode = {"llm": "AI", "extractive": "excerpts", "unknown": "\"don't know\""}.get(
+            a.mode, a.mode)
+        out.append(
+            f"\n<b>Q:</b> {esc(snippet(a.question, 200))}\n"
+            f"<b>A</b> ({mode}): {esc(snippet(a.answer, 300))}\n"
+            f"<i>Cited: {esc(cited)}. Retrieved: {esc(found)}.</i>")
+    return "\n".join(out)

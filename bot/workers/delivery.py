@@ -32,7 +32,7 @@ from bot.transports.guard import TokenRevoked
 from bot.ui import keyboards, texts
 from bot.workers.retry import backoff
 from bot.workers.sender import RateLimitedSender, SendFailed
-from storage import deliveries, journeys
+from storage import deliveries, journeys, users
 from storage.pg import transaction
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class DeliveryReport:
     retry_later: int = 0
     blocked: int = 0
     batches: int = 0
+    nudges: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -95,19 +96,45 @@ class DeliveryWorker:
         while not self.stopping.is_set():
             claims = await self.claim()
             if not claims:
-                return report
+                break
             report.batches += 1
             report.claimed += len(claims)
             await self.send_batch(claims, report)
+        if not self.stopping.is_set():
+            await self.send_nudges(report)
         return report
 
     async def round(self) -> DeliveryReport:
         """One supervised round (see bot/workers/supervisor.py)."""
         report = await self.run_once()
-        if report.claimed:
-            log.info("delivered: sent=%s failed=%s retry=%s blocked=%s", report.sent,
-                     report.failed, report.retry_later, report.blocked)
+        if report.claimed or report.nudges:
+            log.info("delivered: sent=%s failed=%s retry=%s blocked=%s nudges=%s", report.sent,
+                     report.failed, report.retry_later, report.blocked, report.nudges)
         return report
+
+    async def send_nudges(self, report: DeliveryReport) -> None:
+        """"You can retake the quiz now", once per ended cooldown (claimed and recorded as an
+        activity event in one statement, then sent through the rate-limited sender)."""
+        while True:
+            async with self.pool.acquire() as conn, transaction(conn):
+                due = await deliveries.claim_retake_nudges(
+                    conn, now=self.clock(), limit=self.settings.delivery_batch_size)
+            if not due:
+                return
+            for row in due:
+                chat_id = row["telegram_id"]
+                text = texts.RETAKE_READY.format(module=row["module_no"],
+                                                 title=texts.esc(row["course_title"]))
+                markup = keyboards.quiz_start(row["course_id"], row["module_no"])
+                try:
+                    await self.sender.send(chat_id, lambda c=chat_id, t=text, m=markup:
+                                           self.bot.send_message(c, t, reply_markup=m))
+                except SendFailed as exc:
+                    if exc.blocked:
+                        async with self.pool.acquire() as conn:
+                            await users.mark_unreachable(conn, row["user_id"])
+                    continue
+                report.nudges += 1
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """`learnbot deliver`: rounds under a supervisor until `stop`; raises WorkerFailed
@@ -199,7 +226,9 @@ class DeliveryWorker:
             message = await self.sender.send(
                 chat_id,
                 lambda: self.bot.send_message(
-                    chat_id, texts.journey_card(jv), reply_markup=keyboards.start(jv.delivery_id)
+                    chat_id, texts.journey_card(jv),
+                    reply_markup=(keyboards.continue_(jv.delivery_id) if jv.kind == "farewell"
+                                  else keyboards.start(jv.delivery_id)),
                 ),
             )
         except TelegramUnauthorizedError as exc:

@@ -14,9 +14,9 @@ import asyncpg
 
 from bot.app import build_dispatcher, make_bot
 from bot.config import load_settings
-from tests.bot.conftest import ADMIN, TOKEN, Harness
-from tests.helpers import Clock
+from tests.helpers import DEMO, Clock, import_path
 from tests.support.botapi import BotAPIEmulator, SentMessage
+from tests.support.harness import ADMIN, TOKEN, Harness
 
 GROUP = -1001000000001
 NOW = datetime(2026, 6, 1, 7, 0, tzinfo=UTC)
@@ -119,3 +119,33 @@ async def private_say(h: Harness, user_id: int, text: str, *, username: str | No
     msg = h.emu.push_message(user_id, text, first_name=name or NAMES.get(user_id) or
                              f"U{user_id}", username=username, **extra)
     await h.feed({"update_id": h._next(), "message": msg})
+
+
+# The cohort most cohort tests start from (see cohort_with_members).
+TUTOR, ADA, BOB, CAROL, EVE = 7001, 7101, 7102, 7103, 7199
+THREAD = 55
+FIRST_PROMPT = "what is the difference between a row and a column"
+SECOND_PROMPT = "SELECT * is quick to type"
+NAMES.update({TUTOR: "Tess", ADA: "Ada", BOB: "Bob", CAROL: "Carol", EVE: "Eve"})
+
+
+async def cohort_with_members(h: Harness) -> dict[int, str]:
+    """Course, cohort 'spring' linked to a forum topic, a tutor, three members who joined."""
+    await import_path(h.pool, DEMO)
+    await h.say(ADMIN, "/cohort_new sql-basics spring")
+    assert "Cohort spring created" in last_text(h, ADMIN)
+    await h.say(ADMIN, f"/grant tutor {TUTOR} sql-basics")  # before the tutor ever wrote to us
+    assert f"{TUTOR} now tutors" in last_text(h, ADMIN)
+    await h.say(ADMIN, "/cohort_add spring batch=2 ada@example.com, BOB@Example.com "
+                       "carol@example.com not-an-email")
+    report = last_text(h, ADMIN)
+    assert "3 added, 0 updated" in report and "not an email address: not-an-email" in report
+    codes = invite_codes(report)
+    assert len(codes) == 3
+    await group_say(h, ADMIN, "/link spring", thread_id=THREAD)
+    assert "linked to cohort spring" in last_text(h, GROUP)
+    assert "posted in this topic" in last_text(h, GROUP)
+    for uid, code in zip((ADA, BOB, CAROL), codes, strict=True):
+        await h.say(uid, f"/start join_{code}")
+        assert "Welcome to cohort spring" in last_text(h, uid)
+    return dict(zip((ADA, BOB, CAROL), codes, strict=True))

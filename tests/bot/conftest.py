@@ -5,74 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import pytest
-from aiogram import Bot, Dispatcher
 
 from bot.app import build_dispatcher, make_bot
-from bot.config import Settings, load_settings
+from bot.config import load_settings
 from tests.helpers import Clock
 from tests.support.botapi import BotAPIEmulator
-
-TOKEN = "123456:TEST-token"
-ADMIN = 900001
-
-
-class Harness:
-    def __init__(self, emu: BotAPIEmulator, bot: Bot, dp: Dispatcher, settings: Settings,
-                 clock: Clock, pool: asyncpg.Pool) -> None:
-        self.emu = emu
-        self.bot = bot
-        self.dp = dp
-        self.settings = settings
-        self.clock = clock
-        self.pool = pool
-        self._update_id = 10_000
-
-    def _next(self) -> int:
-        self._update_id += 1
-        return self._update_id
-
-    async def feed(self, update: dict[str, Any]) -> None:
-        """Handle one update, and whatever it started in the background (an import)."""
-        await self.dp.feed_raw_update(self.bot, update)
-        await self.dp["background"].idle()
-
-    async def say(self, user_id: int, text: str, **extra: Any) -> None:
-        """A private message from `user_id`, processed to completion before returning."""
-        message = {
-            "message_id": self._next(),
-            "date": int(self.clock().timestamp()),
-            "chat": {"id": user_id, "type": "private", "first_name": f"U{user_id}"},
-            "from": {"id": user_id, "is_bot": False, "first_name": f"U{user_id}"},
-            "text": text,
-            **extra,
-        }
-        if text.startswith("/"):
-            message["entities"] = [
-                {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
-            ]
-        await self.feed({"update_id": self._next(), "message": message})
-
-    async def press(self, user_id: int, sent_message, button_text: str) -> None:
-        data = sent_message.button(button_text)["callback_data"]
-        update = {
-            "update_id": self._next(),
-            "callback_query": {
-                "id": str(self._next()),
-                "from": {"id": user_id, "is_bot": False, "first_name": f"U{user_id}"},
-                "chat_instance": "ci",
-                "message": sent_message.message,
-                "data": data,
-            },
-        }
-        self.emu.push_raw(update)  # so the emulator knows the query id, as Telegram would
-        await self.feed(update)
-
-    def texts_to(self, chat_id: int) -> list[str]:
-        return [m.plain_text or m.content or "" for m in self.emu.messages_to(chat_id)]
+from tests.support.fake_llm import FakeLLM
+from tests.support.harness import ADMIN, TOKEN, Harness
 
 
 @pytest.fixture
@@ -87,5 +29,29 @@ async def harness(pool: asyncpg.Pool) -> AsyncIterator[Harness]:
         dp = build_dispatcher(settings, pool, clock=clock)
         try:
             yield Harness(emu, bot, dp, settings, clock, pool)
+        finally:
+            await bot.session.close()
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeLLM]:
+    async with FakeLLM() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def asker(demo_pool: asyncpg.Pool, fake_llm: FakeLLM, embedder) -> AsyncIterator[Harness]:
+    async with BotAPIEmulator() as emu:
+        settings = load_settings(
+            bot_token=TOKEN, telegram_api_url=emu.url, admin_telegram_ids=[ADMIN],
+            flood_messages_per_minute=30, llm_base_url=fake_llm.url, llm_model="fake",
+            llm_timeout_seconds=5, llm_max_retries=0,
+        )
+        clock = Clock(datetime(2026, 6, 1, 7, 0, tzinfo=UTC))
+        bot = make_bot(settings)
+        dp = build_dispatcher(settings, demo_pool, clock=clock)
+        assert dp["rag"].embedder is embedder  # one model per process
+        try:
+            yield Harness(emu, bot, dp, settings, clock, demo_pool)
         finally:
             await bot.session.close()

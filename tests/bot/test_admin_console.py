@@ -10,9 +10,9 @@ from datetime import timedelta
 import asyncpg
 from PIL import Image
 
-from tests.bot.cohort_helpers import NOW, last_text, private_say, rig
-from tests.bot.conftest import ADMIN, Harness
+from tests.bot.cohort_helpers import NOW, fingerprint, last_text, private_say, rig
 from tests.helpers import DEMO, import_path
+from tests.support.harness import ADMIN, Harness
 
 L1, L2, L3, L4, L5 = 9001, 9002, 9003, 9004, 9005
 
@@ -191,3 +191,30 @@ async def test_grant_and_revoke(pool: asyncpg.Pool) -> None:
                 "SELECT role::text FROM users WHERE telegram_id = 7001") == "learner"
             assert await conn.fetchval("SELECT count(*) FROM course_tutors WHERE NOT is_active") \
                 == 1
+
+
+async def test_grant_refuses_usernames_that_name_nobody_for_sure(pool: asyncpg.Pool) -> None:
+    """Telegram usernames change hands: a username two people used, or one whose owner we
+    haven't heard from for a month, grants nothing until given as a numeric id."""
+    async with rig(pool) as h:
+        await private_say(h, 7101, "/start", username="sam")
+        await private_say(h, 7102, "/start", username="Sam")  # @sam changed hands
+        await private_say(h, 7103, "/start", username="old_kim")
+        await h.say(ADMIN, "/help")
+        async with pool.acquire() as conn:
+            await conn.execute("UPDATE users SET last_seen_at = $1::timestamptz - interval "
+                               "'31 days' WHERE telegram_id = 7103", NOW)
+            before = await fingerprint(conn)
+        await h.say(ADMIN, "/grant admin @sam")
+        assert "More than one person has used @sam" in last_text(h, ADMIN)
+        await h.say(ADMIN, "/revoke admin @SAM")
+        assert "numeric Telegram id" in last_text(h, ADMIN)
+        await h.say(ADMIN, "/grant admin @old_kim")
+        assert "haven't heard from @old_kim for over 30 days" in last_text(h, ADMIN)
+        async with pool.acquire() as conn:
+            assert await fingerprint(conn) == before
+        await h.say(ADMIN, "/grant admin 7102")
+        assert "is now an admin" in last_text(h, ADMIN)
+        await private_say(h, 7103, "/help", username="old_kim")  # back: the name is theirs
+        await h.say(ADMIN, "/grant admin @old_kim")
+        assert "is now an admin" in last_text(h, ADMIN)

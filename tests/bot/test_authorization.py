@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from tests.bot.cohort_helpers import GROUP, fingerprint, group_say, last_text, rig
-from tests.bot.conftest import ADMIN, Harness
 from tests.helpers import DEMO, import_path, tiny_course
+from tests.support.harness import ADMIN, Harness
 
 LEARNER, TUTOR, OTHER_TUTOR, INACTIVE_TUTOR = 8101, 8201, 8202, 8203
 DORMANT_GROUP, NEW_GROUP = -1002000000002, -1002000000003
@@ -93,7 +93,8 @@ async def test_admin_and_tutor_commands_are_refused(
 
         for command in ADMIN_COMMANDS:
             assert NOT_ADMIN in await _attempt(h, actor, command), command
-        assert NOT_ADMIN in await _attempt(h, actor, "/link spring", chat=NEW_GROUP)
+        await group_say(h, actor, "/link spring", chat_id=NEW_GROUP)
+        assert h.emu.messages_to(NEW_GROUP) == []  # an unlinked group hears nothing
         for command in TUTOR_COMMANDS:
             assert NOT_STAFF in await _attempt(h, actor, command), command
         assert NOT_STAFF in await _attempt(h, actor, "/coldcall 1.1", chat=GROUP)
@@ -133,3 +134,43 @@ async def test_inactive_cohort_is_refused_to_its_tutors_and_admins(
         # and the gate is the cohort's alone: reopened, the same tutor command works
         await h.say(ADMIN, "/cohort_open dormant")
         assert "Posted prompt 1 of 2" in await _attempt(h, TUTOR, "/coldcall dormant 1.1")
+
+
+PRIVATE_ONLY_COMMANDS = [*ADMIN_COMMANDS, "/cohorts", "/cohort_add spring mallory@example.com",
+                         "/project spring 1 Takeover https://example.com/evil",
+                         "/downvoted sql-basics", "/my_data",
+                         "/delete_me"]
+PERSONAL = ("@example.com", "join_", "invite", "e-mail", "email")
+
+
+async def test_groups_never_run_private_commands_nor_see_personal_data(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Every admin, tutor-management and privacy command, in a cohort's group and in a group
+    that is no cohort's, by each kind of person (the admin last): nothing changes, nothing
+    personal is posted, and each group gets at most one short "use a private chat" hint —
+    the unlinked one only because the admin asked."""
+    async with rig(pool) as h:
+        await _world(h, tmp_path)
+        async with pool.acquire() as conn:
+            before = await fingerprint(conn)
+        for chat in (GROUP, NEW_GROUP):
+            seen = len(h.emu.messages_to(chat))
+            for actor in (LEARNER, OTHER_TUTOR, INACTIVE_TUTOR, TUTOR, ADMIN):
+                for command in PRIVATE_ONLY_COMMANDS:
+                    await group_say(h, actor, command, chat_id=chat)
+                if chat == NEW_GROUP and actor != ADMIN:
+                    assert len(h.emu.messages_to(chat)) == seen, (actor, "spoke in unlinked")
+            posted = h.emu.messages_to(chat)[seen:]
+            assert [m.method for m in posted] == ["sendMessage"], [m.plain_text for m in posted]
+            assert "private chat with me" in (posted[0].plain_text or "")
+            for message in h.emu.messages_to(chat):
+                text = (message.plain_text or message.content or "").lower()
+                assert not any(p in text for p in PERSONAL), text
+        # tutor commands that belong in groups stay silent in a group that is no cohort's
+        for actor in (LEARNER, OTHER_TUTOR, TUTOR):
+            for command in ("/coldcall 1.1", "/top", "/star", "/link spring"):
+                await group_say(h, actor, command, chat_id=NEW_GROUP)
+        assert len(h.emu.messages_to(NEW_GROUP)) == 1
+        async with pool.acquire() as conn:
+            assert await fingerprint(conn) == before

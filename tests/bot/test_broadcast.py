@@ -11,33 +11,11 @@ from collections import Counter
 import asyncpg
 
 from tests.bot.cohort_helpers import last_text, rig
-from tests.bot.conftest import ADMIN, Harness
-from tests.helpers import DEMO, import_path
+from tests.helpers import DEMO, ENROLLED_BASE, import_path, max_in_one_second, seed_enrolled
+from tests.support.harness import ADMIN, Harness
 
-BASE = 6_000_000
+BASE = ENROLLED_BASE
 
-
-async def seed_enrolled(pool: asyncpg.Pool, course_id, n: int, base: int = BASE) -> None:
-    async with pool.acquire() as conn:
-        await conn.execute(
-            """
-            WITH u AS (INSERT INTO users (telegram_id, display_name)
-                       SELECT $3 + g, 'L' || g FROM generate_series(1, $2) g RETURNING id)
-            INSERT INTO enrollments (user_id, course_id) SELECT id, $1 FROM u
-            """,
-            course_id, n, base,
-        )
-
-
-def max_in_one_second(times: list[float]) -> int:
-    """The most calls that started within any one-second window."""
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def received(h: Harness, body: str) -> Counter:

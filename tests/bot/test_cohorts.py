@@ -9,50 +9,29 @@ import asyncpg
 
 from bot.workers.sender import RateLimitedSender
 from tests.bot.cohort_helpers import (
+    ADA,
+    BOB,
+    CAROL,
+    EVE,
+    FIRST_PROMPT,
     GROUP,
-    NAMES,
+    SECOND_PROMPT,
+    THREAD,
+    TUTOR,
     bot_posts,
+    cohort_with_members,
     group_say,
     invite_codes,
     last_text,
     react,
     rig,
 )
-from tests.bot.conftest import ADMIN, Harness
-from tests.helpers import DEMO, import_path
-
-TUTOR, ADA, BOB, CAROL, EVE = 7001, 7101, 7102, 7103, 7199
-THREAD = 55
-FIRST_PROMPT = "what is the difference between a row and a column"
-SECOND_PROMPT = "SELECT * is quick to type"
-NAMES.update({TUTOR: "Tess", ADA: "Ada", BOB: "Bob", CAROL: "Carol", EVE: "Eve"})
-
-
-async def _cohort_with_members(h: Harness) -> dict[int, str]:
-    """Course, cohort 'spring' linked to a forum topic, a tutor, three members who joined."""
-    await import_path(h.pool, DEMO)
-    await h.say(ADMIN, "/cohort_new sql-basics spring")
-    assert "Cohort spring created" in last_text(h, ADMIN)
-    await h.say(ADMIN, f"/grant tutor {TUTOR} sql-basics")  # before the tutor ever wrote to us
-    assert f"{TUTOR} now tutors" in last_text(h, ADMIN)
-    await h.say(ADMIN, "/cohort_add spring batch=2 ada@example.com, BOB@Example.com "
-                       "carol@example.com not-an-email")
-    report = last_text(h, ADMIN)
-    assert "3 added, 0 updated" in report and "not an email address: not-an-email" in report
-    codes = invite_codes(report)
-    assert len(codes) == 3
-    await group_say(h, ADMIN, "/link spring", thread_id=THREAD)
-    assert "linked to cohort spring" in last_text(h, GROUP)
-    assert "posted in this topic" in last_text(h, GROUP)
-    for uid, code in zip((ADA, BOB, CAROL), codes, strict=True):
-        await h.say(uid, f"/start join_{code}")
-        assert "Welcome to cohort spring" in last_text(h, uid)
-    return dict(zip((ADA, BOB, CAROL), codes, strict=True))
+from tests.support.harness import ADMIN
 
 
 async def test_cohort_setup_invites_and_projects(pool: asyncpg.Pool) -> None:
     async with rig(pool) as h:
-        codes = await _cohort_with_members(h)
+        codes = await cohort_with_members(h)
         await h.say(EVE, f"/start join_{codes[ADA]}")  # a forwarded link can't move a seat
         assert "already been used by someone else" in last_text(h, EVE)
         await h.say(ADA, f"/start join_{codes[ADA]}")
@@ -107,7 +86,7 @@ async def test_cohort_setup_invites_and_projects(pool: asyncpg.Pool) -> None:
 
 async def test_cold_call_threads_stars_and_top(pool: asyncpg.Pool) -> None:
     async with rig(pool) as h:
-        await _cohort_with_members(h)
+        await cohort_with_members(h)
         await group_say(h, TUTOR, "/coldcall 1.1", thread_id=THREAD, name="Tess")
         post = bot_posts(h)[-1]
         assert FIRST_PROMPT in (post.plain_text or "") and post.thread_id == THREAD
@@ -190,7 +169,7 @@ async def test_cold_call_threads_stars_and_top(pool: asyncpg.Pool) -> None:
 
 async def test_cold_call_input_problems(pool: asyncpg.Pool) -> None:
     async with rig(pool) as h:
-        await _cohort_with_members(h)
+        await cohort_with_members(h)
         await h.say(TUTOR, "/coldcall spring")
         assert "Usage" in last_text(h, TUTOR)
         await h.say(TUTOR, "/coldcall spring 9.9")
@@ -209,6 +188,8 @@ async def test_cold_call_input_problems(pool: asyncpg.Pool) -> None:
         await h.say(TUTOR, "/coldcall spring 1.1")  # the failed post didn't use up prompt 1
         assert "Posted prompt 1 of 2" in last_text(h, TUTOR)
         await group_say(h, ADA, "/coldcall 1.1", chat_id=-1009999)  # an unlinked group
+        assert last_text(h, -1009999) == ""  # says nothing to a learner there
+        await group_say(h, ADMIN, "/coldcall 1.1", chat_id=-1009999)
         assert "isn't linked to a cohort" in last_text(h, -1009999)
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM cold_call_posts") == 1
@@ -230,7 +211,7 @@ class FakeTime:
 
 async def test_group_limit_holds_back_the_third_post_in_a_minute(pool: asyncpg.Pool) -> None:
     async with rig(pool) as h:
-        await _cohort_with_members(h)
+        await cohort_with_members(h)
         fake = FakeTime()
         h.dp["sender"] = RateLimitedSender(rate_per_second=25, chat_interval=0,
                                            group_per_minute=2, clock=fake.clock,
@@ -247,7 +228,7 @@ async def test_group_limit_holds_back_the_third_post_in_a_minute(pool: asyncpg.P
 
 async def test_edited_answer_is_updated(pool: asyncpg.Pool) -> None:
     async with rig(pool) as h:
-        await _cohort_with_members(h)
+        await cohort_with_members(h)
         await h.say(TUTOR, "/coldcall spring 1.1")
         post = bot_posts(h)[-1]
         answer = await group_say(h, ADA, "A row is a column", reply_to=post.message_id)
@@ -260,7 +241,7 @@ async def test_edited_answer_is_updated(pool: asyncpg.Pool) -> None:
 
 async def test_outsider_is_told_how_to_join_once(pool: asyncpg.Pool) -> None:
     async with rig(pool) as h:
-        await _cohort_with_members(h)
+        await cohort_with_members(h)
         await group_say(h, TUTOR, "/coldcall 1.1", thread_id=THREAD, name="Tess")
         pid = bot_posts(h)[-1].message_id
         for text in ("Me too!", "Can I answer?", "Hello?"):

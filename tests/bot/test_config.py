@@ -22,6 +22,8 @@ def test_defaults_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ADMIN_TELEGRAM_IDS", "12,abc", "ADMIN_TELEGRAM_IDS"),
         ("DATABASE_URL", "mysql://x@y/z", "DATABASE_URL"),
         ("DEFAULT_TIMEZONE", "Mars/Base", "DEFAULT_TIMEZONE"),
+        ("DEFAULT_TIMEZONE", "localtime", "DEFAULT_TIMEZONE"),
+        ("DEFAULT_TIMEZONE", "posix/Europe/Berlin", "DEFAULT_TIMEZONE"),
         ("DELIVERY_RATE_PER_SECOND", "5000", "DELIVERY_RATE_PER_SECOND"),
         ("DEFAULT_DELIVERY_HOUR", "25", "DEFAULT_DELIVERY_HOUR"),
         ("WEBHOOK_SECRET", "has spaces!", "WEBHOOK_SECRET"),
@@ -63,3 +65,21 @@ def test_cli_unreachable_database_is_one_line() -> None:
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot connect to PostgreSQL" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("secret", [None, "", "x", "a" * 31])
+def test_webhook_needs_a_long_secret(monkeypatch: pytest.MonkeyPatch, secret: str | None) -> None:
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.test/hook")
+    if secret is None:
+        monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("WEBHOOK_SECRET", secret)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "WEBHOOK_SECRET" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_webhook_with_a_long_secret_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.test/hook")
+    monkeypatch.setenv("WEBHOOK_SECRET", "a" * 32)
+    assert load_settings().webhook_secret is not None

@@ -13,24 +13,11 @@ from bot.app import make_bot
 from bot.config import load_settings
 from bot.workers.delivery import DeliveryWorker
 from bot.workers.sender import RateLimitedSender
-from tests.helpers import Clock, import_path, tiny_course
+from tests.helpers import Clock, import_path, seed_learners, tiny_course
 from tests.support.botapi import BotAPIEmulator
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 BASE_ID = 7_100_000
-
-
-async def seed_learners(pool: asyncpg.Pool, course_id, n: int, base: int = BASE_ID,
-                        due: datetime = NOW - timedelta(minutes=5)) -> None:
-    async with pool.acquire() as conn:
-        await conn.execute(
-            """
-            WITH u AS (INSERT INTO users (telegram_id, display_name)
-                       SELECT $3 + g, 'L' || g FROM generate_series(1, $2) g RETURNING id)
-            INSERT INTO course_users (user_id, course_id, next_due_at) SELECT id, $1, $4 FROM u
-            """,
-            course_id, n, base, due,
-        )
 
 
 def worker_for(emu: BotAPIEmulator, pool: asyncpg.Pool, clock: Clock, rate: float = 200):

@@ -10,9 +10,8 @@ import asyncio
 import asyncpg
 
 from storage import broadcasts
-from tests.bot.conftest import ADMIN, Harness
-from tests.bot.test_broadcast import seed_enrolled
-from tests.helpers import DEMO, import_path
+from tests.helpers import DEMO, import_path, seed_enrolled
+from tests.support.harness import ADMIN, Harness
 
 
 def _command(h: Harness, update_id: int, user_id: int, text: str) -> dict:

@@ -6,8 +6,8 @@ import io
 import zipfile
 from pathlib import Path
 
-from tests.bot.conftest import ADMIN, Harness
 from tests.helpers import DEMO, import_path, write_course
+from tests.support.harness import ADMIN, Harness
 
 ADA = 5001
 BOB = 5002

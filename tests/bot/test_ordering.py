@@ -8,13 +8,22 @@ import itertools
 
 import asyncpg
 
-from tests.bot.cohort_helpers import GROUP, bot_posts, group_say, rig
-from tests.bot.test_cohorts import ADA, BOB, THREAD, TUTOR, _cohort_with_members
+from tests.bot.cohort_helpers import (
+    ADA,
+    BOB,
+    GROUP,
+    THREAD,
+    TUTOR,
+    bot_posts,
+    cohort_with_members,
+    group_say,
+    rig,
+)
 
 
 async def test_reply_in_the_same_batch_as_its_parent_is_threaded(pool: asyncpg.Pool) -> None:
     async with rig(pool) as h:
-        await _cohort_with_members(h)
+        await cohort_with_members(h)
         await group_say(h, TUTOR, "/coldcall 1.1", thread_id=THREAD, name="Tess")
         post = bot_posts(h)[-1]
         burst = []
@@ -52,7 +61,7 @@ async def test_fifty_replies_in_five_overlapping_batches_all_thread_right(
     of ten where every batch starts while the previous one is still being handled: the group
     lock must survive the hand-over between batches, or a reply runs before its parent."""
     async with rig(pool) as h:
-        await _cohort_with_members(h)
+        await cohort_with_members(h)
         await group_say(h, TUTOR, "/coldcall 1.1", thread_id=THREAD, name="Tess")
         post = bot_posts(h)[-1]
         messages = [h.emu.push_message(

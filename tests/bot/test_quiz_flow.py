@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from tests.bot.conftest import Harness
-from tests.helpers import import_path
-from tests.storage.test_progression import quiz_course
+from tests.helpers import import_path, quiz_course
+from tests.support.harness import Harness
 
 LEARNER = 6001
 
@@ -42,11 +41,13 @@ async def test_quiz_flow(harness: Harness, tmp_path: Path) -> None:
 
     await h.say(LEARNER, "/quiz")
     assert "retake the Module 1 quiz in 30 min" in h.texts_to(LEARNER)[-1]
-    await h.say(LEARNER, "/today")  # same day: the same journey again
-    assert "already had today's journey" in h.texts_to(LEARNER)[-1]
+    await h.say(LEARNER, "/today")  # same day: the same journey again, then the next step
+    assert "already had today's journey" in h.texts_to(LEARNER)[-2]
     h.clock.now += timedelta(days=1)
     await h.say(LEARNER, "/today")  # next day: module B is locked until the quiz is passed
-    assert "🔒" in h.texts_to(LEARNER)[-1]
+    locked = h.emu.messages_to(LEARNER)[-1]
+    assert "🔒" in (locked.plain_text or "") and "pass the Module 1 quiz" in locked.plain_text
+    assert locked.button("Take the Module 1 quiz")  # ...with the button that does it
 
     h.clock.now += timedelta(minutes=31)
     await h.say(LEARNER, "/quiz")
@@ -59,7 +60,7 @@ async def test_quiz_flow(harness: Harness, tmp_path: Path) -> None:
     await h.say(LEARNER, "/today")
     assert any("Three" in t for t in h.texts_to(LEARNER)[-2:])
     await h.say(LEARNER, "/progress")
-    progress = h.texts_to(LEARNER)[-1]
+    progress = next(t for t in reversed(h.texts_to(LEARNER)) if "Module 1: Module A" in t)
     assert "Module 1: Module A — ✅ complete" in progress
     await h.say(LEARNER, "/badges")
     assert "Module Master" in h.texts_to(LEARNER)[-1]

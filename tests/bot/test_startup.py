@@ -19,9 +19,10 @@ from bot.config import load_settings
 from bot.transports.guard import StartupFailed, TokenRevoked, guard_of, probe_token
 from bot.ui.menus import set_commands
 from bot.ui.typing import typing
-from tests.bot.conftest import ADMIN, TOKEN, Harness
-from tests.bot.test_ask import ADA, asker, fake_llm  # noqa: F401 - fixtures
 from tests.support.botapi import BotAPIEmulator
+from tests.support.harness import ADMIN, TOKEN, Harness
+
+ADA = 7001  # a learner (the asker fixture: tests/bot/conftest.py)
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def _collect(seen: list[dict]) -> None:
 
 
 async def test_menus_unsupported_and_typing_garbage_the_bot_still_answers(
-    asker: Harness, caplog: pytest.LogCaptureFixture, loop_errors: list[dict],  # noqa: F811
+    asker: Harness, caplog: pytest.LogCaptureFixture, loop_errors: list[dict],
 ) -> None:
     _collect(loop_errors)
     asker.emu.unsupported(["setMyCommands"])

@@ -17,10 +17,10 @@ from bot.config import load_settings
 from bot.workers.delivery import DeliveryWorker
 from storage import pg
 from tests.bot.cohort_helpers import GROUP, NOW, group_say, last_text
-from tests.bot.conftest import ADMIN, TOKEN, Harness
 from tests.helpers import Clock
 from tests.support.botapi import BotAPIEmulator
 from tests.support.fake_llm import FakeLLM
+from tests.support.harness import ADMIN, TOKEN, Harness
 
 ASKERS = list(range(7101, 7111))
 OTHER, TUTOR = 7201, 7202

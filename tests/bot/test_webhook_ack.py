@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.middlewares import users as users_mw
 from bot.transports.webhook import AcknowledgeAfterHandling
-from tests.bot.conftest import Harness
+from tests.support.harness import Harness
 
 LEARNER = 7401
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.bot.test_broadcast import BASE, max_in_one_second, seed_enrolled
 from tests.e2e.conftest import learnbot_env
-from tests.helpers import DEMO, import_path
+from tests.helpers import DEMO, import_path, max_in_one_second, seed_enrolled
+from tests.helpers import ENROLLED_BASE as BASE
 from tests.support.botapi import BotAPIEmulator
 
 ADMIN = 920001

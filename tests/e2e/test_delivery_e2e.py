@@ -10,9 +10,8 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.bot.test_delivery_worker import seed_learners
 from tests.e2e.conftest import learnbot_env
-from tests.helpers import import_path, tiny_course
+from tests.helpers import import_path, seed_learners, tiny_course
 from tests.support.botapi import BotAPIEmulator
 
 BASE = 8_000_000

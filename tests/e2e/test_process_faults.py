@@ -17,8 +17,6 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.bot.test_broadcast import seed_enrolled
-from tests.bot.test_delivery_worker import seed_learners
 from tests.e2e.conftest import learnbot_env
 from tests.e2e.test_coldcall_e2e import (
     ADA,
@@ -32,7 +30,7 @@ from tests.e2e.test_coldcall_e2e import (
     say,
     until,
 )
-from tests.helpers import DEMO, import_path, tiny_course
+from tests.helpers import DEMO, import_path, seed_enrolled, seed_learners, tiny_course
 from tests.support.botapi import BotAPIEmulator
 
 LEARNER = 930001

@@ -4,6 +4,7 @@ gives up within its deadline (never hangs), and reports every failure as LLMErro
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
 import pytest
 
@@ -66,3 +67,30 @@ async def test_unreachable_server_is_an_llm_error() -> None:
     client = LLMClient("http://127.0.0.1:9/v1", "m", timeout=2, retries=1, backoff=0.01)
     with pytest.raises(LLMError):
         await asyncio.wait_for(client.chat(ASK), 20)
+
+
+async def test_streamed_reply_grows_piece_by_piece() -> None:
+    seen: list[str] = []
+
+    async def on_text(text: str) -> None:
+        seen.append(text)
+
+    async with FakeLLM() as fake:
+        client = LLMClient(fake.url, "m", timeout=5)
+        text = await client.chat(ASK, on_text=on_text)
+    assert fake.requests[0]["stream"] is True
+    assert text == "Use ORDER BY with DESC to sort from the highest value down [1]."
+    assert len(seen) >= 3 and seen[-1].strip() == text
+    assert all(b.startswith(a) for a, b in pairwise(seen))
+
+
+async def test_a_stream_that_breaks_off_is_an_error_not_a_retry() -> None:
+    async def on_text(text: str) -> None:
+        pass
+
+    async with FakeLLM() as fake:
+        fake.break_stream_after = 2
+        client = LLMClient(fake.url, "m", timeout=5, retries=2, backoff=0.01)
+        with pytest.raises(LLMError):
+            await client.chat(ASK, on_text=on_text)
+    assert len(fake.requests) == 1  # text was shown already: no second attempt

@@ -11,10 +11,11 @@ from bench import rag_eval
 from content.importer import import_source
 from rag.service import RagService
 
-# What learnbot reaches on the held-out questions today (0.698 and 0.830, bench/rag_eval.py),
-# less slack for CPU-dependent float noise in the encoder; the goal (0.85 and 0.95) is not met.
-MIN_HELDOUT = {1: 0.65, 3: 0.80}
-MIN_FIRST_SENTENCE = 0.65
+# What learnbot reaches on the held-out questions today (0.736 and 0.887 at @1 and @3, first
+# sentence 0.717: bench/rag_eval.py), less a question's worth of slack for CPU-dependent float
+# noise in the encoder; the goal (0.85, 0.95 and 0.85) is not met.
+MIN_HELDOUT = {1: 0.70, 3: 0.85}
+MIN_FIRST_SENTENCE = 0.69
 
 
 async def test_learnbot_beats_the_window_baselines_on_held_out_questions(

@@ -29,12 +29,17 @@ async def _learner(conn, course_id, tz: str, hour: int, now: datetime):
     return u, (await enrollments.enroll(conn, u, course_id, now)).course_user_id
 
 
-async def _tick(conn, now: datetime) -> list:
+async def _tick(conn, now: datetime, *, open_cards: bool = False) -> list:
+    """One scheduler round; with `open_cards` every learner opens the card right away."""
     ids = await deliveries.claim_due(conn, now=now, limit=1000, worker="t", visibility_seconds=300)
     tokens = await deliveries.claim_tokens(conn, ids)
     for delivery_id in ids:
         assert await deliveries.mark_sent(conn, delivery_id, chat_id=1, message_id=1, now=now,
                                           token=tokens[delivery_id])
+        if open_cards:
+            jv = await journeys.view(conn, delivery_id)
+            assert jv is not None
+            await journeys.open_delivery(conn, delivery_id, jv.user_id, now)
     return ids
 
 
@@ -53,7 +58,7 @@ async def test_one_journey_per_local_day_across_zones_and_dst(
         learners = [await _learner(conn, course_id, tz, h, START) for tz, h in zones]
         now = START
         while now < START + timedelta(days=4):
-            await _tick(conn, now)
+            await _tick(conn, now, open_cards=True)  # opening takes the journey
             now += timedelta(minutes=15)
         for (tz, hour), (_, cu) in zip(zones, learners, strict=True):
             rows = await conn.fetch(
@@ -287,3 +292,32 @@ async def test_only_the_claim_holder_records_and_the_heartbeat_keeps_it(
                                           token=second[b])
         assert await deliveries.mark_sent(conn, a, chat_id=1, message_id=3, now=t0,
                                           token=first[a])
+
+
+async def test_unopened_card_is_offered_again_and_backs_off(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Sending doesn't advance: an unopened card offers the same journey the next day; after 3
+    unopened in a row cards come every other day, after 5 weekly; after 4 weeks of silence one
+    farewell and nothing more."""
+    course_id = await _course(pool, tmp_path)
+    async with pool.acquire() as conn:
+        _u, cu = await _learner(conn, course_id, "Europe/Berlin", 8, START)
+        now = START
+        while now < START + timedelta(days=60):
+            await _tick(conn, now)
+            now += timedelta(hours=1)
+        rows = await conn.fetch(
+            "SELECT d.local_date, d.kind::text, j.priority FROM journey_deliveries d "
+            "JOIN journeys j ON j.id = d.journey_id WHERE course_user_id = $1 "
+            "ORDER BY local_date", cu)
+        lapsed = await conn.fetchval("SELECT lapsed_at FROM course_users WHERE id = $1", cu)
+    assert {r["priority"] for r in rows} == {rows[0]["priority"]}  # always journey one
+    kinds = [r["kind"] for r in rows]
+    assert kinds[-1] == "farewell" and kinds.count("farewell") == 1
+    gaps = [(b["local_date"] - a["local_date"]).days for a, b in itertools.pairwise(rows)]
+    assert gaps[:2] == [1, 1]  # cards 1-3 daily
+    assert gaps[2:4] == [2, 2]  # 3 unopened in a row: every other day
+    assert all(g == 7 for g in gaps[4:])  # 5 unopened: weekly
+    assert 28 <= (rows[-1]["local_date"] - START.date()).days <= 35
+    assert lapsed is not None

@@ -11,24 +11,9 @@ import pytest
 
 from storage import deliveries, enrollments, gamification, journeys, progress, quiz, users
 from tests import factories as f
-from tests.helpers import import_path, write_course
+from tests.helpers import import_path, quiz_course
 
 T0 = datetime(2026, 3, 26, 9, 0, tzinfo=UTC)
-
-
-def quiz_course(root: Path, cooldown: int = 60) -> Path:
-    quiz_toml = (
-        '[[topics]]\ntitle = "One"\ndifficulty = "hard"\n\n'
-        '[[quiz]]\nquestion = "2+2?"\noptions = [{text = "4", correct = true}, {text = "5"}]\n\n'
-        '[[quiz]]\nquestion = "3+3?"\noptions = [{text = "7"}, {text = "6", correct = true}]\n'
-    )
-    return write_course(root, {
-        "course.toml": f'slug = "q"\ntitle = "Q"\npass_mark = 100\n'
-                       f'quiz_cooldown_minutes = {cooldown}\n',
-        "01-a.md": "# Module A\n\n## One\n\nFirst.\n\n## Two\n\nSecond.\n",
-        "01-a.toml": quiz_toml,
-        "02-b.md": "# Module B\n\n## Three\n\nThird.\n",
-    })
 
 
 async def take_quiz(conn, user_id, course_id, module, answers: list[int], now):

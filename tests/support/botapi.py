@@ -297,6 +297,17 @@ class AnsweredCallback:
 
 
 @dataclass
+class Draft:
+    """One sendMessageDraft: an ephemeral preview of a message being written."""
+
+    chat_id: int
+    draft_id: int
+    text: str  # raw, markup included
+    plain_text: str
+    at: float = 0.0
+
+
+@dataclass
 class BotReaction:
     """A setMessageReaction call that succeeded."""
 
@@ -920,6 +931,7 @@ _METHODS = (
     "deleteMyCommands",
     "getMyCommands",
     "sendMessage",
+    "sendMessageDraft",
     "editMessageText",
     "editMessageCaption",
     "editMessageReplyMarkup",
@@ -980,6 +992,7 @@ class BotAPIEmulator:
         self.expected_token = token
         self.strict_chats = strict_chats
         self.strict_parse_mode = strict_parse_mode
+        self.drafts_supported = True  # False: sendMessageDraft is "method not found"
 
         self._lock = threading.RLock()
         self._updates_sig = _Signal()
@@ -1132,6 +1145,7 @@ class BotAPIEmulator:
             self._last_record: dict[tuple[Any, int], SentMessage] = {}
             self._answered: list[AnsweredCallback] = []
             self._reactions: list[BotReaction] = []
+            self._drafts: list[Draft] = []
             self._current_reactions: dict[tuple[int, int], list[dict[str, Any]]] = {}
 
             self._users: dict[int, dict[str, Any]] = {}
@@ -1177,6 +1191,7 @@ class BotAPIEmulator:
             self._sent_by_method = {}
             self._answered = []
             self._reactions = []
+            self._drafts = []
 
     def _chat_default(self, chat_id: int) -> dict[str, Any]:
         if chat_id > 0:
@@ -1730,6 +1745,13 @@ class BotAPIEmulator:
     def answered_callbacks(self) -> list[AnsweredCallback]:
         with self._lock:
             return list(self._answered)
+
+    @property
+    def drafts(self) -> list[Draft]:
+        """Accepted sendMessageDraft calls, in order (none while ``drafts_supported`` is off:
+        the method is then "not found", as on a Bot API server that predates drafts)."""
+        with self._lock:
+            return list(self._drafts)
 
     @property
     def reactions(self) -> list[BotReaction]:
@@ -2745,6 +2767,25 @@ class BotAPIEmulator:
                 at=time.monotonic(),
             )
         )
+        return True
+
+    def _m_sendMessageDraft(self, p: dict[str, Any]) -> Any:
+        if not self.drafts_supported:
+            raise _APIError(404, "Not Found: method not found")
+        chat = self._resolve_chat(p.get("chat_id"))
+        if chat.get("type") != "private":
+            raise _bad("TEXTDRAFT_PEER_INVALID")
+        draft_id = p.get("draft_id")
+        if isinstance(draft_id, str) and draft_id.lstrip("-").isdigit():
+            draft_id = int(draft_id)  # form fields arrive as text
+        if not isinstance(draft_id, int) or draft_id == 0:
+            raise _bad("draft_id must be non-zero")
+        text = str(p.get("text") or "")
+        plain, _ = self._render(text, p.get("parse_mode"), p.get("entities"))
+        if len(plain) > MAX_TEXT_LENGTH:
+            raise _bad("message is too long")
+        with self._lock:
+            self._drafts.append(Draft(chat["id"], draft_id, text, plain, time.monotonic()))
         return True
 
     def _m_sendChatAction(self, p: dict[str, Any]) -> Any:

@@ -2,7 +2,9 @@
 
 It records every request body, answers with `reply(body)` (default: a grounded-looking answer
 citing passage [1]), and can be told to be slow (`delay`) or to fail the next N requests with a
-status (`fail_next`) or with a body that isn't JSON (`garbage`).
+status (`fail_next`) or with a body that isn't JSON (`garbage`). A request with `stream: true`
+gets the reply as OpenAI's server-sent events, a few words per event, `stream_delay` seconds
+apart (and `break_stream_after` events, then a dropped connection, when set).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.delay = 0.0
+        self.stream_delay = 0.0
+        self.words_per_event = 2
+        self.break_stream_after: int | None = None
         self.garbage = False
         self._failures: deque[int] = deque()
         self._runner: web.AppRunner | None = None
@@ -42,7 +47,31 @@ class FakeLLM:
     def fail_next(self, count: int, status: int = 500) -> None:
         self._failures.extend([status] * count)
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _stream(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        words = self.reply(body).split(" ")
+        n = self.words_per_event
+        pieces = [" ".join(words[i:i + n]) + (" " if i + n < len(words) else "")
+                  for i in range(0, len(words), n)]
+        for i, piece in enumerate(pieces):
+            if self.break_stream_after is not None and i >= self.break_stream_after:
+                assert request.transport is not None
+                request.transport.close()  # the connection drops mid-answer
+                return resp
+            event = {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion.chunk",
+                     "model": body.get("model"),
+                     "choices": [{"index": 0, "delta": {"content": piece},
+                                  "finish_reason": None}]}
+            await resp.write(f"data: {json.dumps(event)}\n\n".encode())
+            if self.stream_delay:
+                await asyncio.sleep(self.stream_delay)
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
@@ -55,6 +84,8 @@ class FakeLLM:
                 await asyncio.wait_for(self._closing.wait(), self.delay)
         if self.garbage:
             return web.Response(text="<html>not json</html>", content_type="text/html")
+        if body.get("stream"):
+            return await self._stream(request, body)
         return web.json_response({
             "id": f"chatcmpl-{len(self.requests)}",
             "object": "chat.completion",
