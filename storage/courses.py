@@ -361,3 +361,10 @@ async def pass_mark(conn: asyncpg.Connection, course_id: uuid.UUID) -> int:
 
 async def title_of(conn: asyncpg.Connection, course_id: uuid.UUID) -> str:
     return await conn.fetchval("SELECT title FROM courses WHERE id = $1", course_id) or ""
+
+
+async def has_module_after(conn: asyncpg.Connection, course_id: uuid.UUID, module_no: int
+                           ) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM topics WHERE course_id = $1 AND module_no > $2 "
+        "AND archived_at IS NULL)", course_id, module_no))

@@ -18,7 +18,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot.ui import keyboards, texts
 from bot.ui.callbacks import JourneyCb
 from bot.ui.render import answer_long
-from storage import cohorts, enrollments, gamification, journeys, progress, users
+from storage import cohorts, courses, enrollments, gamification, journeys, progress, users
 from storage.journeys import OpenJourney, TodayResult
 from storage.uow import Transactor
 from storage.users import User
@@ -133,9 +133,8 @@ async def done_journey(
 ) -> None:
     async with db.tx() as conn:
         result = await journeys.mark_done(conn, callback_data.delivery, user.id, clock())
-        has_next_module = result is not None and bool(await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM topics WHERE course_id = $1 AND module_no > $2 "
-            "AND archived_at IS NULL)", result.view.course_id, result.view.module_no))
+        has_next_module = result is not None and await courses.has_module_after(
+            conn, result.view.course_id, result.view.module_no)
     if result is None:
         await query.answer(texts.GONE, show_alert=True)
         return
