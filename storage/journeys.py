@@ -11,6 +11,8 @@ next journey when it may be taken today, else the earliest taken journey still u
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -248,32 +250,44 @@ class TodayResult:
     next_due_at: datetime | None = None
 
 
-async def _lock(conn: asyncpg.Connection, course_user_id: uuid.UUID) -> asyncpg.Record | None:
+async def _lock(conn: asyncpg.Connection, course_user_id: uuid.UUID,
+                now: datetime | None = None) -> asyncpg.Record | None:
+    """The course-user, locked; with `now`, also `existing`: the day's delivery (if any) on
+    the learner's local date."""
     return await conn.fetchrow(
-        """
+        f"""
         SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on,
-               cu.next_due_at, u.timezone
+               cu.next_due_at, u.timezone,
+               CASE WHEN $2::timestamptz IS NOT NULL THEN
+                   (SELECT d.id FROM journey_deliveries d WHERE d.course_user_id = cu.id
+                      AND d.local_date = {local_date_sql("u.timezone", "$2::timestamptz")})
+               END AS existing
         FROM course_users cu JOIN users u ON u.id = cu.user_id
         WHERE cu.id = $1 FOR UPDATE OF cu
         """,
-        course_user_id,
+        course_user_id, now,
     )
+
+
+@asynccontextmanager
+async def _atomic(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """A transaction, unless the caller's unit of work already is one (no savepoint round
+    trips: a failure aborts the caller's transaction all the same)."""
+    if conn.is_in_transaction():
+        yield
+        return
+    async with conn.transaction():
+        yield
 
 
 async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: datetime) -> TodayResult:
     """Today's journey for one course-user: the day's existing one, else what the day offers
     (opening it takes it when it is the next journey); plus what else is open."""
-    async with conn.transaction():
-        cu = await _lock(conn, course_user_id)
+    async with _atomic(conn):
+        cu = await _lock(conn, course_user_id, now)
         if cu is None:
             return TodayResult(None, False, False)
-        existing = await conn.fetchval(
-            f"""
-            SELECT id FROM journey_deliveries
-            WHERE course_user_id = $1 AND local_date = {local_date_sql("$3", "$2")}
-            """,
-            course_user_id, now, cu["timezone"],
-        )
+        existing = cu["existing"]
         fresh = False
         delivery_id = existing
         if existing is None:
@@ -306,7 +320,7 @@ async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyVi
     others = tuple(o for o in await open_journeys(conn, cu["id"])
                    if jv is None or o.position != jv.position)
     quiz_module = await pending_quiz(conn, cu["user_id"], cu["course_id"])
-    due = await conn.fetchval("SELECT next_due_at FROM course_users WHERE id = $1", cu["id"])
+    due = cu["next_due_at"]  # locked by `_lock`; taking a journey leaves it alone
     nxt = await conn.fetchrow(
         f"""
         SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
