@@ -216,24 +216,24 @@ async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
     return [OpenJourney(**dict(r)) for r in rows]
 
 
+_PENDING_QUIZ_SQL = """
+    SELECT min(q.module_no) FROM quiz_questions q
+    WHERE q.course_id = $2
+      AND NOT EXISTS (SELECT 1 FROM module_progress mp WHERE mp.user_id = $1
+                      AND mp.course_id = $2 AND mp.module_no = q.module_no
+                      AND mp.quiz_passed)
+      AND NOT EXISTS (SELECT 1 FROM topics t WHERE t.course_id = $2
+                      AND t.module_no = q.module_no AND t.archived_at IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM topic_progress tp
+                                      WHERE tp.topic_id = t.id AND tp.user_id = $1
+                                        AND tp.is_completed))
+"""
+
+
 async def pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID
                        ) -> int | None:
     """The first module whose journeys are all done but whose quiz isn't passed yet."""
-    return await conn.fetchval(
-        """
-        SELECT min(q.module_no) FROM quiz_questions q
-        WHERE q.course_id = $2
-          AND NOT EXISTS (SELECT 1 FROM module_progress mp WHERE mp.user_id = $1
-                          AND mp.course_id = $2 AND mp.module_no = q.module_no
-                          AND mp.quiz_passed)
-          AND NOT EXISTS (SELECT 1 FROM topics t WHERE t.course_id = $2
-                          AND t.module_no = q.module_no AND t.archived_at IS NULL
-                          AND NOT EXISTS (SELECT 1 FROM topic_progress tp
-                                          WHERE tp.topic_id = t.id AND tp.user_id = $1
-                                            AND tp.is_completed))
-        """,
-        user_id, course_id,
-    )
+    return await conn.fetchval(_PENDING_QUIZ_SQL, user_id, course_id)
 
 
 # --- pulling today's journey -----------------------------------------------------------------
@@ -319,17 +319,22 @@ async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyVi
     """Around the day's journey (if any): what else is open, and what the next step is."""
     others = tuple(o for o in await open_journeys(conn, cu["id"])
                    if jv is None or o.position != jv.position)
-    quiz_module = await pending_quiz(conn, cu["user_id"], cu["course_id"])
     due = cu["next_due_at"]  # locked by `_lock`; taking a journey leaves it alone
-    nxt = await conn.fetchrow(
+    # The pending quiz (see `pending_quiz`) and the next journey's module, in one round trip.
+    row = await conn.fetchrow(
         f"""
-        SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
-        FROM course_users cu JOIN journeys j ON j.id = {NEXT_SQL.format(cu="cu",
-                                                                      min=MIN_PRIORITY)}
-        JOIN topics t ON t.id = j.topic_id WHERE cu.id = $1
+        SELECT ({_PENDING_QUIZ_SQL}) AS quiz_module, n.module_no, n.unlocked
+        FROM (SELECT 1) AS one LEFT JOIN (
+            SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
+            FROM course_users cu JOIN journeys j ON j.id = {NEXT_SQL.format(cu="cu",
+                                                                          min=MIN_PRIORITY)}
+            JOIN topics t ON t.id = j.topic_id WHERE cu.id = $3
+        ) AS n ON true
         """,
-        cu["id"],
+        cu["user_id"], cu["course_id"], cu["id"],
     )
+    quiz_module = row["quiz_module"]
+    nxt = row if row["module_no"] is not None else None
     locked_after = missing = None
     if nxt is not None and not nxt["unlocked"]:
         locked_after = nxt["module_no"] - 1
