@@ -350,12 +350,16 @@ async def _open(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: datetime,
     """Open a delivery: mark it opened, take its journey when it is the next one, start the
     clock on the topic. Returns None when the journey can't be opened yet (not taken and not
     the next one to take)."""
-    first = await conn.fetchval(
+    row = await conn.fetchrow(
         "UPDATE journey_deliveries SET opened_at = coalesce(opened_at, $2) WHERE id = $1 "
-        "RETURNING opened_at = $2",
+        "RETURNING opened_at = $2 AS first, taken_at IS NOT NULL AS taken",
         delivery_id, now,
     )
-    await take(conn, delivery_id, now)
+    first = row["first"] if row is not None else None
+    if row is None or not row["taken"]:
+        # A delivery that took its journey already can't take it again (the journey is no
+        # longer the next one): only the others need the compare-and-set.
+        await take(conn, delivery_id, now)
     jv = await view(conn, delivery_id)
     if jv is None:
         return None
