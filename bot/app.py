@@ -86,7 +86,7 @@ def build_dispatcher(
     dp.update.outer_middleware(GroupOrderMiddleware())  # before anything awaits
     dp.update.outer_middleware(ThrottlingMiddleware(settings.flood_messages_per_minute))
     dp.update.outer_middleware(DatabaseTroubleMiddleware())
-    dp.update.outer_middleware(UnitOfWorkMiddleware(db))
+    dp.update.outer_middleware(UnitOfWorkMiddleware(db, settings))
     dp.update.outer_middleware(UserMiddleware(settings))
     dp.include_routers(*feature_routers())
     # Group posts and broadcasts go through one rate-limited sender; `learnbot run` replaces

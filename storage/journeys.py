@@ -11,6 +11,8 @@ next journey when it may be taken today, else the earliest taken journey still u
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -214,24 +216,24 @@ async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
     return [OpenJourney(**dict(r)) for r in rows]
 
 
+_PENDING_QUIZ_SQL = """
+    SELECT min(q.module_no) FROM quiz_questions q
+    WHERE q.course_id = $2
+      AND NOT EXISTS (SELECT 1 FROM module_progress mp WHERE mp.user_id = $1
+                      AND mp.course_id = $2 AND mp.module_no = q.module_no
+                      AND mp.quiz_passed)
+      AND NOT EXISTS (SELECT 1 FROM topics t WHERE t.course_id = $2
+                      AND t.module_no = q.module_no AND t.archived_at IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM topic_progress tp
+                                      WHERE tp.topic_id = t.id AND tp.user_id = $1
+                                        AND tp.is_completed))
+"""
+
+
 async def pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID
                        ) -> int | None:
     """The first module whose journeys are all done but whose quiz isn't passed yet."""
-    return await conn.fetchval(
-        """
-        SELECT min(q.module_no) FROM quiz_questions q
-        WHERE q.course_id = $2
-          AND NOT EXISTS (SELECT 1 FROM module_progress mp WHERE mp.user_id = $1
-                          AND mp.course_id = $2 AND mp.module_no = q.module_no
-                          AND mp.quiz_passed)
-          AND NOT EXISTS (SELECT 1 FROM topics t WHERE t.course_id = $2
-                          AND t.module_no = q.module_no AND t.archived_at IS NULL
-                          AND NOT EXISTS (SELECT 1 FROM topic_progress tp
-                                          WHERE tp.topic_id = t.id AND tp.user_id = $1
-                                            AND tp.is_completed))
-        """,
-        user_id, course_id,
-    )
+    return await conn.fetchval(_PENDING_QUIZ_SQL, user_id, course_id)
 
 
 # --- pulling today's journey -----------------------------------------------------------------
@@ -248,32 +250,44 @@ class TodayResult:
     next_due_at: datetime | None = None
 
 
-async def _lock(conn: asyncpg.Connection, course_user_id: uuid.UUID) -> asyncpg.Record | None:
+async def _lock(conn: asyncpg.Connection, course_user_id: uuid.UUID,
+                now: datetime | None = None) -> asyncpg.Record | None:
+    """The course-user, locked; with `now`, also `existing`: the day's delivery (if any) on
+    the learner's local date."""
     return await conn.fetchrow(
-        """
+        f"""
         SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on,
-               cu.next_due_at, u.timezone
+               cu.next_due_at, u.timezone,
+               CASE WHEN $2::timestamptz IS NOT NULL THEN
+                   (SELECT d.id FROM journey_deliveries d WHERE d.course_user_id = cu.id
+                      AND d.local_date = {local_date_sql("u.timezone", "$2::timestamptz")})
+               END AS existing
         FROM course_users cu JOIN users u ON u.id = cu.user_id
         WHERE cu.id = $1 FOR UPDATE OF cu
         """,
-        course_user_id,
+        course_user_id, now,
     )
+
+
+@asynccontextmanager
+async def _atomic(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """A transaction, unless the caller's unit of work already is one (no savepoint round
+    trips: a failure aborts the caller's transaction all the same)."""
+    if conn.is_in_transaction():
+        yield
+        return
+    async with conn.transaction():
+        yield
 
 
 async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: datetime) -> TodayResult:
     """Today's journey for one course-user: the day's existing one, else what the day offers
     (opening it takes it when it is the next journey); plus what else is open."""
-    async with conn.transaction():
-        cu = await _lock(conn, course_user_id)
+    async with _atomic(conn):
+        cu = await _lock(conn, course_user_id, now)
         if cu is None:
             return TodayResult(None, False, False)
-        existing = await conn.fetchval(
-            f"""
-            SELECT id FROM journey_deliveries
-            WHERE course_user_id = $1 AND local_date = {local_date_sql("$3", "$2")}
-            """,
-            course_user_id, now, cu["timezone"],
-        )
+        existing = cu["existing"]
         fresh = False
         delivery_id = existing
         if existing is None:
@@ -305,17 +319,22 @@ async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyVi
     """Around the day's journey (if any): what else is open, and what the next step is."""
     others = tuple(o for o in await open_journeys(conn, cu["id"])
                    if jv is None or o.position != jv.position)
-    quiz_module = await pending_quiz(conn, cu["user_id"], cu["course_id"])
-    due = await conn.fetchval("SELECT next_due_at FROM course_users WHERE id = $1", cu["id"])
-    nxt = await conn.fetchrow(
+    due = cu["next_due_at"]  # locked by `_lock`; taking a journey leaves it alone
+    # The pending quiz (see `pending_quiz`) and the next journey's module, in one round trip.
+    row = await conn.fetchrow(
         f"""
-        SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
-        FROM course_users cu JOIN journeys j ON j.id = {NEXT_SQL.format(cu="cu",
-                                                                      min=MIN_PRIORITY)}
-        JOIN topics t ON t.id = j.topic_id WHERE cu.id = $1
+        SELECT ({_PENDING_QUIZ_SQL}) AS quiz_module, n.module_no, n.unlocked
+        FROM (SELECT 1) AS one LEFT JOIN (
+            SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
+            FROM course_users cu JOIN journeys j ON j.id = {NEXT_SQL.format(cu="cu",
+                                                                          min=MIN_PRIORITY)}
+            JOIN topics t ON t.id = j.topic_id WHERE cu.id = $3
+        ) AS n ON true
         """,
-        cu["id"],
+        cu["user_id"], cu["course_id"], cu["id"],
     )
+    quiz_module = row["quiz_module"]
+    nxt = row if row["module_no"] is not None else None
     locked_after = missing = None
     if nxt is not None and not nxt["unlocked"]:
         locked_after = nxt["module_no"] - 1
@@ -331,12 +350,16 @@ async def _open(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: datetime,
     """Open a delivery: mark it opened, take its journey when it is the next one, start the
     clock on the topic. Returns None when the journey can't be opened yet (not taken and not
     the next one to take)."""
-    first = await conn.fetchval(
+    row = await conn.fetchrow(
         "UPDATE journey_deliveries SET opened_at = coalesce(opened_at, $2) WHERE id = $1 "
-        "RETURNING opened_at = $2",
+        "RETURNING opened_at = $2 AS first, taken_at IS NOT NULL AS taken",
         delivery_id, now,
     )
-    await take(conn, delivery_id, now)
+    first = row["first"] if row is not None else None
+    if row is None or not row["taken"]:
+        # A delivery that took its journey already can't take it again (the journey is no
+        # longer the next one): only the others need the compare-and-set.
+        await take(conn, delivery_id, now)
     jv = await view(conn, delivery_id)
     if jv is None:
         return None

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
-from storage import updates
+from storage import updates, users
 
 ACQUIRE_TIMEOUT_SECONDS = 5.0
 
@@ -102,6 +102,13 @@ class UpdateWork(Database):
             async with self.read() as conn:
                 await updates.first_time(conn, self.bot_id, self.update_id)
             self.recorded = True
+
+    async def arrive(self, telegram_id: int, **user: Any) -> tuple[bool, users.User | None]:
+        """`seen()` and the sender's upsert in one round trip (see `users.arrive`): (True,
+        None) for an update already handled, else (False, the sender)."""
+        async with self.read() as conn:
+            return await users.arrive(conn, telegram_id, bot_id=self.bot_id,
+                                      update_id=self.update_id, **user)
 
     async def seen(self) -> bool:
         async with self.read() as conn:

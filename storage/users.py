@@ -77,6 +77,89 @@ async def upsert(
     return User.from_record(row)
 
 
+# A user whose row already says all of this needs no write: their last write is at most this
+# old on both clocks (wall clock for last_seen_at, the bot's clock for last_active_at).
+TOUCH_EVERY = "1 minute"
+
+
+async def arrive(
+    conn: asyncpg.Connection,
+    telegram_id: int,
+    *,
+    display_name: str,
+    username: str | None,
+    default_timezone: str,
+    default_hour: int,
+    make_admin: bool = False,
+    now: datetime | None = None,
+    bot_id: int,
+    update_id: int,
+) -> tuple[bool, User | None]:
+    """The per-update work of the bot's middleware in one round trip: whether (bot, update)
+    was already handled, and, when not, the sender as `upsert` would leave them, with a lapsed
+    learner's courses resumed (`welcome_back`, when `now` is given).
+
+    A sender seen less than `TOUCH_EVERY` ago (both clocks) whose name, username, role and
+    reachability already match is only read: `last_seen_at` / `last_active_at` then lag by at
+    most `TOUCH_EVERY`. Returns (seen, user); user is None when seen."""
+    row = await conn.fetchrow(
+        f"""
+        WITH dup AS (
+            SELECT EXISTS (SELECT 1 FROM processed_updates
+                           WHERE bot_id = $8 AND update_id = $9) AS seen
+        ), cur AS (
+            SELECT {_COLUMNS} FROM users
+            WHERE telegram_id = $1 AND display_name = $2 AND username IS NOT DISTINCT FROM $3
+              AND (NOT $6 OR role = 'admin') AND is_reachable AND unreachable_at IS NULL
+              AND last_seen_at > now() - interval '{TOUCH_EVERY}'
+              AND last_active_at <= coalesce($7::timestamptz, now())
+              AND last_active_at > coalesce($7::timestamptz, now()) - interval '{TOUCH_EVERY}'
+        ), up AS (
+            INSERT INTO users (telegram_id, display_name, username, timezone, delivery_hour,
+                               role, last_seen_at, last_active_at)
+            SELECT $1, $2, $3, $4, $5,
+                   CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role,
+                   now(), coalesce($7::timestamptz, now())
+            WHERE NOT (SELECT seen FROM dup) AND NOT EXISTS (SELECT 1 FROM cur)
+            ON CONFLICT (telegram_id) DO UPDATE SET
+                display_name = EXCLUDED.display_name,
+                username = EXCLUDED.username,
+                role = CASE WHEN $6 THEN 'admin'::user_role ELSE users.role END,
+                is_reachable = true,
+                unreachable_at = NULL,
+                last_seen_at = now(),
+                last_active_at = coalesce($7::timestamptz, now())
+            RETURNING {_COLUMNS}
+        ), me AS (
+            SELECT * FROM up UNION ALL SELECT * FROM cur WHERE NOT (SELECT seen FROM dup)
+        ), back AS (
+            UPDATE course_users cu SET lapsed_at = NULL,
+                next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$7::timestamptz")}
+            FROM users u
+            WHERE $7::timestamptz IS NOT NULL AND cu.user_id = (SELECT id FROM me)
+              AND u.id = cu.user_id AND cu.lapsed_at IS NOT NULL
+            RETURNING cu.user_id, cu.course_id
+        ), ev AS (
+            INSERT INTO learner_activity_events (user_id, course_id, event_type, created_at)
+            SELECT user_id, course_id, 'course.welcome_back', $7::timestamptz FROM back
+        )
+        SELECT (SELECT seen FROM dup) AS seen, me.* FROM (SELECT 1) AS one LEFT JOIN me ON true
+        """,
+        telegram_id,
+        display_name[:200],
+        username,
+        default_timezone,
+        default_hour,
+        make_admin,
+        now,
+        bot_id,
+        update_id,
+    )
+    if row["seen"]:
+        return True, None
+    return False, User.from_record(row)
+
+
 async def welcome_back(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> int:
     """A lapsed learner wrote again: cards resume at their next delivery hour, where they left
     off. Returns how many courses resumed (0 for nearly every update: one indexed UPDATE)."""

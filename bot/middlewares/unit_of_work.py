@@ -6,7 +6,10 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
+from aiogram.types import User as TgUser
 
+from bot.config import Settings
+from bot.middlewares.users import sender_fields
 from storage.uow import AlreadyHandled, Database, UpdateWork
 
 log = logging.getLogger(__name__)
@@ -16,12 +19,16 @@ class UnitOfWorkMiddleware(BaseMiddleware):
     """Hand handlers `db`: the update's units of work (see `storage.uow`), never a connection
     held for the whole update. Repeats of an update whose effects committed are dropped.
 
+    With `settings`, the repeat check and the sender's upsert (`user`, see `UserMiddleware`)
+    are one round trip (`storage.users.arrive`); `UserMiddleware` then finds `user` set.
+
     The update is recorded with its first transaction, or after the handler returns when it
     changed nothing; a handler that fails before either leaves it unrecorded, so a redelivery
     is handled again."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, settings: Settings | None = None) -> None:
         self.db = db
+        self.settings = settings
 
     async def __call__(
         self,
@@ -33,7 +40,14 @@ class UnitOfWorkMiddleware(BaseMiddleware):
             data["db"] = self.db
             return await handler(event, data)
         work = UpdateWork(self.db, data["bot"].id, event.update_id)
-        if await work.seen():
+        tg: TgUser | None = data.get("event_from_user")
+        if self.settings is not None and tg is not None and not tg.is_bot:
+            seen, user = await work.arrive(tg.id, **sender_fields(self.settings, tg, data))
+            if user is not None:
+                data["user"] = user
+        else:
+            seen = await work.seen()
+        if seen:
             log.info("dropping repeated update %s", event.update_id)
             return None
         data["db"] = work

@@ -11,10 +11,25 @@ from bot.config import Settings
 from storage import users
 
 
+def sender_fields(settings: Settings, tg: TgUser, data: dict[str, Any]) -> dict[str, Any]:
+    """What `users.upsert` / `users.arrive` record about the sender of this update."""
+    clock = data.get("clock")
+    return {
+        "display_name": tg.full_name,
+        "username": tg.username,
+        "default_timezone": settings.default_timezone,
+        "default_hour": settings.default_delivery_hour,
+        "make_admin": settings.is_admin_id(tg.id),
+        "now": clock() if clock else None,
+    }
+
+
 class UserMiddleware(BaseMiddleware):
     """Upsert the sender and hand handlers `user` (with its role) — the only identity they use.
 
-    Any update counts as the learner being back: a lapsed learner's cards resume."""
+    Any update counts as the learner being back: a lapsed learner's cards resume. When
+    `UnitOfWorkMiddleware` already loaded the sender together with its repeat check (one
+    round trip, `users.arrive`), there is nothing left to do here."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -26,21 +41,11 @@ class UserMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         tg: TgUser | None = data.get("event_from_user")
-        if tg is None or tg.is_bot:
+        if tg is None or tg.is_bot or "user" in data:
             return await handler(event, data)
-        clock = data.get("clock")
-        now = clock() if clock else None
+        fields = sender_fields(self.settings, tg, data)
         async with data["db"].read() as conn:
-            data["user"] = user = await users.upsert(
-                conn,
-                tg.id,
-                display_name=tg.full_name,
-                username=tg.username,
-                default_timezone=self.settings.default_timezone,
-                default_hour=self.settings.default_delivery_hour,
-                make_admin=self.settings.is_admin_id(tg.id),
-                now=now,
-            )
-            if now is not None:
-                await users.welcome_back(conn, user.id, now)
+            data["user"] = user = await users.upsert(conn, tg.id, **fields)
+            if fields["now"] is not None:
+                await users.welcome_back(conn, user.id, fields["now"])
         return await handler(event, data)

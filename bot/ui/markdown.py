@@ -23,6 +23,7 @@ oversized code block is split into several <pre> blocks at line boundaries.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from urllib.parse import urlsplit
@@ -265,13 +266,20 @@ def _code_of(node: SyntaxTreeNode) -> tuple[str, str]:
 def to_blocks(markdown: str, limit: int = 4000) -> list[str]:
     """Markdown → Telegram-HTML blocks, one per paragraph, heading, list, table or code block.
 
-    A code block longer than `limit` is split into several <pre> blocks at line boundaries."""
+    A code block longer than `limit` is split into several <pre> blocks at line boundaries.
+    Pure, and a journey's body is rendered again on every /today: the last few hundred
+    renderings are kept (parsing one takes milliseconds)."""
+    return list(_blocks(markdown, limit))
+
+
+@functools.lru_cache(maxsize=512)
+def _blocks(markdown: str, limit: int) -> tuple[str, ...]:
     root = SyntaxTreeNode(_MD.parse(markdown))
     renderer = _Blocks(limit)
     blocks: list[str] = []
     for node in root.children:
         blocks.extend(renderer.top(node))
-    return blocks
+    return tuple(blocks)
 
 
 def _pre_blocks(code: str, lang: str, limit: int) -> list[str]:

@@ -73,17 +73,17 @@ async def test_a_bug_in_one_handler_leaves_the_other_updates_served(
     for who in learners:
         await harness.say(who, "/start")
     before = {who: len(harness.texts_to(who)) for who in learners}
-    # a bug that hits one learner's update only
-    from bot.middlewares import users as users_mw
+    # a bug that hits one learner's update only (in the middleware's user load)
+    from storage import users as users_store
 
-    upsert = users_mw.users.upsert
+    arrive = users_store.arrive
 
-    async def buggy_upsert(conn, telegram_id, **kw):
+    async def buggy_arrive(conn, telegram_id, **kw):
         if telegram_id == 7302:
             raise ZeroDivisionError("a bug")
-        return await upsert(conn, telegram_id, **kw)
+        return await arrive(conn, telegram_id, **kw)
 
-    monkeypatch.setattr(users_mw.users, "upsert", buggy_upsert)
+    monkeypatch.setattr(users_store, "arrive", buggy_arrive)
     for who in learners:
         try:
             await harness.say(who, "/help")
