@@ -8,8 +8,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.middlewares import users as users_mw
 from bot.transports.webhook import AcknowledgeAfterHandling
+from storage import users
 from tests.support.harness import Harness
 
 LEARNER = 7401
@@ -31,15 +31,15 @@ async def test_a_failed_update_is_a_503_and_its_redelivery_is_handled_once(
     app = web.Application()
     AcknowledgeAfterHandling(dispatcher=harness.dp, bot=harness.bot,
                              handle_in_background=False).register(app, path="/hook")
-    upsert = users_mw.users.upsert
+    arrive = users.arrive  # the per-update user load (bot/middlewares/unit_of_work.py)
     broken = True
 
-    async def flaky_upsert(conn, telegram_id, **kw):
+    async def flaky_arrive(conn, telegram_id, **kw):
         if broken:
             raise failure
-        return await upsert(conn, telegram_id, **kw)
+        return await arrive(conn, telegram_id, **kw)
 
-    monkeypatch.setattr(users_mw.users, "upsert", flaky_upsert)
+    monkeypatch.setattr(users, "arrive", flaky_arrive)
     async with TestClient(TestServer(app)) as client:
         first = await client.post("/hook", json=_update(501))
         assert first.status == 503  # Telegram will deliver it again
