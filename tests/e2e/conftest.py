@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from tests.e2e.helpers import ROOT
 from tests.support.botapi import BotAPIEmulator
-
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "123456:TEST-token"
 
 
 @pytest.fixture
@@ -85,21 +81,6 @@ class LearnbotProcess:
                 await self.proc.wait()
         if self._reader:
             self._reader.cancel()
-
-
-def learnbot_env(db_url: str, api_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_URL": api_url,
-        "DATABASE_URL": db_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "LOG_LEVEL": "INFO",
-        "HF_HUB_OFFLINE": "1",
-        "DELIVERY_POLL_SECONDS": "1",
-    }
-    env.update({k.upper(): v for k, v in extra.items()})
-    return env
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.e2e.conftest import learnbot_env
+from tests.e2e.helpers import learnbot_env
 from tests.helpers import DEMO, import_path, max_in_one_second, seed_enrolled
 from tests.helpers import ENROLLED_BASE as BASE
 from tests.support.botapi import BotAPIEmulator

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.e2e.conftest import learnbot_env
+from tests.e2e.helpers import learnbot_env
 from tests.helpers import import_path, seed_learners, tiny_course
 from tests.support.botapi import BotAPIEmulator
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.e2e.conftest import learnbot_env
+from tests.e2e.helpers import learnbot_env
 from tests.helpers import DEMO, import_path
 from tests.support.botapi import BotAPIEmulator
 

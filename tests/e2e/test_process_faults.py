@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 import shlex
 import signal
 import time
@@ -17,15 +16,16 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.e2e.conftest import learnbot_env
-from tests.e2e.test_coldcall_e2e import (
+from tests.e2e.helpers import (
     ADA,
     ADMIN,
     BOB,
     CAROL,
     GROUP,
     TUTOR,
+    cohort_with_members,
     in_group,
+    learnbot_env,
     reply_from_bot,
     say,
     until,
@@ -256,19 +256,7 @@ async def test_fifty_threaded_replies_in_five_overlapping_polling_batches(
                                             admin_telegram_ids=str(ADMIN)))
     await bot.ready()
     mark = emu.mark()
-    say(emu, ADMIN, "/cohort_new sql-basics spring")
-    await reply_from_bot(emu, ADMIN, "Cohort spring created", mark)
-    say(emu, ADMIN, f"/grant tutor {TUTOR} sql-basics")
-    await reply_from_bot(emu, ADMIN, "now tutors", mark)
-    say(emu, ADMIN, "/cohort_add spring ada@example.com bob@example.com carol@example.com")
-    added = await reply_from_bot(emu, ADMIN, "3 added", mark)
-    links = dict(re.findall(r"(\S+@example\.com) — \S+start=join_([0-9a-f]{32})",
-                            added.plain_text or ""))
-    in_group(emu, ADMIN, "/link spring")
-    await reply_from_bot(emu, GROUP, "linked to cohort spring", mark)
-    for user, email in ((ADA, "ada"), (BOB, "bob"), (CAROL, "carol")):
-        say(emu, user, f"/start join_{links[email + '@example.com']}")
-        await reply_from_bot(emu, user, "Welcome to cohort spring", mark)
+    await cohort_with_members(emu, mark)
     in_group(emu, TUTOR, "/coldcall 1.1")
     post = await reply_from_bot(emu, GROUP, "Cold call", mark)
 

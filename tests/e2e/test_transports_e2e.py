@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from tests.e2e.conftest import ROOT, learnbot_env
+from tests.e2e.helpers import ROOT, learnbot_env
 from tests.helpers import DEMO, import_path
 from tests.support.botapi import BotAPIEmulator
 
