@@ -390,21 +390,26 @@ async def _touch_progress(conn: asyncpg.Connection, delivery_id: uuid.UUID, now:
     )
 
 
+async def _lock_owner(conn: asyncpg.Connection, delivery_id: uuid.UUID, user_id: uuid.UUID
+                      ) -> asyncpg.Record | None:
+    """The course-user row behind a delivery, locked — only if `user_id` owns the delivery."""
+    cu_id = await conn.fetchval(
+        "SELECT d.course_user_id FROM journey_deliveries d JOIN course_users cu "
+        "ON cu.id = d.course_user_id WHERE d.id = $1 AND cu.user_id = $2",
+        delivery_id, user_id,
+    )
+    return await _lock(conn, cu_id) if cu_id is not None else None
+
+
 async def open_delivery(
     conn: asyncpg.Connection, delivery_id: uuid.UUID, user_id: uuid.UUID, now: datetime
 ) -> TodayResult | None:
     """The learner pressed Start on a card (or a catch-up button). Only the owner may open it.
     `view.taken` is False when the journey can't be opened yet (another was taken today)."""
     async with conn.transaction():
-        cu_id = await conn.fetchval(
-            "SELECT d.course_user_id FROM journey_deliveries d JOIN course_users cu "
-            "ON cu.id = d.course_user_id WHERE d.id = $1 AND cu.user_id = $2",
-            delivery_id, user_id,
-        )
-        if cu_id is None:
+        cu = await _lock_owner(conn, delivery_id, user_id)
+        if cu is None:
             return None
-        cu = await _lock(conn, cu_id)
-        assert cu is not None
         jv = await _open(conn, delivery_id, now, None)
         if jv is None:
             return None
@@ -434,15 +439,9 @@ async def mark_done(
     """Compare-and-set on the topic: a repeated or stale Done changes nothing twice. The
     course-user row is locked first, so Done and a concurrent take or claim serialize."""
     async with conn.transaction():
-        cu_id = await conn.fetchval(
-            "SELECT d.course_user_id FROM journey_deliveries d JOIN course_users cu "
-            "ON cu.id = d.course_user_id WHERE d.id = $1 AND cu.user_id = $2",
-            delivery_id, user_id,
-        )
-        if cu_id is None:
+        cu = await _lock_owner(conn, delivery_id, user_id)
+        if cu is None:
             return None
-        cu = await _lock(conn, cu_id)
-        assert cu is not None
         jv = await view(conn, delivery_id)
         if jv is None or jv.user_id != user_id:
             return None
