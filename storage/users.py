@@ -36,6 +36,19 @@ class User:
 _COLUMNS = ", ".join(User.__dataclass_fields__)
 
 
+# What an update from a known user refreshes ($6: make admin, $7: the bot's clock); shared by
+# `upsert` and `arrive` so the two can't drift apart.
+_REFRESH = f"""ON CONFLICT (telegram_id) DO UPDATE SET
+            display_name = EXCLUDED.display_name,
+            username = EXCLUDED.username,
+            role = CASE WHEN $6 THEN 'admin'::user_role ELSE users.role END,
+            is_reachable = true,
+            unreachable_at = NULL,
+            last_seen_at = now(),
+            last_active_at = coalesce($7::timestamptz, now())
+        RETURNING {_COLUMNS}"""
+
+
 async def upsert(
     conn: asyncpg.Connection,
     telegram_id: int,
@@ -56,15 +69,7 @@ async def upsert(
                            last_seen_at, last_active_at)
         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role,
                 now(), coalesce($7::timestamptz, now()))
-        ON CONFLICT (telegram_id) DO UPDATE SET
-            display_name = EXCLUDED.display_name,
-            username = EXCLUDED.username,
-            role = CASE WHEN $6 THEN 'admin'::user_role ELSE users.role END,
-            is_reachable = true,
-            unreachable_at = NULL,
-            last_seen_at = now(),
-            last_active_at = coalesce($7::timestamptz, now())
-        RETURNING {_COLUMNS}
+        {_REFRESH}
         """,
         telegram_id,
         display_name[:200],
@@ -121,15 +126,7 @@ async def arrive(
                    CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role,
                    now(), coalesce($7::timestamptz, now())
             WHERE NOT (SELECT seen FROM dup) AND NOT EXISTS (SELECT 1 FROM cur)
-            ON CONFLICT (telegram_id) DO UPDATE SET
-                display_name = EXCLUDED.display_name,
-                username = EXCLUDED.username,
-                role = CASE WHEN $6 THEN 'admin'::user_role ELSE users.role END,
-                is_reachable = true,
-                unreachable_at = NULL,
-                last_seen_at = now(),
-                last_active_at = coalesce($7::timestamptz, now())
-            RETURNING {_COLUMNS}
+            {_REFRESH}
         ), me AS (
             SELECT * FROM up UNION ALL SELECT * FROM cur WHERE NOT (SELECT seen FROM dup)
         ), back AS (
