@@ -20,6 +20,7 @@ class User:
     delivery_hour: int
     paused: bool
     is_reachable: bool
+    locale: str = "en"
     xp_total: int = 0
     streak_current: int = 0
     streak_longest: int = 0
