@@ -20,14 +20,20 @@ DIFFICULTIES = ("easy", "medium", "hard")
 PERSONAS = ("normal", "sports", "cooking", "adventure")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MODULE_FILE = re.compile(r"^(\d{1,3})[-_][A-Za-z0-9_-]+\.md$")
+# A translation sits beside its original: 01-basics.fil.md, 01-basics.fil.toml.
+TRANSLATED_FILE = re.compile(r"^(\d{1,3}[-_][A-Za-z0-9_-]+)\.([a-z]{2,3})\.(md|toml)$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 MAX_ZIP_BYTES = 20 * 1024 * 1024
 MAX_UNPACKED_BYTES = 100 * 1024 * 1024
 MAX_ZIP_ENTRIES = 2000
 COURSE_KEYS = {
     "slug", "title", "description", "prompt_quota", "pass_mark", "quiz_cooldown_minutes",
-    "personas",
+    "personas", "languages",
 }
 MODULE_KEYS = {"topics", "quiz", "cold_calls", "suggestions", "variants"}
+# What a translated .toml may hold: the texts, never the structure (difficulty, keys,
+# priorities and persona variants come from the original).
+TRANSLATED_KEYS = {"quiz", "cold_calls", "suggestions"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,19 @@ class SuggestionSource:
 
 
 @dataclass
+class ModuleTranslation:
+    """One module's texts in one language, aligned item by item with the original; a list
+    that is None was not translated (the original's texts are shown)."""
+
+    language: str
+    title: str | None = None
+    topics: list[tuple[str, str]] | None = None  # (title, body) per original topic
+    quiz: list[QuizQuestionSource] | None = None
+    cold_calls: list[str] | None = None  # prompts
+    suggestions: list[tuple[str, list[str]]] | None = None  # (text, follow-ups)
+
+
+@dataclass
 class ModuleSource:
     number: int
     title: str
@@ -85,6 +104,7 @@ class ModuleSource:
     suggestions: list[SuggestionSource] = field(default_factory=list)
     variants: list[tuple[str, str, str]] = field(default_factory=list)
     file: str = ""
+    translations: dict[str, ModuleTranslation] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +118,11 @@ class CourseSource:
     personas: list[str]
     modules: list[ModuleSource]
     source_hash: str
+    languages: list[str] = field(default_factory=lambda: ["en"])  # the first is the default
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
 
     @property
     def topics(self) -> list[TopicSource]:
@@ -179,7 +204,16 @@ def _parse_manifest(root: Path, problems: list[Problem]) -> dict | None:
         personas = ["normal"]
     if "normal" not in personas:
         personas = ["normal", *personas]
+    languages = data.get("languages", ["en"])
+    if not isinstance(languages, list) or not languages \
+            or not all(isinstance(x, str) and LANGUAGE.match(x) for x in languages):
+        problems.append(Problem(rel, None, "'languages' must list language tags such as "
+                                           "[\"en\", \"fil\"], the default language first"))
+        languages = ["en"]
+    elif len(set(languages)) != len(languages):
+        problems.append(Problem(rel, None, "'languages' lists a language twice"))
     return {
+        "languages": list(dict.fromkeys(languages)),
         "slug": slug if isinstance(slug, str) else "",
         "title": title.strip() if isinstance(title, str) else "",
         "description": description.strip(),
@@ -361,6 +395,179 @@ def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: lis
             module.variants.append((topic.key, persona, body))
 
 
+def _parse_translation(path: Path, stem: str, language: str, kind: str, languages: list[str],
+                       by_file: dict[str, ModuleSource], problems: list[Problem]) -> None:
+    """A translated .md or .toml: its language must be one the course declares (not the
+    default), and its structure must match its original's item by item."""
+    rel = path.name
+    original = by_file.get(f"{stem}.md")
+    if language not in languages:
+        problems.append(Problem(rel, None, f"is in '{language}', which course.toml doesn't "
+                                           f"declare (languages = {languages})"))
+        return
+    if language == languages[0]:
+        problems.append(Problem(rel, None, f"'{language}' is the course's default language: "
+                                           f"its text belongs in {stem}.{kind}"))
+        return
+    if original is None:
+        if not (path.parent / f"{stem}.md").is_file():
+            problems.append(Problem(rel, None, f"has no original {stem}.md to translate"))
+        return  # the original's own problems are reported already
+    tr = original.translations.setdefault(language, ModuleTranslation(language))
+    if kind == "md":
+        _parse_translated_markdown(path, rel, original, tr, problems)
+    else:
+        _parse_translated_toml(path, rel, original, tr, problems)
+
+
+def _code_blocks(body: str) -> int:
+    return sum(1 for line in body.splitlines() if line.lstrip().startswith("```")) // 2
+
+
+def _parse_translated_markdown(path: Path, rel: str, original: ModuleSource,
+                               tr: ModuleTranslation, problems: list[Problem]) -> None:
+    before = len(problems)
+    parsed = _parse_markdown(path, rel, original.number, problems)
+    if parsed is None or len(problems) > before:
+        return
+    ours, theirs = parsed.topics, original.topics
+    for i, (mine, orig) in enumerate(zip(ours, theirs, strict=False), 1):
+        # Titles are translated, so order is checked by what stays the same: the code.
+        if _code_blocks(mine.body) != _code_blocks(orig.body):
+            problems.append(Problem(
+                rel, mine.line,
+                f"topic {i} '{mine.title}' has {_code_blocks(mine.body)} code blocks where "
+                f"topic {i} of {original.file} ('{orig.title}', line {orig.line}) has "
+                f"{_code_blocks(orig.body)}: are the topics in the same order?"))
+    if len(ours) < len(theirs):
+        missing = theirs[len(ours)]
+        last_line = ours[-1].line if ours else 1
+        problems.append(Problem(
+            rel, last_line,
+            f"has {len(ours)} topics where {original.file} has {len(theirs)}: no translation "
+            f"of '{missing.title}' ({original.file}:{missing.line})"))
+    elif len(ours) > len(theirs):
+        extra = ours[len(theirs)]
+        problems.append(Problem(
+            rel, extra.line,
+            f"has {len(ours)} topics where {original.file} has {len(theirs)}: '{extra.title}' "
+            f"translates no topic of the original"))
+    if len(problems) == before:
+        tr.title = parsed.title
+        tr.topics = [(t.title, t.body) for t in ours]
+
+
+def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
+                           tr: ModuleTranslation, problems: list[Problem]) -> None:
+    loaded = _load_toml(path, rel, problems)
+    if loaded is None:
+        return
+    data, text = loaded
+    for key in sorted(set(data) - TRANSLATED_KEYS):
+        where = "set in the original" if key in MODULE_KEYS else "unknown"
+        problems.append(Problem(rel, None, f"key '{key}' can't be translated ({where}); a "
+                                           f"translation holds {sorted(TRANSLATED_KEYS)}"))
+    orig_file = original.file.removesuffix(".md") + ".toml"
+
+    def entries(name: str, expected: int) -> list[tuple[dict, int | None]] | None:
+        if name not in data:
+            return None  # not translated: the original's texts are shown
+        raw = data[name]
+        if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+            problems.append(Problem(rel, None, f"'{name}' must be written as [[{name}]] tables"))
+            return None
+        lines = _header_lines(text, name)
+        out = [(e, lines[i] if i < len(lines) else None) for i, e in enumerate(raw)]
+        if len(out) != expected:
+            line = lines[min(len(lines), expected) - 1] if lines and expected else None
+            problems.append(Problem(rel, line, f"has {len(out)} [[{name}]] where {orig_file} "
+                                               f"has {expected}: translate each one, in order"))
+            return None
+        return out
+
+    def text_of(entry: dict, key: str, line: int | None) -> str | None:
+        value = entry.get(key)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(Problem(rel, line, f"'{key}' is required and must be text"))
+            return None
+        return value.strip()
+
+    # A `topic` may name the translated title or the original one; either way it must be the
+    # topic the original's entry at the same place names.
+    titles = {t.title: t.key for t in original.topics}
+    if tr.topics:
+        titles.update({title: t.key for (title, _), t in zip(tr.topics, original.topics,
+                                                              strict=True)})
+    key_title = {t.key: t.title for t in original.topics}
+
+    def same_topic(entry: dict, line: int | None, key: str) -> bool:
+        if titles.get(entry.get("topic")) == key:
+            return True
+        problems.append(Problem(rel, line, f"'topic' = {entry.get('topic')!r} should be the "
+                                           f"topic of the original's entry here: "
+                                           f"'{key_title[key]}'"))
+        return False
+
+    found = entries("quiz", len(original.quiz))
+    if found is not None:
+        quiz: list[QuizQuestionSource] = []
+        for i, ((entry, line), orig) in enumerate(zip(found, original.quiz, strict=True), 1):
+            prompt = text_of(entry, "question", line)
+            options = entry.get("options")
+            if not isinstance(options, list) or len(options) != len(orig.options):
+                n = len(options) if isinstance(options, list) else 0
+                problems.append(Problem(rel, line, f"question {i} has {n} options where "
+                                                   f"{orig_file} has {len(orig.options)}"))
+                continue
+            texts = []
+            for opt in options:
+                if not isinstance(opt, dict) or not isinstance(opt.get("text"), str) \
+                        or not opt["text"].strip():
+                    problems.append(Problem(rel, line, "each option needs a 'text'"))
+                    break
+                texts.append((opt["text"].strip(), bool(opt.get("correct", False))))
+            else:
+                want = [c for _, c in orig.options].index(True) + 1
+                got = [j for j, (_, c) in enumerate(texts, 1) if c]
+                if got != [want]:
+                    problems.append(Problem(rel, line, f"question {i}: the correct answer must be "
+                                                       f"option {want}, as in {orig_file} "
+                                                       f"(found {got or 'none'})"))
+                elif prompt is not None:
+                    explanation = entry.get("explanation", "")
+                    quiz.append(QuizQuestionSource(
+                        prompt, explanation.strip() if isinstance(explanation, str) else "",
+                        texts))
+        if len(quiz) == len(original.quiz):
+            tr.quiz = quiz
+
+    found = entries("cold_calls", len(original.cold_calls))
+    if found is not None:
+        prompts = [p for (entry, line), (key, _) in zip(found, original.cold_calls, strict=True)
+                   if same_topic(entry, line, key) and (p := text_of(entry, "prompt", line))]
+        if len(prompts) == len(original.cold_calls):
+            tr.cold_calls = prompts
+
+    found = entries("suggestions", len(original.suggestions))
+    if found is not None:
+        out: list[tuple[str, list[str]]] = []
+        for (entry, line), orig_s in zip(found, original.suggestions, strict=True):
+            text_ = text_of(entry, "text", line)
+            follow = entry.get("follow_ups", [])
+            if not isinstance(follow, list) or not all(isinstance(f, str) and f.strip()
+                                                        for f in follow):
+                problems.append(Problem(rel, line, "'follow_ups' must be a list of texts"))
+                continue
+            if len(follow) != len(orig_s.follow_ups):
+                problems.append(Problem(rel, line, f"has {len(follow)} follow_ups where "
+                                                   f"{orig_file} has {len(orig_s.follow_ups)}"))
+                continue
+            if same_topic(entry, line, orig_s.topic_key) and text_:
+                out.append((text_, [f.strip() for f in follow]))
+        if len(out) == len(original.suggestions):
+            tr.suggestions = out
+
+
 def _hash_tree(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -378,7 +585,7 @@ def load_course_dir(root: Path) -> CourseSource:
     modules: list[ModuleSource] = []
     numbers: dict[int, str] = {}
     for path in sorted(root.glob("*.md")):
-        if path.name.lower() == "readme.md":
+        if path.name.lower() == "readme.md" or TRANSLATED_FILE.match(path.name):
             continue
         match = MODULE_FILE.match(path.name)
         if not match:
@@ -400,8 +607,16 @@ def load_course_dir(root: Path) -> CourseSource:
             _parse_module_toml(side, side.name, module, personas, problems)
         modules.append(module)
     for path in sorted(root.glob("*.toml")):
-        if path.name != "course.toml" and not path.with_suffix(".md").is_file():
+        if path.name != "course.toml" and not TRANSLATED_FILE.match(path.name) \
+                and not path.with_suffix(".md").is_file():
             problems.append(Problem(path.name, None, "has no matching module .md file"))
+    languages = manifest["languages"] if manifest else ["en"]
+    by_file = {m.file: m for m in modules}
+    for path in sorted(root.iterdir()):
+        match = TRANSLATED_FILE.match(path.name)
+        if match and path.is_file():
+            _parse_translation(path, match[1], match[2], match[3], languages, by_file,
+                               problems)
     if not numbers and not any(p.file.endswith(".md") for p in problems):
         problems.append(Problem(root.name, None, "no module files (NN-name.md) found"))
     expected = list(range(1, len(numbers) + 1))

@@ -37,6 +37,10 @@ PROFILE_STYLES = {
 }
 
 
+# How the LLM is told which language to answer in.
+LANGUAGE_NAMES = {"en": "English", "fil": "Filipino (Tagalog; everyday Taglish is fine)"}
+
+
 @dataclass
 class Turn:
     role: str  # "user" | "assistant"
@@ -119,12 +123,18 @@ def build_prompt(
     summary: str = "",
     recent: list[Turn] | None = None,
     budget: int = TOKEN_BUDGET,
+    language: str = "en",
 ) -> list[ChatMessage]:
     """persona + summary + recent turns + numbered passages + question, within `budget`.
 
     The system text, the question and the best passage always go in; then the other passages,
-    the summary (capped), and as many of the most recent turns as still fit."""
+    the summary (capped), and as many of the most recent turns as still fit. A learner whose
+    language isn't English is answered in theirs (the English prompt stays as it was)."""
     system = system_prompt(course_title, persona, profile)
+    if language != "en":
+        name = LANGUAGE_NAMES.get(language, language)
+        system += (f"\n\nThe learner reads {name}: write your answer in {name}, keeping SQL "
+                   "keywords, code and names exactly as they are.")
     used = count_tokens(system) + count_tokens(question) + 20
     kept: list[Passage] = []
     for p in passages:

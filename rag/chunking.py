@@ -47,6 +47,7 @@ class Chunk:
     heading: str
     content: str
     token_count: int
+    language: str = "en"
 
     @property
     def embed_text(self) -> str:
@@ -200,7 +201,13 @@ def chunk_topic(
     *,
     max_tokens: int = MAX_TOKENS,
     overlap: int = OVERLAP_TOKENS,
+    language: str = "en",
+    translated: bool = False,
 ) -> list[Chunk]:
+    """`translated`: a version in another language than the course's default, whose ids get
+    an `@language` suffix (the default language's ids stay as they were, so adding a language
+    re-embeds nothing)."""
+    suffix = f"@{language}" if translated else ""
     topic_heading = f"{module_title} › {topic_title}" if module_title else topic_title
     sections: list[tuple[str, list[list[Block]]]] = []
     for sub, text in split_subsections(body):
@@ -215,22 +222,30 @@ def chunk_topic(
             content = _join(group)
             ordinal = len(chunks)
             chunks.append(Chunk(
-                chunk_id=f"{course_slug}/{topic_key}/{ordinal}",
+                chunk_id=f"{course_slug}/{topic_key}/{ordinal}{suffix}",
                 topic_key=topic_key,
                 module_no=module_no,
                 ordinal=ordinal,
                 heading=heading,
                 content=content,
                 token_count=count_tokens(content),
+                language=language,
             ))
     return chunks
 
 
 def chunk_course(src: CourseSource, **kw: int) -> list[Chunk]:
-    """Every topic of a parsed course, in course order."""
+    """Every topic of a parsed course, in course order, in every language it is written in."""
     out: list[Chunk] = []
     for module in src.modules:
         for topic in module.topics:
             out.extend(chunk_topic(src.slug, topic.key, module.number, module.title,
-                                   topic.title, topic.body, **kw))
+                                   topic.title, topic.body, language=src.default_language,
+                                   **kw))
+        for lang, tr in module.translations.items():
+            if tr.topics is None or tr.title is None:
+                continue
+            for (title, body), topic in zip(tr.topics, module.topics, strict=True):
+                out.extend(chunk_topic(src.slug, topic.key, module.number, tr.title, title,
+                                       body, language=lang, translated=True, **kw))
     return out

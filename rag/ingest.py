@@ -116,7 +116,7 @@ async def write(
     rows = [
         ChunkRow(c.chunk_id, topic_ids[c.topic_key], c.module_no, c.ordinal, c.heading,
                  c.content, prepared.hashes[c.chunk_id], c.token_count,
-                 prepared.vectors.get(c.chunk_id))
+                 prepared.vectors.get(c.chunk_id), c.language)
         for c in prepared.chunks
     ]
     written, removed = await chunk_store.sync_course_chunks(conn, course_id, rows)

@@ -76,6 +76,7 @@ class Retrieval:
     mode: Mode
     dropped: list[Hit] = field(default_factory=list)  # found, but under the floor
     query_vec: np.ndarray | None = None
+    language: str = "en"  # the passages' language (topics without it: the default's)
 
     @property
     def confident(self) -> bool:
@@ -179,20 +180,26 @@ async def retrieve(
     floor: float = MIN_SIMILARITY,
     ef_search: int = chunks.DEFAULT_EF_SEARCH,
     timings: dict[str, float] | None = None,
+    language: str = "en",
+    fallback: str | None = None,
 ) -> Retrieval:
-    """`timings`, when given, receives each step's milliseconds (vector, fts, fuse)."""
+    """Passages in `language`; with `fallback` (the course's default language) the vector
+    search also sees the default language's passages of topics not written in `language`
+    (BM25 stays within one language: its statistics and stemming are per language).
+    `timings`, when given, receives each step's milliseconds (vector, fts, fuse)."""
     clock = time.perf_counter
     lists: list[list[Hit]] = []
     weights: list[float] = []
     t0 = clock()
     if mode in ("hybrid", "vector") and query_vec is not None:
         lists.append(await chunks.vector_search(conn, course_id, query_vec, candidates,
-                                                ef_search=ef_search))
+                                                ef_search=ef_search, language=language,
+                                                fallback=fallback))
         weights.append(1.0)
     t1 = clock()
     if mode in ("hybrid", "fts"):
         lists.append(await chunks.text_search(conn, course_id, question, candidates,
-                                              query_vec))
+                                              query_vec, language=language))
         weights.append(FTS_WEIGHT)
     t2 = clock()
     if FUSION == "score" and len(lists) == 2:

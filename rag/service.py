@@ -24,7 +24,7 @@ from rag.answer import Answer, Turn
 from rag.embedding import Embedder
 from rag.llm import LLMClient, LLMError
 from rag.retrieval import Mode, Retrieval
-from storage import chat, feedback, quota
+from storage import chat, chunks, feedback, quota
 from storage.chat import AskContext
 from storage.chunks import DEFAULT_EF_SEARCH
 from storage.quota import QuotaState
@@ -92,36 +92,40 @@ class RagService:
     async def retrieve(
         self, source: Transactor | asyncpg.Connection, course_id: uuid.UUID, question: str, *,
         topic_id: uuid.UUID | None = None, mode: Mode = "hybrid", floor: float | None = None,
-        limit: int | None = None,
+        limit: int | None = None, lang: str = "en",
     ) -> Retrieval:
-        """Embed, then search. Given a `Transactor`, a connection is taken only for the search,
-        after the embedding; tools that already hold a connection may pass it."""
+        """Embed, then search (in `lang`, the learner's language, when the course is written
+        in it; else in its default language). Given a `Transactor`, a connection is taken
+        only for the search, after the embedding; tools that already hold a connection may
+        pass it."""
         vec = await self.embedder.embed_query(question) if mode != "fts" else None
         if isinstance(source, asyncpg.Connection):
             return await self._search(source, course_id, question, vec, topic_id, mode, floor,
-                                      limit)
+                                      limit, lang)
         async with source.read() as conn:
             return await self._search(conn, course_id, question, vec, topic_id, mode, floor,
-                                      limit)
+                                      limit, lang)
 
     async def _search(
         self, conn: asyncpg.Connection, course_id: uuid.UUID, question: str,
         vec: np.ndarray | None, topic_id: uuid.UUID | None, mode: Mode, floor: float | None,
-        limit: int | None,
+        limit: int | None, lang: str,
     ) -> Retrieval:
+        language, fallback = await chunks.search_languages(conn, course_id, lang)
         found = await retrieval.retrieve(
             conn, course_id, question, vec, current_topic=topic_id, mode=mode,
             limit=limit or self.config.passages,
             floor=self.config.min_similarity if floor is None else floor,
-            ef_search=self.config.ef_search,
+            ef_search=self.config.ef_search, language=language, fallback=fallback,
         )
+        found.language = language
         found.query_vec = vec
         return found
 
     async def compose(
         self, question: str, found: Retrieval, *, course_title: str, persona: str = "normal",
         profile: str | None = None, summary: str = "", recent: list[Turn] | None = None,
-        on_text: Callable[[str], Awaitable[None]] | None = None,
+        on_text: Callable[[str], Awaitable[None]] | None = None, lang: str = "en",
     ) -> Answer:
         """The LLM's answer (streamed to `on_text` as it is written, with citations already
         checked, when given), else the extractive one."""
@@ -131,7 +135,7 @@ class RagService:
         if self.llm is not None:
             prompt = answering.build_prompt(
                 question, found.passages, course_title=course_title, persona=persona,
-                profile=profile, summary=summary, recent=recent,
+                profile=profile, summary=summary, recent=recent, language=lang,
             )
             shown = None
             if on_text is not None:
@@ -168,7 +172,7 @@ class RagService:
     async def ask(
         self, db: Transactor, ctx: AskContext, question: str, *, typed: bool,
         busy: Callable[[], AbstractAsyncContextManager[object]] | None = None,
-        on_text: Callable[[str], Awaitable[None]] | None = None,
+        on_text: Callable[[str], Awaitable[None]] | None = None, lang: str = "en",
     ) -> Reply:
         """Answer a learner's question in their session. Typed questions spend quota first
         (one atomic statement) and get it back if the bot had nothing to answer from.
@@ -185,11 +189,13 @@ class RagService:
             history = await chat.messages(conn, session.id, start=session.summary_message_count)
         try:
             async with busy() if busy else contextlib.nullcontext():
-                found = await self.retrieve(db, ctx.course_id, question, topic_id=ctx.topic_id)
+                found = await self.retrieve(db, ctx.course_id, question, topic_id=ctx.topic_id,
+                                            lang=lang)
                 ans = await self.compose(
                     question, found, course_title=ctx.course_title, persona=ctx.persona,
                     profile=ctx.profile, summary=session.summary,
                     recent=[Turn(m.role, m.content) for m in history], on_text=on_text,
+                    lang=lang,
                 )
         except BaseException:
             if state is not None:

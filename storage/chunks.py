@@ -29,6 +29,7 @@ class ChunkRow:
     content_hash: str
     token_count: int
     embedding: np.ndarray | None
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ async def sync_course_chunks(
         """
         CREATE TEMP TABLE IF NOT EXISTS _chunk_sync (
             chunk_id text, topic_id uuid, module_no int, ordinal int, heading text,
-            content text, content_hash text, token_count int, embedding vector(384)
+            content text, content_hash text, token_count int, embedding vector(384),
+            language text
         ) ON COMMIT DROP
         """
     )
@@ -77,19 +79,20 @@ async def sync_course_chunks(
     await conn.copy_records_to_table(
         "_chunk_sync",
         records=[(r.chunk_id, r.topic_id, r.module_no, r.ordinal, r.heading, r.content,
-                  r.content_hash, r.token_count, r.embedding) for r in rows],
+                  r.content_hash, r.token_count, r.embedding, r.language) for r in rows],
     )
     written = await conn.fetchval(
         """
         WITH up AS (
             INSERT INTO course_chunks AS cc (chunk_id, course_id, topic_id, module_no, ordinal,
                                              heading, content, content_hash, token_count,
-                                             embedding)
+                                             embedding, language)
             SELECT chunk_id, $1, topic_id, module_no, ordinal, heading, content, content_hash,
-                   token_count, embedding
+                   token_count, embedding, language
             FROM _chunk_sync
             ON CONFLICT (chunk_id) DO UPDATE SET
                 course_id = EXCLUDED.course_id, topic_id = EXCLUDED.topic_id,
+                language = EXCLUDED.language,
                 module_no = EXCLUDED.module_no, ordinal = EXCLUDED.ordinal,
                 heading = EXCLUDED.heading, content = EXCLUDED.content,
                 token_count = EXCLUDED.token_count,
@@ -99,11 +102,11 @@ async def sync_course_chunks(
                     END,
                 content_hash = EXCLUDED.content_hash
             WHERE (cc.course_id, cc.topic_id, cc.module_no, cc.ordinal, cc.heading, cc.content,
-                   cc.content_hash, cc.token_count)
+                   cc.content_hash, cc.token_count, cc.language)
                   IS DISTINCT FROM
                   (EXCLUDED.course_id, EXCLUDED.topic_id, EXCLUDED.module_no, EXCLUDED.ordinal,
                    EXCLUDED.heading, EXCLUDED.content, EXCLUDED.content_hash,
-                   EXCLUDED.token_count)
+                   EXCLUDED.token_count, EXCLUDED.language)
                OR (EXCLUDED.embedding IS NOT NULL AND cc.embedding IS NULL)
             RETURNING 1
         )
@@ -152,7 +155,7 @@ async def course_size(conn: asyncpg.Connection, course_id: uuid.UUID) -> tuple[i
     estimate: no scan."""
     row = await conn.fetchrow(
         """
-        SELECT (SELECT chunks FROM course_text_stats WHERE course_id = $1) AS n,
+        SELECT (SELECT sum(chunks) FROM course_text_stats WHERE course_id = $1) AS n,
                (SELECT reltuples FROM pg_class WHERE oid = 'course_chunks'::regclass) AS total
         """,
         course_id,
@@ -166,11 +169,41 @@ def scan_exactly(size: int, total: int) -> bool:
                                              and 2 * size < total)
 
 
+async def search_languages(conn: asyncpg.Connection, course_id: uuid.UUID, language: str
+                           ) -> tuple[str, str]:
+    """(the language to search in, the course's default language): the learner's language
+    when the course is written in it, else the default."""
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT language FROM course_languages WHERE course_id = $1 AND position = 0)
+                   AS fallback,
+               EXISTS (SELECT 1 FROM course_languages WHERE course_id = $1 AND language = $2)
+                   AS has
+        """,
+        course_id, language,
+    )
+    fallback = row["fallback"] or "en"
+    return (language if row["has"] else fallback), fallback
+
+
+# The passages a question in `$L` is answered from: those written in it, plus the default
+# language's (`$D`) passages of topics that have no version in `$L`.
+_LANGUAGE_FILTER = """
+    (ch.language = {L} OR ({D} <> {L} AND ch.language = {D}
+                           AND NOT EXISTS (SELECT 1 FROM course_chunks x
+                                           WHERE x.topic_id = ch.topic_id
+                                             AND x.language = {L})))
+"""
+
+
 async def vector_search(
     conn: asyncpg.Connection, course_id: uuid.UUID, query: np.ndarray, k: int,
-    *, ef_search: int = DEFAULT_EF_SEARCH, exact: bool | None = None,
+    *, ef_search: int = DEFAULT_EF_SEARCH, exact: bool | None = None, language: str = "en",
+    fallback: str | None = None,
 ) -> list[Hit]:
-    """Top-k by cosine similarity within one course.
+    """Top-k by cosine similarity within one course, among the passages in `language` and
+    (when `fallback` names the default language) the default language's passages of topics
+    not written in `language`.
 
     `exact=None` chooses (`scan_exactly`): a small course, or a mid-sized one that is a small
     share of all passages, is scanned exactly; otherwise the HNSW index is used, forced (no
@@ -197,6 +230,7 @@ async def vector_search(
                 SELECT ch.chunk_id, 1 - (ch.embedding <=> $2) AS similarity
                 FROM course_chunks ch
                 WHERE ch.course_id = $1 AND ch.embedding IS NOT NULL
+                  AND {_LANGUAGE_FILTER.format(L="$5", D="$6")}
                 ORDER BY ch.embedding <=> $2
                 LIMIT $4
             )
@@ -206,7 +240,7 @@ async def vector_search(
             ORDER BY near.similarity DESC, ch.chunk_id
             LIMIT $3
             """,
-            course_id, query, k, k if exact else max(4 * k, 40),
+            course_id, query, k, k if exact else max(4 * k, 40), language, fallback or language,
         )
     return [_hit({**dict(r), "rank_score": r["similarity"]}) for r in rows]
 
@@ -224,10 +258,11 @@ RESCORE = 200
 
 async def text_search(
     conn: asyncpg.Connection, course_id: uuid.UUID, question: str, k: int,
-    query: np.ndarray | None = None,
+    query: np.ndarray | None = None, *, language: str = "en",
 ) -> list[Hit]:
-    """Top-k by BM25 within one course (`course_terms` postings, per-course document
-    frequencies); similarity filled in when `query` is given. A passage needs only one of the
+    """Top-k by BM25 within one course's passages in `language` (`course_terms` postings,
+    per-course-and-language document frequencies, the language's text-search configuration);
+    similarity filled in when `query` is given. A passage needs only one of the
     question's words: rare words weigh most, so no strict AND-match is needed to rank well.
 
     Bounded: the question's MAX_QUERY_TERMS rarest words, at most MAX_POSTINGS_PER_TERM
@@ -236,22 +271,22 @@ async def text_search(
     rows = await conn.fetch(
         f"""
         WITH q AS (
-            SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', $2))
+            SELECT DISTINCT lexeme FROM unnest(to_tsvector(text_search_config($10), $2))
         ), s AS (
             SELECT greatest(chunks, 1)::float8 AS n,
                    total_len / greatest(chunks, 1)::float8 AS avg_len
-            FROM course_text_stats WHERE course_id = $1
+            FROM course_text_stats WHERE course_id = $1 AND language = $10
         ), w AS MATERIALIZED (
             SELECT l.lexeme, ln(1 + (s.n - l.df + 0.5) / (l.df + 0.5)) AS idf
             FROM course_lexemes l JOIN q USING (lexeme) CROSS JOIN s
-            WHERE l.course_id = $1
+            WHERE l.course_id = $1 AND l.language = $10
             ORDER BY l.df, l.lexeme
             LIMIT $7
         ), cand AS MATERIALIZED (
             SELECT p.chunk_id
             FROM w CROSS JOIN LATERAL (
                 SELECT t.chunk_id, t.impact FROM course_terms t
-                WHERE t.course_id = $1 AND t.lexeme = w.lexeme
+                WHERE t.course_id = $1 AND t.language = $10 AND t.lexeme = w.lexeme
                 ORDER BY t.impact DESC
                 LIMIT $8
             ) p
@@ -282,7 +317,7 @@ async def text_search(
         ORDER BY top.rank_score DESC, ch.chunk_id
         """,
         course_id, question, k, query, BM25_K1, BM25_B, MAX_QUERY_TERMS,
-        MAX_POSTINGS_PER_TERM, RESCORE,
+        MAX_POSTINGS_PER_TERM, RESCORE, language,
     )
     return [_hit(r) for r in rows]
 

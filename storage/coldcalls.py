@@ -54,6 +54,24 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# The language a cohort's group reads: the one most of its joined members chose (users.locale),
+# ties going to the course's default language; the poster's when nobody has joined yet. A
+# course without that language shows its default texts (no translation rows match).
+GROUP_LANGUAGE_SQL = """
+    SELECT coalesce(
+        (SELECT u.locale FROM cohort_members m JOIN users u ON u.id = m.user_id
+         JOIN cohorts co ON co.id = m.cohort_id
+         WHERE m.cohort_id = {cohort} AND m.joined_at IS NOT NULL
+         GROUP BY u.locale, co.course_id
+         ORDER BY count(*) DESC,
+                  EXISTS (SELECT 1 FROM course_languages cl WHERE cl.course_id = co.course_id
+                          AND cl.language = u.locale AND cl.position = 0) DESC,
+                  u.locale
+         LIMIT 1),
+        (SELECT locale FROM users WHERE id = {poster})) AS language
+"""
+
+
 @dataclass(frozen=True)
 class PostDraft:
     post_id: uuid.UUID
@@ -76,16 +94,21 @@ async def start_post(
     async with conn.transaction():
         await conn.execute("SELECT 1 FROM cohorts WHERE id = $1 FOR UPDATE", cohort.id)
         row = await conn.fetchrow(
-            """
-            SELECT p.id, p.prompt, p.display_order, t.title AS topic_title,
-                   count(*) OVER () AS total
+            f"""
+            WITH lang AS ({GROUP_LANGUAGE_SQL.format(cohort="$2", poster="$3")})
+            SELECT p.id, coalesce(pt.prompt, p.prompt) AS prompt, p.display_order,
+                   coalesce(tt.title, t.title) AS topic_title, count(*) OVER () AS total
             FROM cold_call_prompts p JOIN topics t ON t.id = p.topic_id
+            LEFT JOIN cold_call_prompt_translations pt ON pt.prompt_id = p.id
+                 AND pt.language = (SELECT language FROM lang)
+            LEFT JOIN topic_translations tt ON tt.topic_id = t.id
+                 AND tt.language = (SELECT language FROM lang)
             WHERE p.topic_id = $1
             ORDER BY (SELECT count(*) FROM cold_call_posts cp
                       WHERE cp.prompt_id = p.id AND cp.cohort_id = $2), p.display_order
             LIMIT 1
             """,
-            topic_id, cohort.id,
+            topic_id, cohort.id, posted_by,
         )
         if row is None:
             return None
@@ -253,13 +276,19 @@ class CurrentPrompt:
 async def current_prompt(conn: asyncpg.Connection, cohort_id: uuid.UUID) -> CurrentPrompt | None:
     """The cohort's latest post: a prompt posted again starts a fresh round of answers."""
     row = await conn.fetchrow(
-        """
-        SELECT cp.id AS post_id, p.id AS prompt_id, p.prompt, t.title AS topic_title,
+        f"""
+        WITH lang AS ({GROUP_LANGUAGE_SQL.format(cohort="$1", poster="NULL::uuid")})
+        SELECT cp.id AS post_id, p.id AS prompt_id, coalesce(pt.prompt, p.prompt) AS prompt,
+               coalesce(tt.title, t.title) AS topic_title,
                (SELECT count(*) FROM cold_call_messages m
                 WHERE m.post_id = cp.id AND NOT m.is_tutor_reply) AS answers
         FROM cold_call_posts cp
         JOIN cold_call_prompts p ON p.id = cp.prompt_id
         JOIN topics t ON t.id = p.topic_id
+        LEFT JOIN cold_call_prompt_translations pt ON pt.prompt_id = p.id
+             AND pt.language = (SELECT language FROM lang)
+        LEFT JOIN topic_translations tt ON tt.topic_id = t.id
+             AND tt.language = (SELECT language FROM lang)
         WHERE cp.cohort_id = $1 AND cp.telegram_message_id IS NOT NULL
         ORDER BY cp.posted_at DESC, cp.id LIMIT 1
         """,

@@ -27,6 +27,7 @@ class ImportReport:
     chunks: int | None = None  # RAG passages, filled in by the import orchestration
     chunks_embedded: int = 0
     chunks_removed: int = 0
+    translations: dict[str, int] = field(default_factory=dict)  # language → topics translated
 
     def summary(self) -> str:
         parts = [
@@ -39,6 +40,8 @@ class ImportReport:
             f"{self.suggestions} suggestions",
             f"{self.variants} persona variants",
         ]
+        for lang, n in sorted(self.translations.items()):
+            parts.append(f"{n} topics in '{lang}'")
         if self.chunks is not None:
             parts.append(f"{self.chunks} passages ({self.chunks_embedded} embedded, "
                          f"{self.chunks_removed} removed)")
@@ -172,11 +175,56 @@ async def import_course(conn: asyncpg.Connection, src: CourseSource, *,
         course_id, now,
     )
 
+    await _import_languages(conn, course_id, src)
     await _import_quizzes(conn, course_id, src, report)
     await _import_cold_calls(conn, course_id, src, topic_ids, report)
     await _import_suggestions(conn, course_id, src, topic_ids, report)
     await _import_variants(conn, course_id, src, topic_ids, report)
+    await _import_topic_translations(conn, course_id, src, topic_ids, report)
     return report
+
+
+async def _import_languages(conn: asyncpg.Connection, course_id: uuid.UUID,
+                            src: CourseSource) -> None:
+    """The declared languages, default first. A language no longer declared goes, and its
+    translations with it (foreign keys); every other translation is rewritten by this import,
+    so a re-import never mixes old and new texts."""
+    await conn.execute(
+        "DELETE FROM course_languages WHERE course_id = $1 AND NOT (language = ANY($2::text[]))",
+        course_id, src.languages,
+    )
+    await conn.executemany(
+        """
+        INSERT INTO course_languages (course_id, language, position) VALUES ($1, $2, $3)
+        ON CONFLICT (course_id, language) DO UPDATE SET position = EXCLUDED.position
+        """,
+        [(course_id, lang, i) for i, lang in enumerate(src.languages)],
+    )
+    for table in ("topic_translations", "quiz_question_translations",
+                  "quiz_option_translations", "cold_call_prompt_translations",
+                  "suggestion_translations"):
+        await conn.execute(f"DELETE FROM {table} WHERE course_id = $1", course_id)
+
+
+async def _import_topic_translations(
+    conn: asyncpg.Connection, course_id: uuid.UUID, src: CourseSource,
+    topic_ids: dict[str, uuid.UUID], report: ImportReport,
+) -> None:
+    rows = []
+    for module in src.modules:
+        for lang, tr in module.translations.items():
+            if tr.topics is None or tr.title is None:
+                continue
+            for (title, body), topic in zip(tr.topics, module.topics, strict=True):
+                rows.append((topic_ids[topic.key], course_id, lang, title, tr.title, body))
+            report.translations[lang] = report.translations.get(lang, 0) + len(tr.topics)
+    await conn.executemany(
+        """
+        INSERT INTO topic_translations (topic_id, course_id, language, title, module_title, body)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        """,
+        rows,
+    )
 
 
 async def _import_quizzes(
@@ -211,6 +259,28 @@ async def _import_quizzes(
                 qid, len(q.options),
             )
             report.quiz_questions += 1
+            for lang, tr in module.translations.items():
+                if tr.quiz is None:
+                    continue
+                t = tr.quiz[order]
+                await conn.execute(
+                    """
+                    INSERT INTO quiz_question_translations (question_id, course_id, language,
+                                                            prompt, explanation)
+                    VALUES ($1, $2, $3, $4, $5)
+                    """,
+                    qid, course_id, lang, t.prompt, t.explanation,
+                )
+                await conn.execute(
+                    """
+                    INSERT INTO quiz_option_translations (option_id, course_id, language,
+                                                          option_text)
+                    SELECT o.option_id, $2, $3, x.text
+                    FROM unnest($4::text[]) WITH ORDINALITY AS x(text, n)
+                    JOIN quiz_options o ON o.question_id = $1 AND o.order_index = x.n - 1
+                    """,
+                    qid, course_id, lang, [text for text, _ in t.options],
+                )
     await conn.execute(
         "DELETE FROM quiz_questions WHERE course_id = $1 AND NOT (question_id = ANY($2::uuid[]))",
         course_id, keep,
@@ -224,7 +294,7 @@ async def _import_cold_calls(
     keep: list[uuid.UUID] = []
     for module in src.modules:
         order: dict[str, int] = {}
-        for key, prompt in module.cold_calls:
+        for i, (key, prompt) in enumerate(module.cold_calls):
             order[key] = order.get(key, 0) + 1
             pid = await conn.fetchval(
                 """
@@ -237,6 +307,14 @@ async def _import_cold_calls(
             )
             keep.append(pid)
             report.cold_calls += 1
+            await conn.executemany(
+                """
+                INSERT INTO cold_call_prompt_translations (prompt_id, course_id, language, prompt)
+                VALUES ($1, $2, $3, $4)
+                """,
+                [(pid, course_id, lang, tr.cold_calls[i])
+                 for lang, tr in module.translations.items() if tr.cold_calls is not None],
+            )
     await conn.execute(
         "DELETE FROM cold_call_prompts WHERE course_id = $1 AND NOT (id = ANY($2::uuid[]))",
         course_id, keep,
@@ -258,14 +336,32 @@ async def _import_suggestions(
                 """,
                 course_id, topic_ids[s.topic_key], s.text, order,
             )
+            children = [
+                await conn.fetchval(
+                    """
+                    INSERT INTO topic_prompt_suggestions (course_id, topic_id,
+                        parent_suggestion_id, prompt_text, order_index)
+                    VALUES ($1, $2, $3, $4, $5) RETURNING id
+                    """,
+                    course_id, topic_ids[s.topic_key], parent, f, i,
+                )
+                for i, f in enumerate(s.follow_ups)
+            ]
+            rows = []
+            for lang, tr in module.translations.items():
+                if tr.suggestions is None:
+                    continue
+                text, follow = tr.suggestions[order]
+                rows += [(parent, course_id, lang, text),
+                         *((c, course_id, lang, f) for c, f in zip(children, follow,
+                                                                   strict=True))]
             await conn.executemany(
                 """
-                INSERT INTO topic_prompt_suggestions (course_id, topic_id, parent_suggestion_id,
-                                                      prompt_text, order_index)
-                VALUES ($1, $2, $3, $4, $5)
+                INSERT INTO suggestion_translations (suggestion_id, course_id, language,
+                                                     prompt_text)
+                VALUES ($1, $2, $3, $4)
                 """,
-                [(course_id, topic_ids[s.topic_key], parent, f, i)
-                 for i, f in enumerate(s.follow_ups)],
+                rows,
             )
             report.suggestions += 1 + len(s.follow_ups)
 

@@ -30,9 +30,11 @@ from storage.gamification import Badge
 MIN_PRIORITY = -2_147_483_648
 IDLE_CAP_SECONDS = 30 * 60  # time between open and Done counts at most this much
 
-# Persona-specific text when the learner picked a persona and the course has a variant.
+# The topic in the learner's language when the course has it (`tt`: topic_translations joined
+# on users.locale); else the persona-specific text when the learner picked a persona and the
+# course has a variant (variants are written in the default language only); else the topic.
 _BODY_SQL = """
-    coalesce((SELECT a.payload ->> 'text' FROM topic_content_assets a
+    coalesce(tt.body, (SELECT a.payload ->> 'text' FROM topic_content_assets a
               JOIN topic_personalization tp ON tp.persona = a.persona_key
               WHERE a.topic_id = t.id AND a.content_key = 'body'
                 AND tp.user_id = cu.user_id AND tp.course_id = cu.course_id),
@@ -43,8 +45,10 @@ _VIEW_SELECT = f"""
     SELECT d.id AS delivery_id, d.course_user_id, d.local_date, d.status::text AS status,
            d.source::text AS source, d.kind::text AS kind, d.opened_at, d.done_at, d.attempts,
            cu.user_id, u.telegram_id, u.timezone, cu.course_id, c.slug AS course_slug,
-           c.title AS course_title, t.id AS topic_id, t.title AS topic_title, t.module_no,
-           t.module_title, t.topic_number, j.priority, {_BODY_SQL} AS body,
+           c.title AS course_title, t.id AS topic_id,
+           coalesce(tt.title, t.title) AS topic_title, t.module_no,
+           coalesce(tt.module_title, t.module_title) AS module_title, t.topic_number,
+           j.priority, {_BODY_SQL} AS body,
            (SELECT count(*) FROM journeys j2 WHERE j2.course_id = cu.course_id
                 AND j2.is_active) AS total,
            (SELECT count(*) FROM journeys j2 WHERE j2.course_id = cu.course_id
@@ -60,6 +64,7 @@ _VIEW_SELECT = f"""
     JOIN courses c ON c.id = cu.course_id
     JOIN journeys j ON j.id = d.journey_id
     JOIN topics t ON t.id = j.topic_id
+    LEFT JOIN topic_translations tt ON tt.topic_id = t.id AND tt.language = u.locale
 """
 
 
@@ -198,13 +203,15 @@ async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
     """Taken-but-undone journeys in unlocked modules (of one module, if given), in order."""
     rows = await conn.fetch(
         f"""
-        SELECT DISTINCT ON (j.priority) d.id AS delivery_id, t.title AS topic_title,
-               t.module_no,
+        SELECT DISTINCT ON (j.priority) d.id AS delivery_id,
+               coalesce(tt.title, t.title) AS topic_title, t.module_no,
                (SELECT count(*) FROM journeys j2 WHERE j2.course_id = j.course_id
                     AND j2.is_active AND j2.priority <= j.priority) AS position
         FROM course_users cu
+        JOIN users u ON u.id = cu.user_id
         JOIN journeys j ON j.course_id = cu.course_id AND j.is_active
         JOIN topics t ON t.id = j.topic_id
+        LEFT JOIN topic_translations tt ON tt.topic_id = t.id AND tt.language = u.locale
         JOIN journey_deliveries d ON d.course_user_id = cu.id AND d.journey_id = j.id
         WHERE cu.id = $1 AND j.priority <= coalesce(cu.last_priority, {MIN_PRIORITY})
           AND ($2::int IS NULL OR t.module_no = $2)
@@ -519,11 +526,14 @@ async def mark_done(
                 quiz_module = await _pending_quiz(conn, user_id, jv)
         nxt = await conn.fetchrow(
             """
-            SELECT t.title FROM journeys j JOIN topics t ON t.id = j.topic_id
+            SELECT coalesce(tt.title, t.title) AS title
+            FROM journeys j JOIN topics t ON t.id = j.topic_id
+            LEFT JOIN topic_translations tt ON tt.topic_id = t.id
+                 AND tt.language = (SELECT locale FROM users WHERE id = $3)
             WHERE j.course_id = $1 AND j.is_active AND j.priority > $2
             ORDER BY j.priority LIMIT 1
             """,
-            jv.course_id, jv.priority,
+            jv.course_id, jv.priority, user_id,
         )
         due = await conn.fetchval(
             "SELECT next_due_at FROM course_users WHERE id = $1", jv.course_user_id

@@ -51,7 +51,7 @@ async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseP
     rows = await conn.fetch(
         f"""
         SELECT cu.course_id, c.slug, c.title AS course_title, cu.completed_at, cu.next_due_at,
-               t.module_no, max(t.module_title) AS module_title,
+               t.module_no, max(coalesce(tt.module_title, t.module_title)) AS module_title,
                count(*) AS total,
                count(*) FILTER (WHERE tp.is_completed) AS done,
                count(tp.id) AS started,
@@ -66,6 +66,9 @@ async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseP
         FROM course_users cu
         JOIN courses c ON c.id = cu.course_id
         JOIN topics t ON t.course_id = cu.course_id AND t.archived_at IS NULL
+        -- module titles in the learner's language where the course has them
+        LEFT JOIN topic_translations tt ON tt.topic_id = t.id
+             AND tt.language = (SELECT locale FROM users WHERE id = $1)
         LEFT JOIN topic_progress tp ON tp.topic_id = t.id AND tp.user_id = cu.user_id
         LEFT JOIN module_progress mp ON mp.user_id = cu.user_id AND mp.course_id = cu.course_id
                                     AND mp.module_no = t.module_no

@@ -70,13 +70,20 @@ class AnswerResult:
     module_completed: bool = False
 
 
+# A question in language `{lang}` where the course has it, item by item (an option or an
+# explanation not translated shows the original's).
 _QUESTION_SELECT = """
-    SELECT q.question_id, q.prompt, q.explanation,
+    SELECT q.question_id, coalesce(qt.prompt, q.prompt) AS prompt,
+           coalesce(nullif(qt.explanation, ''), q.explanation) AS explanation,
            array_agg(o.option_id ORDER BY o.order_index) AS ids,
-           array_agg(o.option_text ORDER BY o.order_index) AS texts,
+           array_agg(coalesce(ot.option_text, o.option_text) ORDER BY o.order_index) AS texts,
            array_agg(o.is_correct ORDER BY o.order_index) AS correct
     FROM quiz_questions q JOIN quiz_options o ON o.question_id = q.question_id
+    LEFT JOIN quiz_question_translations qt ON qt.question_id = q.question_id
+         AND qt.language = {lang}
+    LEFT JOIN quiz_option_translations ot ON ot.option_id = o.option_id AND ot.language = {lang}
 """
+_QUESTION_GROUP = "GROUP BY q.question_id, qt.prompt, qt.explanation"
 
 
 def _question(r: asyncpg.Record) -> Question:
@@ -84,27 +91,32 @@ def _question(r: asyncpg.Record) -> Question:
                     list(zip(r["ids"], r["texts"], r["correct"], strict=True)))
 
 
-async def questions(conn: asyncpg.Connection, course_id: uuid.UUID, module_no: int
-                    ) -> list[Question]:
+async def questions(conn: asyncpg.Connection, course_id: uuid.UUID, module_no: int,
+                    lang: str = "en") -> list[Question]:
     rows = await conn.fetch(
-        f"{_QUESTION_SELECT} WHERE q.course_id = $1 AND q.module_no = $2 "
-        "GROUP BY q.question_id ORDER BY min(q.order_index)",
-        course_id, module_no,
+        f"{_QUESTION_SELECT.format(lang='$3')} WHERE q.course_id = $1 AND q.module_no = $2 "
+        f"{_QUESTION_GROUP} ORDER BY min(q.order_index)",
+        course_id, module_no, lang,
     )
     return [_question(r) for r in rows]
 
 
-async def question(conn: asyncpg.Connection, question_id: uuid.UUID) -> Question | None:
+async def question(conn: asyncpg.Connection, question_id: uuid.UUID, lang: str = "en"
+                   ) -> Question | None:
     r = await conn.fetchrow(
-        f"{_QUESTION_SELECT} WHERE q.question_id = $1 GROUP BY q.question_id", question_id
+        f"{_QUESTION_SELECT.format(lang='$2')} WHERE q.question_id = $1 {_QUESTION_GROUP}",
+        question_id, lang,
     )
     return _question(r) if r else None
 
 
 _ATTEMPT_SELECT = """
     SELECT a.attempt_id AS id, a.course_id, c.title AS course_title, a.module_no,
-           coalesce((SELECT max(module_title) FROM topics t WHERE t.course_id = a.course_id
-                     AND t.module_no = a.module_no), '') AS module_title,
+           coalesce((SELECT max(coalesce(tt.module_title, t.module_title)) FROM topics t
+                     LEFT JOIN topic_translations tt ON tt.topic_id = t.id
+                          AND tt.language = (SELECT locale FROM users WHERE id = a.user_id)
+                     WHERE t.course_id = a.course_id AND t.module_no = a.module_no),
+                    '') AS module_title,
            ARRAY(SELECT jsonb_array_elements_text(a.question_set)) AS question_ids,
            a.answers, a.started_at
     FROM quiz_attempts a JOIN courses c ON c.id = a.course_id
@@ -171,8 +183,10 @@ async def start(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UU
 
 
 async def answer(conn: asyncpg.Connection, attempt_id: uuid.UUID, user_id: uuid.UUID,
-                 question_index: int, option_index: int, now: datetime) -> AnswerResult | None:
-    """Record one answer; on the last one, score the attempt and settle the module."""
+                 question_index: int, option_index: int, now: datetime, lang: str = "en"
+                 ) -> AnswerResult | None:
+    """Record one answer; on the last one, score the attempt and settle the module. The
+    feedback (explanation, correct answer) comes in `lang` where the course has it."""
     async with conn.transaction():
         att = await conn.fetchrow(
             """
@@ -188,7 +202,7 @@ async def answer(conn: asyncpg.Connection, attempt_id: uuid.UUID, user_id: uuid.
         if not 0 <= question_index < len(qids):
             return None
         qid = qids[question_index]
-        q = await question(conn, uuid.UUID(qid))
+        q = await question(conn, uuid.UUID(qid), lang)
         if q is None or not 0 <= option_index < len(q.options):
             return None
         chosen = q.options[option_index]

@@ -42,7 +42,7 @@ def render(reply: Reply, ctx: AskContext) -> list[str]:
 
 async def _answer(
     message: Message, bot: Bot, db: Transactor, rag: RagService, ctx: AskContext,
-    question: str, *, typed: bool, follow_from: uuid.UUID | None = None,
+    question: str, *, typed: bool, lang: str, follow_from: uuid.UUID | None = None,
 ) -> None:
     # With an LLM the answer streams in (ask's router only sees private chats)
     stream = AnswerStream(bot, message.chat.id, message.message_id) \
@@ -50,19 +50,20 @@ async def _answer(
     try:
         reply = await rag.ask(db, ctx, question, typed=typed,
                               busy=lambda: typing(bot, message.chat.id),
-                              on_text=stream.update if stream else None)
+                              on_text=stream.update if stream else None, lang=lang)
     except Exception:
         log.exception("answering failed")
         await message.answer(texts.ASK_FAILED)
         return
     async with db.read() as conn:
         if reply.refused:
-            offers = await suggestions.starters(conn, ctx.course_id, ctx.topic_id)
+            offers = await suggestions.starters(conn, ctx.course_id, ctx.topic_id, lang=lang)
         else:
-            offers = await suggestions.follow_ups(conn, follow_from) if follow_from else []
+            offers = await suggestions.follow_ups(conn, follow_from, lang=lang) \
+                if follow_from else []
             if not offers:
                 offers = await suggestions.starters(conn, ctx.course_id, ctx.topic_id,
-                                                    limit=2, exclude=follow_from)
+                                                    limit=2, exclude=follow_from, lang=lang)
     if reply.refused:
         template = texts.QUOTA_EXHAUSTED if offers else texts.QUOTA_EXHAUSTED_NO_SUGGESTIONS
         assert reply.quota is not None
@@ -100,9 +101,10 @@ async def new_session(message: Message, db: Transactor, user: User, ctx: AskCont
 
 
 async def typed_question(
-    message: Message, bot: Bot, db: Transactor, rag: RagService, ctx: AskContext
+    message: Message, bot: Bot, db: Transactor, rag: RagService, user: User, ctx: AskContext
 ) -> None:
-    await _answer(message, bot, db, rag, ctx, (message.text or "").strip(), typed=True)
+    await _answer(message, bot, db, rag, ctx, (message.text or "").strip(), typed=True,
+                  lang=user.locale)
 
 
 async def not_enrolled(message: Message) -> None:
@@ -114,7 +116,7 @@ async def tapped_suggestion(
     rag: RagService,
 ) -> None:
     async with db.read() as conn:
-        found = await suggestions.get(conn, callback_data.suggestion)
+        found = await suggestions.get(conn, callback_data.suggestion, user.locale)
         # The learner must be enrolled in the suggestion's course; the payload names no user.
         ctx = await chat.topic_context(conn, user.id, found.topic_id) if found else None
     if found is None or ctx is None or not isinstance(query.message, Message):
@@ -123,7 +125,7 @@ async def tapped_suggestion(
     await query.answer()
     await query.message.answer(f"💡 <b>{texts.esc(found.text)}</b>")
     await _answer(query.message, bot, db, rag, ctx, found.text, typed=False,
-                  follow_from=found.id)
+                  lang=user.locale, follow_from=found.id)
 
 
 def build_router() -> Router:

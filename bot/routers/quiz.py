@@ -80,7 +80,7 @@ async def begin(conn: asyncpg.Connection, user: User, course_id: uuid.UUID, modu
         out.append((texts.QUIZ_START.format(
             module=module, title=texts.esc(attempt.module_title), total=attempt.total,
             mark=await courses.pass_mark(conn, course_id)), None))
-    return [*out, await question_of(conn, attempt)]
+    return [*out, await question_of(conn, attempt, user.locale)]
 
 
 def cooldown_text(module: int, until: datetime, now: datetime, tz: str) -> str:
@@ -89,8 +89,9 @@ def cooldown_text(module: int, until: datetime, now: datetime, tz: str) -> str:
         (until - now).total_seconds()), when=when)
 
 
-async def question_of(conn: asyncpg.Connection, attempt: quiz.Attempt) -> tuple[str, object]:
-    q = await quiz.question(conn, uuid.UUID(attempt.question_ids[attempt.index]))
+async def question_of(conn: asyncpg.Connection, attempt: quiz.Attempt, lang: str
+                      ) -> tuple[str, object]:
+    q = await quiz.question(conn, uuid.UUID(attempt.question_ids[attempt.index]), lang)
     if q is None:
         return texts.QUIZ_GONE, None
     return (texts.quiz_question(attempt.module_no, attempt.index, attempt.total, q.prompt),
@@ -107,12 +108,12 @@ async def answer_cb(
     out: Out = []
     async with db.tx() as conn:
         result = await quiz.answer(conn, attempt_id, user.id, callback_data.q, callback_data.o,
-                                   now)
+                                   now, user.locale)
         if result is not None and result.recorded:
             if not result.finished:
                 attempt = await quiz.attempt(conn, attempt_id, user.id)
                 if attempt:
-                    out.append(await question_of(conn, attempt))
+                    out.append(await question_of(conn, attempt, user.locale))
             else:
                 out = await _finished(conn, user, attempt_id, result, now)
     if result is None or not result.recorded:
