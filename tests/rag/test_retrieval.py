@@ -102,17 +102,20 @@ async def test_query_embeddings_are_cached(embedder) -> None:
     assert embedder.cache_hits == before + 1 and (a == b).all()
 
 
-# Unbounded BM25 over every posting of every question word, as before migration 0140.
+# Unbounded BM25 over every posting of every question word, as before migration 0140, over
+# the course's English passages (statistics are per language since migration 0220).
 _FULL_BM25 = """
     WITH q AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', $2))),
     s AS (SELECT greatest(chunks, 1)::float8 AS n,
                  total_len / greatest(chunks, 1)::float8 AS avg_len
-          FROM course_text_stats WHERE course_id = $1),
+          FROM course_text_stats WHERE course_id = $1 AND language = 'en'),
     w AS (SELECT l.lexeme, ln(1 + (s.n - l.df + 0.5) / (l.df + 0.5)) AS idf
-          FROM course_lexemes l JOIN q USING (lexeme) CROSS JOIN s WHERE l.course_id = $1)
+          FROM course_lexemes l JOIN q USING (lexeme) CROSS JOIN s
+          WHERE l.course_id = $1 AND l.language = 'en')
     SELECT t.chunk_id, sum(w.idf * t.tf * 2.2 / (t.tf + 1.2 * (0.25 + 0.75 * t.doc_len
                                                                 / s.avg_len))) AS score
-    FROM w JOIN course_terms t ON t.course_id = $1 AND t.lexeme = w.lexeme CROSS JOIN s
+    FROM w JOIN course_terms t ON t.course_id = $1 AND t.language = 'en'
+                              AND t.lexeme = w.lexeme CROSS JOIN s
     GROUP BY t.chunk_id ORDER BY score DESC, t.chunk_id LIMIT $3
 """
 
