@@ -128,10 +128,15 @@ async def sync_course_chunks(
     return int(written), int(deleted)
 
 
+# A passage names its topic in the passage's own language (`_HIT_TOPIC` joins it).
 _HIT_COLUMNS = """
-    ch.chunk_id, ch.topic_id, coalesce(t.title, '') AS topic_title,
+    ch.chunk_id, ch.topic_id, coalesce(tt.title, t.title, '') AS topic_title,
     coalesce(t.key, '') AS topic_key, ch.module_no,
-    coalesce(t.module_title, '') AS module_title, ch.heading, ch.content
+    coalesce(tt.module_title, t.module_title, '') AS module_title, ch.heading, ch.content
+"""
+_HIT_TOPIC = """
+    LEFT JOIN topics t ON t.id = ch.topic_id
+    LEFT JOIN topic_translations tt ON tt.topic_id = ch.topic_id AND tt.language = ch.language
 """
 
 
@@ -236,7 +241,7 @@ async def vector_search(
             )
             SELECT {_HIT_COLUMNS}, near.similarity
             FROM near JOIN course_chunks ch USING (chunk_id)
-            LEFT JOIN topics t ON t.id = ch.topic_id
+            {_HIT_TOPIC}
             ORDER BY near.similarity DESC, ch.chunk_id
             LIMIT $3
             """,
@@ -313,7 +318,7 @@ async def text_search(
                CASE WHEN $4::vector IS NULL OR ch.embedding IS NULL THEN NULL
                     ELSE 1 - (ch.embedding <=> $4::vector) END AS similarity
         FROM top JOIN course_chunks ch USING (chunk_id)
-        LEFT JOIN topics t ON t.id = ch.topic_id
+        {_HIT_TOPIC}
         ORDER BY top.rank_score DESC, ch.chunk_id
         """,
         course_id, question, k, query, BM25_K1, BM25_B, MAX_QUERY_TERMS,

@@ -73,7 +73,7 @@ async def test_a_quiz_with_another_number_of_questions_or_options_is_refused(
     toml = root / FIL_TOML
     text = toml.read_text()
     # one question fewer
-    first, rest = text.split("[[quiz]]", 2)[1:]
+    first = text.split("[[quiz]]", 2)[1]
     toml.write_text(text.replace("[[quiz]]" + first, "", 1))
     found = await refused_and_nothing_imported(pool, root)
     assert any(re.match(rf"{re.escape(FIL_TOML)}:\d+: has 3 \[\[quiz\]\] where "

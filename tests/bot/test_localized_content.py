@@ -1,0 +1,186 @@
+"""Course content in the learner's language, through the real Dispatcher and the Bot API
+emulator: a Filipino learner (users.locale = 'fil') reads module 1 of the demo course — its
+journeys, quiz and feedback, /progress — in Filipino and module 2, which has no Filipino
+version, in English; an English learner reads English throughout; a cohort whose members read
+Filipino gets its cold calls in Filipino; questions asked in Filipino are answered from the
+Filipino passages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+
+from tests.bot.cohort_helpers import (
+    ADA,
+    BOB,
+    GROUP,
+    TUTOR,
+    bot_posts,
+    cohort_with_members,
+    last_text,
+    rig,
+)
+from tests.helpers import DEMO, import_path
+from tests.support.fake_llm import FakeLLM
+from tests.support.harness import Harness
+
+FIL = 8101
+ENG = 8102
+
+# The correct options of module 1's quiz, as the buttons show them (60 characters at most).
+FIL_ANSWERS = [
+    "SELECT title FROM books;",
+    "Ang paghahambing sa NULL gamit ang = ay nagbibigay ng unknown"[:60],
+    "Ang mga title ng tatlong pinakamahal na libro.",
+    "title ILIKE '%war%'",
+]
+ENG_ANSWERS = [
+    "SELECT title FROM books;",
+    "Comparing with NULL using = gives unknown (NULL), never true"[:60],
+    "The titles of the three most expensive books.",
+    "title ILIKE '%war%'",
+]
+
+
+async def set_locale(pool: asyncpg.Pool, telegram_id: int, locale: str) -> None:
+    async with pool.acquire() as conn:
+        done = await conn.execute("UPDATE users SET locale = $2 WHERE telegram_id = $1",
+                                  telegram_id, locale)
+        assert done == "UPDATE 1"
+
+
+def last_with_buttons(h: Harness, who: int):
+    return [m for m in h.emu.messages_to(who) if m.buttons][-1]
+
+
+async def walk_module_one(h: Harness, who: int, answers: list[str]) -> list[str]:
+    """Four days of journeys with Done, then the quiz answered right; returns the texts of
+    the journey cards."""
+    cards = []
+    for day in range(4):
+        if day:
+            h.clock.now += timedelta(days=1)
+            await h.say(who, "/today")
+        card = next(m for m in reversed(h.emu.messages_to(who))
+                    if any("Done" in b["text"] for b in m.buttons))
+        cards.append(card.plain_text or "")
+        await h.press(who, card, "Done")
+    await h.say(who, "/quiz")
+    for text in answers:
+        question = [m for m in h.emu.messages_to(who) if "Question" in (m.plain_text or "")
+                    and m.buttons][-1]
+        await h.press(who, question, text)
+    return cards
+
+
+async def test_a_filipino_learner_reads_module_one_in_filipino_and_module_two_in_english(
+    harness: Harness,
+) -> None:
+    h = harness
+    await import_path(h.pool, DEMO)
+    await h.say(FIL, "/start")
+    await set_locale(h.pool, FIL, "fil")
+    await h.say(FIL, "/start enroll_sql-basics")
+
+    cards = await walk_module_one(h, FIL, FIL_ANSWERS)
+    assert "Mga table, row at SELECT" in cards[0]
+    assert "Pagtatanong sa isang table" in cards[0]  # the module's title
+    assert "Sa isang relational database, nakaimbak ang data sa mga table" in cards[0]
+    assert "SELECT title, published_year" in cards[0]  # code stays as it is
+    assert "Pagsala ng mga row gamit ang WHERE" in cards[1]
+    assert "Paghahanap ng pattern at mga expression" in cards[3]
+    assert not any("Tables, rows and SELECT" in c or "relational database stores" in c
+                   for c in cards)
+    texts = h.texts_to(FIL)
+    assert any("Aling query ang nagbabalik lang ng title ng bawat libro" in t for t in texts)
+    assert any("Ang mga column na gusto mo ay isinusulat pagkatapos ng SELECT" in t
+               for t in texts)  # the feedback's explanation
+    assert any("You scored 100%" in t for t in texts)
+
+    h.clock.now += timedelta(days=1)
+    await h.say(FIL, "/today")  # module 2 has no Filipino version: English
+    card = last_with_buttons(h, FIL).plain_text or ""
+    assert "Aggregate functions" in card and "Summaries and joins" in card
+
+    mark = len(h.texts_to(FIL))
+    await h.say(FIL, "/progress")
+    progress = "\n".join(h.texts_to(FIL)[mark:])
+    assert "Pagtatanong sa isang table" in progress and "Summaries and joins" in progress
+    assert "Asking questions of a table" not in progress
+
+
+async def test_an_english_learner_reads_english_throughout(harness: Harness) -> None:
+    h = harness
+    await import_path(h.pool, DEMO)
+    await h.say(ENG, "/start enroll_sql-basics")
+    # the second question answered wrong: its feedback shows
+    cards = await walk_module_one(h, ENG, [ENG_ANSWERS[0], "NULL must be written",
+                                           *ENG_ANSWERS[2:]])
+    assert "Tables, rows and SELECT" in cards[0] and "Asking questions of a table" in cards[0]
+    assert all("Mga " not in c and "Pagsala" not in c for c in cards)
+    texts = h.texts_to(ENG)
+    assert any("Which query returns just the title of every book" in t for t in texts)
+    # a wrong answer's feedback, in English
+    assert any("the answer is <b>Comparing with NULL" in (m.text or "") or
+               "the answer is Comparing with NULL" in (m.plain_text or "")
+               for m in h.emu.messages_to(ENG))
+    assert any("NULL means unknown, so comparing anything to NULL" in t for t in texts)
+    assert not any("Aling query" in t or "Ang NULL ay" in t for t in texts)
+    mark = len(h.texts_to(ENG))
+    await h.say(ENG, "/progress")
+    assert "Asking questions of a table" in "\n".join(h.texts_to(ENG)[mark:])
+
+
+async def test_a_cohort_reading_filipino_gets_its_cold_calls_in_filipino(
+    pool: asyncpg.Pool,
+) -> None:
+    async with rig(pool) as h:
+        await cohort_with_members(h)
+        await h.say(TUTOR, "/coldcall spring 1.1")
+        english = bot_posts(h)[-1].plain_text or ""
+        assert "what is the difference between a row and a column" in english
+        for member in (ADA, BOB):  # two of the three members read Filipino
+            await set_locale(pool, member, "fil")
+        await h.say(TUTOR, "/coldcall spring 1.1")  # the topic's next prompt
+        post = bot_posts(h)[-1].plain_text or ""
+        assert "Mabilis i-type ang SELECT *" in post, post
+        assert "Mga table, row at SELECT" in post
+        assert "Posted prompt" in last_text(h, TUTOR)
+        await h.say(TUTOR, "/coldcall spring 2.1")  # module 2: no Filipino version
+        assert "Aggregate functions" in (bot_posts(h)[-1].plain_text or "")
+        assert GROUP  # posts went to the cohort's group
+
+
+async def test_asking_in_filipino_is_answered_from_filipino_passages(
+    asker: Harness, fake_llm: FakeLLM,
+) -> None:
+    h = asker
+    await h.say(FIL, "/start")
+    await set_locale(h.pool, FIL, "fil")
+    await h.say(FIL, "/start enroll_sql-basics")
+    mark = h.emu.mark()
+    await h.say(FIL, "Bakit walang natutugma kailanman ang = NULL?")
+    answer = await h.emu.wait_for("Sources", since=mark)
+    assert "Pagsala ng mga row gamit ang WHERE" in (answer.plain_text or "")  # cited, in fil
+    prompt = fake_llm.prompts("answer")[-1]["messages"]
+    assert "write your answer in Filipino" in prompt[0]["content"]
+    passages = prompt[-1]["content"]
+    first = passages.split("\n\n[2]")[0]
+    assert first.startswith("Course passages:\n\n[1] (Pagsala ng mga row gamit ang WHERE")
+    assert "NULL" in first and "hindi alam" in first, first
+    assert "silently matches nothing" not in passages  # no English passage of module 1
+    # The suggested questions under the answer are Filipino too.
+    assert any(b["text"].startswith("💡") and ("Paano" in b["text"] or "Bakit" in b["text"]
+                                                or "Ano" in b["text"])
+               for b in answer.buttons), answer.buttons
+
+    # An English learner asking the same in English gets English passages, as before.
+    await h.say(ENG, "/start enroll_sql-basics")
+    mark = h.emu.mark()
+    await h.say(ENG, "Why does = NULL never match anything?")
+    answer = await h.emu.wait_for("Sources", since=mark)
+    assert "Filtering rows with WHERE" in (answer.plain_text or "")
+    prompt = fake_llm.prompts("answer")[-1]["messages"]
+    assert "Filipino" not in prompt[0]["content"]
+    assert "Pagsala" not in prompt[-1]["content"]
