@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install lint bench bench-rag bench-rag-eval bench-updates clean
+.PHONY: demo test install lint bench bench-rag bench-rag-eval bench-rag-fil bench-updates clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench-rag: $(STAMP)
 
 bench-rag-eval: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) bench/rag_eval.py
+
+bench-rag-fil: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) bench/rag_fil.py
 
 bench-updates: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) bench/updates.py

@@ -175,6 +175,16 @@ async def test_asking_in_filipino_is_answered_from_filipino_passages(
                                                 or "Ano" in b["text"])
                for b in answer.buttons), answer.buttons
 
+    # Nothing in the course: "I don't know" (the bot's own text, in the learner's language
+    # from its catalogue), not an excerpt of a Filipino passage.
+    mark = h.emu.mark()
+    await h.say(FIL, "what's the best pizza place in Rome?")
+    reply = (await h.emu.wait_for(lambda m: m.chat_id == FIL, since=mark)).plain_text or ""
+    assert "Sources" not in reply and "Pagsala" not in reply
+    async with h.pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT mode FROM rag_answers ORDER BY created_at DESC LIMIT 1") == "unknown"
+
     # An English learner asking the same in English gets English passages, as before.
     await h.say(ENG, "/start enroll_sql-basics")
     mark = h.emu.mark()
