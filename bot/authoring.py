@@ -21,6 +21,8 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--course", required=True, help="course slug")
     a.add_argument("--topic", help="current topic (key, title, or 2.1 = module.topic)")
     a.add_argument("--json", action="store_true", help="print answer, citations and passages")
+    a.add_argument("--lang", default="en",
+                   help="the learner's language (e.g. fil): its passages, when the course has them")
     a.add_argument("question")
 
 
@@ -84,8 +86,9 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
                           file=sys.stderr)
                     return 1
                 topic_id, topic_title = found_topics[0].id, found_topics[0].title
-            found = await rag.retrieve(conn, course.id, args.question, topic_id=topic_id)
-        ans = await rag.compose(args.question, found, course_title=course.title)
+            found = await rag.retrieve(conn, course.id, args.question, topic_id=topic_id,
+                                       lang=args.lang)
+        ans = await rag.compose(args.question, found, course_title=course.title, lang=args.lang)
     if args.json:
         print(json.dumps(as_json(course.slug, topic_title, args.question, ans, found),
                          indent=2, ensure_ascii=False))

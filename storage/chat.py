@@ -33,11 +33,18 @@ class AskContext:
 
 _CONTEXT_SELECT = """
     SELECT cu.user_id, cu.course_id, c.slug AS course_slug, c.title AS course_title,
-           c.prompt_quota, t.id AS topic_id, t.title AS topic_title,
+           c.prompt_quota, t.id AS topic_id,
+           coalesce((SELECT tt.title FROM topic_translations tt WHERE tt.topic_id = t.id
+                       AND tt.language = (SELECT locale FROM users WHERE id = cu.user_id)),
+                    t.title) AS topic_title,
            coalesce(t.module_no, 1) AS module_no,
-           coalesce(t.module_title, (SELECT t2.module_title FROM topics t2
-                                     WHERE t2.course_id = c.id AND t2.module_no = 1
-                                     LIMIT 1), '') AS module_title,
+           coalesce((SELECT tt.module_title FROM topic_translations tt
+                     WHERE tt.topic_id = t.id
+                       AND tt.language = (SELECT locale FROM users WHERE id = cu.user_id)),
+                    t.module_title,
+                    (SELECT t2.module_title FROM topics t2
+                     WHERE t2.course_id = c.id AND t2.module_no = 1
+                     LIMIT 1), '') AS module_title,
            coalesce((SELECT tp.persona::text FROM topic_personalization tp
                      WHERE tp.user_id = cu.user_id AND tp.course_id = cu.course_id),
                     'normal') AS persona,
