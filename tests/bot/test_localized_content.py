@@ -1,7 +1,8 @@
 """Course content in the learner's language, through the real Dispatcher and the Bot API
 emulator: a Filipino learner (users.locale = 'fil') reads module 1 of the demo course — its
 journeys, quiz and feedback, /progress — in Filipino and module 2, which has no Filipino
-version, in English; an English learner reads English throughout; a cohort whose members read
+version, in English; the delivery worker's daily cards follow each learner's language; an
+English learner reads English throughout; a cohort whose members read
 Filipino gets its cold calls in Filipino; questions asked in Filipino are answered from the
 Filipino passages."""
 
@@ -11,6 +12,10 @@ from datetime import timedelta
 
 import asyncpg
 
+from bot.app import make_bot
+from bot.config import load_settings
+from bot.workers.delivery import DeliveryWorker
+from bot.workers.sender import RateLimitedSender
 from tests.bot.cohort_helpers import (
     ADA,
     BOB,
@@ -21,7 +26,8 @@ from tests.bot.cohort_helpers import (
     last_text,
     rig,
 )
-from tests.helpers import DEMO, import_path
+from tests.helpers import DEMO, DUE_AT, DUE_BASE, Clock, import_path, seed_learners
+from tests.support.botapi import BotAPIEmulator
 from tests.support.fake_llm import FakeLLM
 from tests.support.harness import Harness
 
@@ -194,3 +200,22 @@ async def test_asking_in_filipino_is_answered_from_filipino_passages(
     prompt = fake_llm.prompts("answer")[-1]["messages"]
     assert "Filipino" not in prompt[0]["content"]
     assert "Pagsala" not in prompt[-1]["content"]
+
+
+async def test_the_daily_card_is_delivered_in_the_learners_language(pool: asyncpg.Pool) -> None:
+    report = await import_path(pool, DEMO)
+    await seed_learners(pool, report.course_id, 2)
+    await set_locale(pool, DUE_BASE + 1, "fil")
+    async with BotAPIEmulator() as emu:
+        settings = load_settings(bot_token="123456:TEST", telegram_api_url=emu.url)
+        bot = make_bot(settings)
+        worker = DeliveryWorker(pool, bot, RateLimitedSender(rate_per_second=100), settings,
+                                clock=Clock(DUE_AT + timedelta(minutes=5)), name="test")
+        try:
+            assert (await worker.run_once()).sent == 2
+        finally:
+            await bot.session.close()
+        filipino = "\n".join(m.plain_text or "" for m in emu.messages_to(DUE_BASE + 1))
+        english = "\n".join(m.plain_text or "" for m in emu.messages_to(DUE_BASE + 2))
+    assert "Mga table, row at SELECT" in filipino and "Tables, rows" not in filipino
+    assert "Tables, rows and SELECT" in english and "Mga table" not in english
