@@ -211,7 +211,8 @@ SELECT least(
      WHERE cu.completed_at IS NULL AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL
        AND cu.left_at IS NULL AND u.is_reachable AND NOT u.paused),
     (SELECT min(visible_at) FROM journey_deliveries WHERE status = 'claimed'),
-    (SELECT min(cooldown_until) FROM module_progress WHERE NOT quiz_passed
+    (SELECT min(greatest(cooldown_until, retake_nudge_retry_at)) FROM module_progress
+     WHERE NOT quiz_passed
      AND (retake_nudged_at IS NULL OR retake_nudged_at < cooldown_until)))
 """
 
