@@ -10,7 +10,7 @@ the learner writes again."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -113,6 +113,7 @@ WITH due AS (
     JOIN course_users cu ON cu.user_id = mp.user_id AND cu.course_id = mp.course_id
     WHERE mp.cooldown_until <= $1 AND NOT mp.quiz_passed
       AND (mp.retake_nudged_at IS NULL OR mp.retake_nudged_at < mp.cooldown_until)
+      AND (mp.retake_nudge_retry_at IS NULL OR mp.retake_nudge_retry_at <= $1)
       AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL AND cu.left_at IS NULL
       AND u.is_reachable AND NOT u.paused AND u.telegram_id IS NOT NULL
       AND NOT {quiet_sql("u.timezone", "u.delivery_hour", "$1")}
@@ -133,8 +134,30 @@ WITH due AS (
     FROM upd
 )
 SELECT upd.user_id, u.telegram_id, upd.course_id, c.slug AS course_slug, c.title AS course_title,
-       upd.module_no
+       upd.module_no, $1::timestamptz AS claimed_at
 FROM upd JOIN users u ON u.id = upd.user_id JOIN courses c ON c.id = upd.course_id
+"""
+
+# A nudge whose send failed for now (network, 5xx): give the claim back, to be tried again
+# after a back-off, unless this cooldown's nudge already failed `$6` times. Only the claim
+# that was made at `$4` is given back (a later one is someone else's).
+_NUDGE_FAILED_SQL = """
+WITH failed AS (
+    INSERT INTO learner_activity_events (user_id, course_id, event_type, payload, created_at)
+    VALUES ($1, $2, 'quiz.retake_nudge_failed', jsonb_build_object('module', $3::int), $5)
+), tries AS (
+    SELECT count(*) + 1 AS n FROM learner_activity_events e JOIN module_progress mp
+      ON mp.user_id = e.user_id AND mp.course_id = e.course_id
+    WHERE e.user_id = $1 AND e.course_id = $2 AND mp.module_no = $3
+      AND e.event_type = 'quiz.retake_nudge_failed' AND (e.payload ->> 'module')::int = $3
+      AND e.created_at >= mp.cooldown_until
+)
+UPDATE module_progress mp
+SET retake_nudged_at = NULL, retake_nudge_retry_at =
+    $5 + least($7::interval * 2 ^ ((SELECT n FROM tries) - 1), interval '1 hour')
+WHERE mp.user_id = $1 AND mp.course_id = $2 AND mp.module_no = $3 AND mp.retake_nudged_at = $4
+  AND (SELECT n FROM tries) < $6
+RETURNING mp.retake_nudge_retry_at
 """
 
 _RECLAIM_SQL = """
@@ -166,6 +189,17 @@ async def claim_retake_nudges(conn: asyncpg.Connection, *, now: datetime, limit:
                               ) -> list[asyncpg.Record]:
     """Quiz cooldowns that ended: (user_id, telegram_id, course_slug, module_no) to nudge."""
     return await conn.fetch(_NUDGE_SQL, now, limit)
+
+
+async def retake_nudge_failed(
+    conn: asyncpg.Connection, *, user_id: uuid.UUID, course_id: uuid.UUID, module_no: int,
+    claimed_at: datetime, now: datetime, max_attempts: int, first_wait: timedelta,
+) -> datetime | None:
+    """Record a nudge that could not be sent for now; returns when it will be tried again, or
+    None when this cooldown's nudge has failed `max_attempts` times (given up: the quiz is
+    still offered by /today, /progress and /quiz)."""
+    return await conn.fetchval(_NUDGE_FAILED_SQL, user_id, course_id, module_no, claimed_at, now,
+                               max_attempts, first_wait)
 
 
 async def reclaim_expired(

@@ -30,7 +30,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import SendChatAction, TelegramMethod
+from aiogram.methods import Response, SendChatAction, TelegramMethod
 from aiogram.types import User
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,19 @@ class StartupFailed(RuntimeError):
     """The Bot API server stayed unreachable (or unusable) through every startup retry."""
 
 
+# pydantic holds parametrized generic models (aiogram parses every answer with
+# `Response[<the method's return type>]`) in a weak cache, so the model is collected after each
+# call and built again on the next one: ~13 ms, most of what a Bot API call costs the bot.
+# One strong reference per return type keeps each built once per process.
+_RESPONSE_MODELS: dict[Any, type] = {}
+
+
+def _keep_response_model(method: TelegramMethod[Any]) -> None:
+    returning = method.__returning__
+    if returning not in _RESPONSE_MODELS:
+        _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
+
+
 class TokenGuard(BaseRequestMiddleware):
     def __init__(self) -> None:
         self.revoked = asyncio.Event()
@@ -58,6 +71,7 @@ class TokenGuard(BaseRequestMiddleware):
         self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
         method: TelegramMethod[Any],
     ) -> Any:
+        _keep_response_model(method)
         try:
             return await make_request(bot, method)
         except TelegramUnauthorizedError as exc:

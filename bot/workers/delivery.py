@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import asyncpg
@@ -37,6 +37,9 @@ from storage.pg import transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A failed "you can retake the quiz now" waits this long, then twice as long each time (capped
+# at an hour), up to DELIVERY_MAX_ATTEMPTS tries: a Bot API outage of minutes loses nothing.
+NUDGE_RETRY_AFTER = timedelta(minutes=1)
 
 
 @dataclass
@@ -122,9 +125,15 @@ class DeliveryWorker:
                     await self.sender.send(chat_id, lambda c=chat_id, t=text, m=markup:
                                            self.bot.send_message(c, t, reply_markup=m))
                 except SendFailed as exc:
-                    if exc.blocked:
-                        async with self.pool.acquire() as conn:
+                    async with self.pool.acquire() as conn:
+                        if exc.blocked:
                             await users.mark_unreachable(conn, row["user_id"])
+                        elif not exc.permanent:  # network, 5xx: try again after a while
+                            await deliveries.retake_nudge_failed(
+                                conn, user_id=row["user_id"], course_id=row["course_id"],
+                                module_no=row["module_no"], claimed_at=row["claimed_at"],
+                                now=self.clock(), max_attempts=self.settings.delivery_max_attempts,
+                                first_wait=NUDGE_RETRY_AFTER)
                     continue
                 report.nudges += 1
 

@@ -252,8 +252,8 @@ async def test_pause_leave_and_course_pick(harness: Harness, tmp_path: Path) -> 
     assert row["left_at"] is None and row["next_due_at"] is not None
 
 
-async def test_retake_nudge_once_after_cooldown(harness: Harness, tmp_path: Path) -> None:
-    h = harness
+async def _cooling_down(h: Harness, tmp_path: Path) -> DeliveryWorker:
+    """Ada enrolled, her module 1 quiz failed, the cooldown ending in an hour."""
     h.clock.now = h.clock.now.replace(hour=9, minute=0)
     await import_path(h.pool, two_module_course(tmp_path / "c"), now=h.clock.now)
     worker = fast_worker(h.pool, h, h.clock)
@@ -265,17 +265,59 @@ async def test_retake_nudge_once_after_cooldown(harness: Harness, tmp_path: Path
             "SELECT user_id, course_id, 1, $2 FROM course_users WHERE id = $1 "
             "ON CONFLICT (user_id, course_id, module_no) DO UPDATE SET cooldown_until = $2",
             cu, h.clock.now + timedelta(minutes=60))
+    return worker
+
+
+def _nudges(h: Harness) -> list[SentMessage]:
+    return [m for m in h.emu.messages_to(ADA) if "retake the Module 1 quiz" in
+            (m.plain_text or "")]
+
+
+async def test_retake_nudge_once_after_cooldown(harness: Harness, tmp_path: Path) -> None:
+    h = harness
+    worker = await _cooling_down(h, tmp_path)
     await worker.run_once()
     assert not any("retake" in t for t in h.texts_to(ADA))
     h.clock.now += timedelta(minutes=61)
     await worker.run_once()
     await worker.run_once()
-    nudges = [m for m in h.emu.messages_to(ADA) if "retake the Module 1 quiz" in
-              (m.plain_text or "")]
+    nudges = _nudges(h)
     assert len(nudges) == 1 and nudges[0].button("Take the Module 1 quiz")
     async with h.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM learner_activity_events "
                                    "WHERE event_type = 'quiz.retake_nudge'") == 1
+
+
+async def test_retake_nudge_failing_on_5xx_comes_later(harness: Harness, tmp_path: Path
+                                                      ) -> None:
+    """Telegram answers 5xx when the nudge is due: it comes once the back-off has passed,
+    exactly once; a 400 (retrying won't help) gives up at once."""
+    h = harness
+    worker = await _cooling_down(h, tmp_path)
+    h.clock.now += timedelta(minutes=61)
+    h.emu.fail_next(2, 502, methods=["sendMessage"])
+    await worker.run_once()  # fails: tried again in a minute
+    await worker.run_once()  # too early: nothing is sent, nothing fails
+    assert _nudges(h) == []
+    h.clock.now += timedelta(minutes=1)
+    await worker.run_once()  # fails again: now two minutes
+    h.clock.now += timedelta(minutes=1)
+    await worker.run_once()
+    assert _nudges(h) == []
+    h.clock.now += timedelta(minutes=1, seconds=1)
+    await worker.run_once()
+    await worker.run_once()
+    assert len(_nudges(h)) == 1
+
+    async with h.pool.acquire() as conn:  # the next cooldown's nudge meets a 400
+        await conn.execute("UPDATE module_progress SET cooldown_until = $1",
+                           h.clock.now + timedelta(minutes=60))
+    h.clock.now += timedelta(minutes=61)
+    h.emu.fail_next(1, 400, methods=["sendMessage"])
+    await worker.run_once()
+    h.clock.now += timedelta(hours=2)
+    await worker.run_once()
+    assert len(_nudges(h)) == 1
 
 
 async def test_reimport_pushes_new_journeys_to_finishers(

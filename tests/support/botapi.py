@@ -10,21 +10,25 @@ multipart/form-data bodies; method names are case-insensitive) and file download
 ``{"ok": true, "result": ...}`` and ``{"ok": false, "error_code": N, "description": "...",
 "parameters": {...}}``.
 
+It implements only the methods the bot calls (``_METHODS``); any other answers 404 "method not
+found", as Telegram does for a method it doesn't know, so a new call in the bot shows up here
+first.
+
 Faithfulness notes (things the real server does that are emulated here):
 
-* text/caption ``parse_mode`` (HTML, MarkdownV2, Markdown) is parsed the way Telegram parses it:
+* text/caption ``parse_mode`` HTML (the bot's only mode) is parsed the way Telegram parses it:
   malformed markup is a 400 "Bad Request: can't parse entities: ..." and the returned Message
   carries the plain text plus entities.  The raw text the bot sent is kept in
   ``SentMessage.text``; the rendered text in ``SentMessage.plain_text``.
-* editMessageText/Caption/ReplyMarkup with identical content is a 400 "message is not modified";
+* editMessageText/ReplyMarkup with identical content is a 400 "message is not modified";
   editMessageText without reply_markup removes the inline keyboard.
 * answerCallbackQuery of an unknown or already answered query is a 400.
 * getUpdates: offset confirms, negative offsets, limit, long polling, ``allowed_updates`` (sticky
   between calls; when never given, chat_member / message_reaction / message_reaction_count are not
   delivered, like Telegram), 409 when a webhook is set, 409 for the older of two concurrent
   getUpdates requests.
-* Inline keyboards are validated (callback_data 1-64 bytes, a button needs an action), reactions
-  must be one of Telegram's allowed emoji, bot commands must match ``[a-z0-9_]{1,32}``.
+* Inline keyboards are validated (callback_data 1-64 bytes, a button needs an action), bot
+  commands must match ``[a-z0-9_]{1,32}``.
 
 Fault injection (other Bot API servers, a bad day at Telegram): ``block_chat`` (403),
 ``rate_limit`` (429 with retry_after), ``fail_next`` (N failures with a status), ``fail_for``
@@ -64,7 +68,6 @@ __all__ = [
     "BOT_USERNAME",
     "AnsweredCallback",
     "BotAPIEmulator",
-    "BotReaction",
     "Call",
     "SentMessage",
     "StoredFile",
@@ -99,21 +102,6 @@ _CHAT_ACTIONS = frozenset(
         "upload_video_note",
     }
 )
-
-# ReactionTypeEmoji.emoji: "Currently, it can be one of ..." (Bot API docs).
-_REACTION_EMOJI_TEXT = (
-    "\u2764 \U0001f44d \U0001f44e \U0001f525 \U0001f970 \U0001f44f \U0001f601 \U0001f914 "
-    "\U0001f92f \U0001f631 \U0001f92c \U0001f622 \U0001f389 \U0001f929 \U0001f92e \U0001f4a9 "
-    "\U0001f64f \U0001f44c \U0001f54a \U0001f921 \U0001f971 \U0001f974 \U0001f60d \U0001f433 "
-    "\u2764\u200d\U0001f525 \U0001f31a \U0001f32d \U0001f4af \U0001f923 \u26a1 \U0001f34c "
-    "\U0001f3c6 \U0001f494 \U0001f928 \U0001f610 \U0001f353 \U0001f37e \U0001f48b \U0001f595 "
-    "\U0001f608 \U0001f634 \U0001f62d \U0001f913 \U0001f47b \U0001f468\u200d\U0001f4bb "
-    "\U0001f440 \U0001f383 \U0001f648 \U0001f607 \U0001f628 \U0001f91d \u270d \U0001f917 "
-    "\U0001fae1 \U0001f385 \U0001f384 \u2603 \U0001f485 \U0001f92a \U0001f5ff \U0001f192 "
-    "\U0001f498 \U0001f649 \U0001f984 \U0001f618 \U0001f48a \U0001f64a \U0001f60e \U0001f47e "
-    "\U0001f937\u200d\u2642 \U0001f937 \U0001f937\u200d\u2640 \U0001f621"
-)
-_REACTION_EMOJI = frozenset(_REACTION_EMOJI_TEXT.split())
 
 _INLINE_ACTIONS = (
     "url",
@@ -306,17 +294,6 @@ class Draft:
     plain_text: str
     at: float = 0.0
 
-
-@dataclass
-class BotReaction:
-    """A setMessageReaction call that succeeded."""
-
-    chat_id: int
-    message_id: int
-    emojis: list[str]
-    reaction: list[dict[str, Any]]
-    is_big: bool = False
-    at: float = 0.0
 
 
 @dataclass
@@ -662,213 +639,11 @@ _TD_NAMES = {
 }
 
 
-def _reserved(c: str) -> _ParseError:
-    return _ParseError(f"Character '{c}' is reserved and must be escaped with the preceding '\\'")
-
-
-def _parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]] | None]:
-    b = _Builder()
-    # [etype, offset_u16, start_index, arg, parts_len]
-    stack: list[list[Any]] = []
-    i, n = 0, len(text)
-    while i < n:
-        in_code = bool(stack) and stack[-1][0] in ("code", "pre")
-        m = (_MDV2_CODE_NEXT if in_code else _MDV2_NEXT).search(text, i)
-        j = m.start() if m else n
-        if j > i:
-            b.add(text[i:j])
-            i = j
-        if i >= n:
-            break
-        c = text[i]
-        if c == "\\":
-            if i + 1 < n and 0 < ord(text[i + 1]) <= 126:
-                b.add(text[i + 1])
-                i += 2
-            else:
-                b.add(c)
-                i += 1
-            continue
-        if not in_code and c in ">*|":
-            line_start = text.rfind("\n", 0, i) + 1
-            if i == line_start:
-                if c == ">":
-                    i += 1
-                    continue
-                if text.startswith("**>", i):
-                    i += 3
-                    continue
-            if (
-                text.startswith("||", i)
-                and (i + 2 == n or text[i + 2] == "\n")
-                and (text.startswith(">", line_start) or text.startswith("**>", line_start))
-                and not any(e[0] == "spoiler" for e in stack)
-            ):
-                i += 2  # end of an expandable blockquote
-                continue
-        top = stack[-1][0] if stack else None
-        if top == "bold":
-            is_end = c == "*"
-        elif top == "italic":
-            is_end = c == "_" and not text.startswith("__", i)
-        elif top == "underline":
-            is_end = text.startswith("__", i)
-        elif top == "strikethrough":
-            is_end = c == "~"
-        elif top == "spoiler":
-            is_end = text.startswith("||", i)
-        elif top == "code":
-            is_end = c == "`"
-        elif top == "pre":
-            is_end = text.startswith("```", i)
-        elif top in ("text_link", "custom_emoji"):
-            is_end = c == "]"
-        else:
-            is_end = False
-        if not is_end:
-            start = i
-            arg = None
-            if c == "_":
-                if text.startswith("__", i):
-                    etype, i = "underline", i + 2
-                else:
-                    etype, i = "italic", i + 1
-            elif c == "*":
-                etype, i = "bold", i + 1
-            elif c == "~":
-                etype, i = "strikethrough", i + 1
-            elif c == "|" and text.startswith("||", i):
-                etype, i = "spoiler", i + 2
-            elif c == "[":
-                etype, i = "text_link", i + 1
-            elif c == "!" and text.startswith("![", i):
-                etype, i = "custom_emoji", i + 2
-            elif c == "`":
-                if text.startswith("```", i):
-                    etype, i = "pre", i + 3
-                    k = i
-                    while k < n and not text[k].isspace() and text[k] != "`":
-                        k += 1
-                    if k != i and k < n and text[k] != "`":
-                        arg, i = text[i:k], k
-                    if i < n and text[i] in "\r\n":
-                        if i + 1 < n and text[i + 1] in "\r\n" and text[i + 1] != text[i]:
-                            i += 2
-                        else:
-                            i += 1
-                else:
-                    etype, i = "code", i + 1
-            else:
-                raise _reserved(c)
-            stack.append([etype, b.u16, start, arg, len(b.parts)])
-            continue
-        etype, offset, _start, arg, parts_len = stack.pop()
-        if etype in ("underline", "spoiler"):
-            i += 2
-        elif etype == "pre":
-            i += 3
-        elif etype in ("text_link", "custom_emoji"):
-            i += 1
-            if i < n and text[i] == "(":
-                k = i + 1
-                url: list[str] = []
-                while k < n and text[k] != ")":
-                    if text[k] == "\\" and k + 1 < n and 0 < ord(text[k + 1]) <= 126:
-                        url.append(text[k + 1])
-                        k += 2
-                    else:
-                        url.append(text[k])
-                        k += 1
-                if k >= n:
-                    raise _ParseError(
-                        f"Can't find end of a URL at byte offset {_byte_offset(text, i + 1)}"
-                    )
-                arg = "".join(url)
-                if etype == "custom_emoji":
-                    arg = arg.rpartition("id=")[2] if "id=" in arg else None
-                i = k + 1
-            else:
-                arg = "".join(b.parts[parts_len:]) if etype == "text_link" else None
-        else:
-            i += 1
-        b.entity(etype, offset, arg)
-    if stack:
-        etype, _off, start, _arg, _pl = stack[-1]
-        raise _ParseError(
-            f"Can't find end of {_TD_NAMES[etype]} entity at byte offset "
-            f"{_byte_offset(text, start)}"
-        )
-    return b.result()
 
 
 _MD_NEXT = re.compile(r"[\\_*`\[]")
 _MD_TYPES = {"_": "italic", "*": "bold", "`": "code", "[": "text_link"}
 
-
-def _parse_markdown(text: str) -> tuple[str, list[dict[str, Any]] | None]:
-    b = _Builder()
-    i, n = 0, len(text)
-    while i < n:
-        m = _MD_NEXT.search(text, i)
-        j = m.start() if m else n
-        if j > i:
-            b.add(text[i:j])
-            i = j
-        if i >= n:
-            break
-        c = text[i]
-        if c == "\\":
-            if i + 1 < n and text[i + 1] in "_*`[":
-                b.add(text[i + 1])
-                i += 2
-            else:
-                b.add(c)
-                i += 1
-            continue
-        begin = i
-        end_char = "]" if c == "[" else c
-        i += 1
-        is_pre = False
-        language = None
-        if c == "`" and text.startswith("``", i):
-            i += 2
-            is_pre = True
-            k = i
-            while k < n and not text[k].isspace() and text[k] != "`":
-                k += 1
-            if k != i and k < n and text[k] != "`":
-                language, i = text[i:k], k
-            if i < n and text[i] in "\r\n":
-                if i + 1 < n and text[i + 1] in "\r\n" and text[i + 1] != text[i]:
-                    i += 2
-                else:
-                    i += 1
-        end = text.find("```" if is_pre else end_char, i)
-        if end < 0:
-            raise _ParseError(
-                f"Can't find end of the entity starting at byte offset {_byte_offset(text, begin)}"
-            )
-        offset = b.u16
-        inner = text[i:end]
-        if inner:
-            b.add(inner)
-        i = end + (3 if is_pre else 1)
-        if c == "[":
-            url = inner
-            if i < n and text[i] == "(":
-                close = text.find(")", i + 1)
-                if close < 0:
-                    raise _ParseError(
-                        f"Can't find end of a URL at byte offset {_byte_offset(text, i + 1)}"
-                    )
-                url = text[i + 1 : close]
-                i = close + 1
-            b.entity("text_link", offset, url)
-        elif is_pre:
-            b.entity("pre", offset, language)
-        else:
-            b.entity(_MD_TYPES[c], offset)
-    return b.result()
 
 
 def _command_entities(text: str) -> list[dict[str, Any]] | None:
@@ -926,32 +701,21 @@ _METHODS = (
     "getUpdates",
     "deleteWebhook",
     "setWebhook",
-    "getWebhookInfo",
     "setMyCommands",
     "deleteMyCommands",
-    "getMyCommands",
     "sendMessage",
     "sendMessageDraft",
     "editMessageText",
-    "editMessageCaption",
     "editMessageReplyMarkup",
-    "deleteMessage",
-    "deleteMessages",
     "answerCallbackQuery",
     "sendChatAction",
     "sendPhoto",
     "sendDocument",
     "getFile",
-    "setMessageReaction",
-    "getChat",
-    "getChatMember",
-    "close",
-    "logOut",
 )
 
 # Methods that act in a chat and therefore fail with 403 when the chat is blocked.
 _CHAT_PREFIXES = ("send", "edit", "copy", "forward")
-_CHAT_METHODS = frozenset({"setMessageReaction", "pinChatMessage"})
 
 
 class BotAPIEmulator:
@@ -1144,15 +908,11 @@ class BotAPIEmulator:
             self._sent_by_method: dict[str, list[SentMessage]] = {}
             self._last_record: dict[tuple[Any, int], SentMessage] = {}
             self._answered: list[AnsweredCallback] = []
-            self._reactions: list[BotReaction] = []
             self._drafts: list[Draft] = []
-            self._current_reactions: dict[tuple[int, int], list[dict[str, Any]]] = {}
 
             self._users: dict[int, dict[str, Any]] = {}
             self._chats: dict[int, dict[str, Any]] = {}
-            self._members: dict[tuple[int, int], dict[str, Any]] = {}
             self._messages: dict[tuple[int, int], dict[str, Any]] = {}
-            self._deleted: set[tuple[int, int]] = set()
             self._next_mid: dict[int, int] = {}
 
             self._updates: deque[dict[str, Any]] = deque()
@@ -1190,7 +950,6 @@ class BotAPIEmulator:
             self._sent_by_chat = {}
             self._sent_by_method = {}
             self._answered = []
-            self._reactions = []
             self._drafts = []
 
     def _chat_default(self, chat_id: int) -> dict[str, Any]:
@@ -1567,13 +1326,6 @@ class BotAPIEmulator:
 
     # ---------------------------------------------------------------- configuration
 
-    def set_chat_member(
-        self, chat_id: int, user_id: int, status: str = "member", **fields: Any
-    ) -> None:
-        """What getChatMember returns: status creator/administrator/member/restricted/left/
-        kicked; ``fields`` override the defaults (e.g. ``can_delete_messages=True``)."""
-        with self._lock:
-            self._members[(chat_id, user_id)] = {"status": status, **fields}
 
     # ---------------------------------------------------------------- fault injection
 
@@ -1707,7 +1459,7 @@ class BotAPIEmulator:
                     f"Too Many Requests: retry after {self._retry_after}",
                     {"retry_after": self._retry_after},
                 )
-            if self._blocked and (name.startswith(_CHAT_PREFIXES) or name in _CHAT_METHODS):
+            if self._blocked and name.startswith(_CHAT_PREFIXES):
                 chat_id = params.get("chat_id")
                 if chat_id in self._blocked:
                     raise self._blocked_error(chat_id)
@@ -1753,11 +1505,6 @@ class BotAPIEmulator:
         with self._lock:
             return list(self._drafts)
 
-    @property
-    def reactions(self) -> list[BotReaction]:
-        """Successful setMessageReaction calls."""
-        with self._lock:
-            return list(self._reactions)
 
     @property
     def pending_updates(self) -> list[dict[str, Any]]:
@@ -1771,9 +1518,6 @@ class BotAPIEmulator:
             msg = self._messages.get((chat_id, message_id))
             return copy.deepcopy(msg) if msg is not None else None
 
-    def is_deleted(self, chat_id: int, message_id: int) -> bool:
-        with self._lock:
-            return (chat_id, message_id) in self._deleted
 
     def get_commands(
         self, scope: dict[str, Any] | None = None, language_code: str = ""
@@ -2156,15 +1900,10 @@ class BotAPIEmulator:
     ) -> tuple[str, list[dict[str, Any]] | None]:
         if parse_mode:
             mode = str(parse_mode).lower()
-            parser = {
-                "html": _parse_html,
-                "markdownv2": _parse_markdown_v2,
-                "markdown": _parse_markdown,
-            }.get(mode)
-            if parser is None:
+            if mode != "html":  # the bot only ever sends HTML; anything else is a bug here
                 raise _bad(f"unsupported parse_mode {parse_mode!r}")
             try:
-                return parser(text)
+                return _parse_html(text)
             except _ParseError as exc:
                 if self.strict_parse_mode:
                     raise _bad(f"can't parse entities: {exc}") from exc
@@ -2405,17 +2144,6 @@ class BotAPIEmulator:
             self._updates.clear()
         return True
 
-    def _m_getWebhookInfo(self, p: dict[str, Any]) -> Any:
-        info: dict[str, Any] = {
-            "url": self._webhook.get("url", ""),
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._updates),
-        }
-        if self._webhook.get("max_connections"):
-            info["max_connections"] = self._webhook["max_connections"]
-        if self._allowed_updates:
-            info["allowed_updates"] = sorted(self._allowed_updates)
-        return info
 
     @staticmethod
     def _commands_key(scope: Any, language_code: Any) -> tuple[str, str]:
@@ -2446,8 +2174,6 @@ class BotAPIEmulator:
         self._commands.pop(self._commands_key(p.get("scope"), p.get("language_code")), None)
         return True
 
-    def _m_getMyCommands(self, p: dict[str, Any]) -> Any:
-        return self._commands.get(self._commands_key(p.get("scope"), p.get("language_code")), [])
 
     def _m_sendMessage(self, p: dict[str, Any]) -> Any:
         chat = self._resolve_chat(p.get("chat_id"))
@@ -2658,53 +2384,6 @@ class BotAPIEmulator:
         )
         return msg
 
-    def _m_editMessageCaption(self, p: dict[str, Any]) -> Any:
-        if p.get("inline_message_id"):
-            return self._inline_edit("editMessageCaption", p)
-        msg = self._target_message(p, "edit")
-        self._check_editable(msg)
-        if "text" in msg:
-            raise _bad("there is no caption in the message to edit")
-        caption = p.get("caption")
-        plain, entities = ("", None)
-        if isinstance(caption, str) and caption:
-            plain, entities = self._render(caption, p.get("parse_mode"), p.get("caption_entities"))
-            if len(plain) > MAX_CAPTION_LENGTH:
-                raise _bad("message caption is too long")
-        markup = self._inline_only(self._check_markup(p.get("reply_markup")))
-        if (
-            msg.get("caption", "") == plain
-            and msg.get("caption_entities") == entities
-            and msg.get("reply_markup") == markup
-        ):
-            raise _bad(
-                "message is not modified: specified new message content and reply markup are "
-                "exactly the same as a current content and reply markup of the message"
-            )
-        if plain:
-            msg["caption"] = plain
-        else:
-            msg.pop("caption", None)
-        if entities:
-            msg["caption_entities"] = entities
-        else:
-            msg.pop("caption_entities", None)
-        if markup is not None:
-            msg["reply_markup"] = markup
-        else:
-            msg.pop("reply_markup", None)
-        msg["edit_date"] = int(time.time())
-        self._edit_record(
-            "editMessageCaption",
-            msg,
-            p,
-            caption=caption if isinstance(caption, str) else None,
-            parse_mode=p.get("parse_mode"),
-            plain_text=plain or None,
-            entities=entities,
-            reply_markup=markup,
-        )
-        return msg
 
     def _m_editMessageReplyMarkup(self, p: dict[str, Any]) -> Any:
         if p.get("inline_message_id"):
@@ -2729,26 +2408,7 @@ class BotAPIEmulator:
         self._edit_record("editMessageReplyMarkup", msg, p, reply_markup=markup)
         return msg
 
-    def _m_deleteMessage(self, p: dict[str, Any]) -> Any:
-        chat = self._resolve_chat(p.get("chat_id"))
-        mid = p.get("message_id")
-        key = (chat["id"], mid)
-        if not isinstance(mid, int) or key not in self._messages:
-            raise _bad("message to delete not found")
-        del self._messages[key]
-        self._deleted.add(key)
-        return True
 
-    def _m_deleteMessages(self, p: dict[str, Any]) -> Any:
-        chat = self._resolve_chat(p.get("chat_id"))
-        ids = p.get("message_ids")
-        if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
-            raise _bad("message_ids must be a non-empty Array of at most 100 Integers")
-        for mid in ids:
-            key = (chat["id"], mid)
-            if self._messages.pop(key, None) is not None:
-                self._deleted.add(key)
-        return True
 
     def _m_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         cb_id = str(p.get("callback_query_id") or "")
@@ -2807,125 +2467,7 @@ class BotAPIEmulator:
             "file_path": rec.file_path,
         }
 
-    def _m_setMessageReaction(self, p: dict[str, Any]) -> Any:
-        chat = self._resolve_chat(p.get("chat_id"))
-        mid = p.get("message_id")
-        if not isinstance(mid, int) or (chat["id"], mid) not in self._messages:
-            raise _bad("MESSAGE_ID_INVALID")
-        reaction = p.get("reaction") or []
-        if not isinstance(reaction, list):
-            raise _bad("reaction must be an Array")
-        emojis: list[str] = []
-        for item in reaction:
-            if not isinstance(item, dict) or item.get("type") not in (
-                "emoji",
-                "custom_emoji",
-                "paid",
-            ):
-                raise _bad("REACTION_INVALID")
-            if item["type"] == "emoji":
-                emoji = str(item.get("emoji", ""))
-                if emoji.replace("\ufe0f", "") not in _REACTION_EMOJI:
-                    raise _bad("REACTION_INVALID")
-                emojis.append(emoji)
-        if len(reaction) > 1:
-            raise _bad("REACTIONS_TOO_MANY")
-        self._current_reactions[(chat["id"], mid)] = reaction
-        self._reactions.append(
-            BotReaction(
-                chat_id=chat["id"],
-                message_id=mid,
-                emojis=emojis,
-                reaction=reaction,
-                is_big=bool(p.get("is_big", False)),
-                at=time.monotonic(),
-            )
-        )
-        return True
 
-    def _m_getChat(self, p: dict[str, Any]) -> Any:
-        chat = self._resolve_chat(p.get("chat_id"))
-        return {
-            **chat,
-            "accent_color_id": 0,
-            "max_reaction_count": 11,
-            "accepted_gift_types": {
-                "unlimited_gifts": False,
-                "limited_gifts": False,
-                "unique_gifts": False,
-                "premium_subscription": False,
-                "gifts_from_channels": False,
-            },
-        }
 
-    def _m_getChatMember(self, p: dict[str, Any]) -> Any:
-        chat = self._resolve_chat(p.get("chat_id"))
-        user_id = p.get("user_id")
-        if not isinstance(user_id, int):
-            raise _bad("user not found")
-        if user_id == self.bot_user["id"]:
-            user = dict(self._bot_from)
-        else:
-            user = self._users.get(user_id) or {
-                "id": user_id,
-                "is_bot": False,
-                "first_name": f"User{user_id}",
-            }
-        conf = dict(self._members.get((chat["id"], user_id), {"status": "member"}))
-        status = conf.pop("status", "member")
-        member: dict[str, Any] = {"status": status, "user": user}
-        if status == "creator":
-            member["is_anonymous"] = False
-        elif status == "administrator":
-            member.update(
-                can_be_edited=False,
-                is_anonymous=False,
-                can_manage_chat=True,
-                can_delete_messages=True,
-                can_manage_video_chats=False,
-                can_restrict_members=False,
-                can_promote_members=False,
-                can_change_info=False,
-                can_invite_users=True,
-                can_post_stories=False,
-                can_edit_stories=False,
-                can_delete_stories=False,
-                can_send_welcome_messages=False,
-                can_pin_messages=True,
-            )
-        elif status == "restricted":
-            member.update(
-                {
-                    key: False
-                    for key in (
-                        "can_send_messages",
-                        "can_send_audios",
-                        "can_send_documents",
-                        "can_send_photos",
-                        "can_send_videos",
-                        "can_send_video_notes",
-                        "can_send_voice_notes",
-                        "can_send_polls",
-                        "can_send_other_messages",
-                        "can_add_web_page_previews",
-                        "can_react_to_messages",
-                        "can_edit_tag",
-                        "can_change_info",
-                        "can_invite_users",
-                        "can_pin_messages",
-                        "can_manage_topics",
-                    )
-                },
-                is_member=True,
-                until_date=0,
-            )
-        elif status == "kicked":
-            member["until_date"] = 0
-        member.update(conf)
-        return member
 
-    def _m_close(self, p: dict[str, Any]) -> Any:
-        return True
 
-    def _m_logOut(self, p: dict[str, Any]) -> Any:
-        return True
