@@ -57,3 +57,21 @@ async def test_import_course_embeds_passages(db_url: str, embedder,
     assert "course 'sql-basics' created" in out and "embedded, 0 removed)" in out
     assert await cmd_import(settings, args) == 0
     assert "(0 embedded, 0 removed)" in capsys.readouterr().out
+
+
+async def test_ask_in_filipino_answers_from_the_filipino_passages(
+    demo_db_url: str, embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = load_settings(database_url=demo_db_url, llm_base_url=None, llm_model=None)
+    args = build_parser().parse_args(
+        ["ask", "--course", "sql-basics", "--lang", "fil", "--json",
+         "Bakit walang natutugma kailanman ang = NULL?"])
+    assert await authoring.cmd_ask(settings, args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "extractive"
+    first = out["passages"][0]
+    assert first["chunk_id"].endswith("@fil")
+    assert first["topic_title"] == "Pagsala ng mga row gamit ang WHERE"
+    # the extractive answer is the passages' own sentences: Filipino
+    assert "NULL" in out["answer"] and " ang " in out["answer"], out["answer"]
+    assert "silently matches nothing" not in out["answer"]
