@@ -479,7 +479,9 @@ def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
         lines = _header_lines(text, name)
         out = [(e, lines[i] if i < len(lines) else None) for i, e in enumerate(raw)]
         if len(out) != expected:
-            line = lines[min(len(lines), expected) - 1] if lines and expected else None
+            # the first entry too many, or the last one there is when some are missing
+            line = (lines[expected] if len(lines) > expected
+                    else lines[-1] if lines else None)
             problems.append(Problem(rel, line, f"has {len(out)} [[{name}]] where {orig_file} "
                                                f"has {expected}: translate each one, in order"))
             return None
