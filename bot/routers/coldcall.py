@@ -116,8 +116,7 @@ async def star(
     if problem is not None:
         await reply(message, problem, sender)
         return
-    template = texts.STARRED if result.starred else texts.UNSTARRED
-    await reply(message, template.format(n=result.stars, s=texts.plural(result.stars)), sender)
+    await reply(message, texts.starred(result.stars, result.starred), sender)
 
 
 async def star_private(message: Message) -> None:

@@ -117,6 +117,8 @@ IMPORT_STARTED = N_("⏳ Importing <b>{name}</b>… I'll update this message as 
 IMPORT_PROGRESS = N_("⏳ Importing <b>{name}</b>: {step}")
 IMPORT_USAGE = N_("Send the course as a .zip file with the caption /import.")
 IMPORT_OK = N_("✅ Imported: {summary}")
+IMPORT_TOO_BIG = N_("{name} is larger than 20 MB")
+AND_MORE = N_("… and {n} more")
 
 
 def import_failed(count: int, problems: str) -> str:
@@ -436,7 +438,8 @@ COHORT_CLOSED = (
     N_("✅ Cohort <b>{name}</b> is now inactive: no cold calls, replies or member changes until "
     "<code>/cohort_open {name}</code>.")
 )
-COHORT_UNCHANGED = N_("Cohort <b>{name}</b> is already {state}.")
+COHORT_ALREADY_ACTIVE = N_("Cohort <b>{name}</b> is already active.")
+COHORT_ALREADY_INACTIVE = N_("Cohort <b>{name}</b> is already inactive.")
 COHORTS_NONE = (
     N_("There are no cohorts yet. Create one with "
     "<code>/cohort_new &lt;course&gt; &lt;name&gt;</code>.")
@@ -532,7 +535,11 @@ BROADCAST_AMBIGUOUS = (
 )
 BROADCAST_NOBODY = N_("Nobody to send to: {label} has no reachable learners.")
 BROADCAST_CANCELLED = N_("Broadcast cancelled; nothing was sent.")
-BROADCAST_NOT_DRAFT = N_("This broadcast was already {status}.")
+BROADCAST_ALREADY = {
+    "sending": N_("This broadcast was already started."),
+    "done": N_("This broadcast was already sent."),
+    "cancelled": N_("This broadcast was already cancelled."),
+}
 BROADCAST_STARTING = N_("Sending…")
 BROADCAST_STOPPING = N_("Stopping…")
 BROADCAST_GONE = N_("That broadcast no longer exists.")
@@ -855,6 +862,27 @@ DELETE_ME_CONFIRM = (
     N_("This erases your profile, enrollments, progress, XP, quiz answers and questions, and I "
     "will stop writing to you. It can't be undone. Your cohort's roster keeps your e-mail "
     "(your tutors manage it), without a link to you.\n\nErase everything?"))
+BTN_START = N_("▶️ Start")
+BTN_DONE = N_("✅ Done")
+BTN_CONTINUE = N_("▶️ Continue")
+BTN_QUIZ = N_("📝 Take the Module {module} quiz")
+BTN_LEAVE_YES = N_("🚪 Yes, leave")
+BTN_STAY = N_("✖️ Stay")
+BTN_CANCEL = N_("✖️ Cancel")
+BTN_STOP = N_("⏹ Stop")
+NO_PROFILE = N_("🙅 No profile")
+
+
+def course_button(title: str, journeys: int) -> str:
+    return ngettext("{title} ({n} journey)", "{title} ({n} journeys)", journeys).format(
+        title=title, n=fmt_number(journeys))
+
+
+def send_to_button(recipients: int) -> str:
+    return ngettext("📣 Send to {n}", "📣 Send to {n}", recipients).format(
+        n=fmt_number(recipients))
+
+
 DELETE_ME_YES = N_("Yes, erase everything")
 DELETE_ME_NO = N_("No, keep it")
 DELETED = (N_("Done: everything about you is erased and I won't write to you again. If you ever "
