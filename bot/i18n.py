@@ -13,13 +13,12 @@ import gettext as _gettext
 import io
 import logging
 import os
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiogram.types import TelegramObject
+from aiogram.types import Chat, TelegramObject
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18n, I18nMiddleware
 from babel.dates import format_datetime
@@ -128,22 +127,18 @@ def babel_locale() -> str:
 
 class LocaleMiddleware(I18nMiddleware):
     """Sets the update's locale: the stored learner's choice once `user` is loaded, before
-    that (flood and database-trouble replies) the language Telegram reports for the sender."""
+    that (flood and database-trouble replies) the language Telegram reports for the sender.
+    Group chats are shared, so what the bot says there is in the default language."""
 
     def __init__(self) -> None:
         super().__init__(i18n, i18n_key=None, middleware_key="locale_middleware")
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        chat: Chat | None = data.get("event_chat")
+        if chat is not None and chat.type in ("group", "supergroup", "channel"):
+            return DEFAULT
         user = data.get("user")
         if user is not None:
             return speakable(user.locale)
         tg: TgUser | None = data.get("event_from_user")
         return normalize(tg.language_code if tg else None)
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        return await super().__call__(handler, event, data)

@@ -214,7 +214,7 @@ async def _revoke_tutor(conn: asyncpg.Connection, person: tutors.Person, slug: s
         course = await courses.get_by_slug(conn, slug)
         if course is None:
             return texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64]))
-    what = f"<b>{texts.esc(course.title)}</b>" if course else "any course"
+    what = f"<b>{texts.esc(course.title)}</b>" if course else texts.ANY_COURSE
     n = await tutors.revoke_tutor(conn, person.id, course.id if course else None)
     return (texts.REVOKED_TUTOR if n else texts.NOT_A_TUTOR).format(
         who=texts.esc(person.label), what=what)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.i18n import LANGUAGES
 from bot.ui import texts
 from bot.ui.callbacks import (
     AskCb,
@@ -16,6 +17,7 @@ from bot.ui.callbacks import (
     DeleteMeCb,
     EnrollCb,
     JourneyCb,
+    LanguageCb,
     LeaveCb,
     PersonaCb,
     QuizCb,
@@ -204,4 +206,14 @@ def delete_me_confirm(user_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb.button(text=texts.DELETE_ME_YES, callback_data=DeleteMeCb(action="yes", user=user_id))
     kb.button(text=texts.DELETE_ME_NO, callback_data=DeleteMeCb(action="no", user=user_id))
     kb.adjust(1)
+    return kb.as_markup()
+
+
+def languages(current: str) -> InlineKeyboardMarkup:
+    """Each language under its own name (a learner who can't read the current one finds it)."""
+    kb = InlineKeyboardBuilder()
+    for code, name in LANGUAGES.items():
+        mark = "✔ " if code == current else ""
+        kb.button(text=f"{mark}{name}", callback_data=LanguageCb(lang=code))
+    kb.adjust(2)
     return kb.as_markup()

@@ -43,6 +43,7 @@ DEFAULT_PAGES = {
         "/leave — leave a course (your progress is kept if you come back)\n"
         "/course — pick which course your typed questions are about\n"
         "/my_data — a file with everything I keep about you; /delete_me — erase it all\n"
+        "/language — choose your language (English or Filipino)\n"
         "In your cohort's group: reply to a cold call to answer it, /star (as a reply) to star "
         "an answer, /top for the best answers\n"
         "/help — this message")
@@ -50,6 +51,9 @@ DEFAULT_PAGES = {
     "about": N_("learnbot: one short journey a day, answers from your course, and your cohort."),
 }
 
+LANGUAGE_PICK = N_("I'm speaking <b>{language}</b> with you. Tap a language to switch:")
+LANGUAGE_SET = N_("Done — I'll speak <b>{language}</b> with you from now on.")
+LANGUAGE_UNKNOWN = N_("I don't speak that language (yet). Send /language to see the choices.")
 UNKNOWN_COMMAND = N_("I don't know the command {command}. Send /help to see what I can do.")
 COURSE_GONE = N_("That course isn't available any more. Send /courses to see what is.")
 NOT_ENROLLED = N_("You're not enrolled in any course yet. Send /courses to pick one.")
@@ -417,6 +421,8 @@ NOT_AN_ADMIN = N_("{who} isn't an admin.")
 CONFIG_ADMIN = (
     N_("{who} is an admin through the ADMIN_TELEGRAM_IDS setting; remove them there instead.")
 )
+ANY_COURSE = N_("any course")
+THE_GROUP = N_("the group")
 REVOKE_SELF = N_("You can't revoke your own admin rights; ask another admin.")
 REVOKED_TUTOR = N_("✅ {who} no longer tutors {what}.")
 NOT_A_TUTOR = N_("{who} doesn't tutor {what}.")
