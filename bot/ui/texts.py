@@ -53,7 +53,7 @@ DEFAULT_PAGES = {
 
 LANGUAGE_PICK = N_("I'm speaking <b>{language}</b> with you. Tap a language to switch:")
 LANGUAGE_SET = N_("Done — I'll speak <b>{language}</b> with you from now on.")
-LANGUAGE_UNKNOWN = N_("I don't speak that language (yet). Send /language to see the choices.")
+LANGUAGE_UNKNOWN = N_("That language isn't available yet. Send /language to see the choices.")
 UNKNOWN_COMMAND = N_("I don't know the command {command}. Send /help to see what I can do.")
 COURSE_GONE = N_("That course isn't available any more. Send /courses to see what is.")
 NOT_ENROLLED = N_("You're not enrolled in any course yet. Send /courses to pick one.")
@@ -677,11 +677,11 @@ def stats_course(title: str, e: Any, funnel: list, hard: list, drop: Any,
         out.append(_("No progress recorded yet."))
     for t in hard:
         out.append(ngettext(
-            "{number} {title} — {attempts} attempt, {minutes} min, {rate}% of {learners}",
-            "{number} {title} — {attempts} attempts, {minutes} min, {rate}% of {learners}",
+            "{number} {title} — {attempts} attempt, {minutes} min, {share} of {learners}",
+            "{number} {title} — {attempts} attempts, {minutes} min, {share} of {learners}",
             2 if t.avg_attempts != 1 else 1).format(
             number=f"{t.module_no}.{t.topic_number}", title=esc(t.title),
-            attempts=n(t.avg_attempts), minutes=n(t.avg_minutes), rate=t.completion_rate,
+            attempts=n(t.avg_attempts), minutes=n(t.avg_minutes), share=f"{t.completion_rate}%",
             learners=n(t.learners)))
     out += ["", ngettext(
         "<b>Dropout</b> (idle {days}+ day, not finished): {learners} of {open} ({rate}%)",
@@ -904,7 +904,7 @@ def helpfulness_block(rows: list, questions: list, *, per_course: bool) -> str:
     if not rows:
         out.append(_("No questions answered yet."))
     for h in rows:
-        rate = (_("{rate}% helpful").format(rate=h.rate) if h.rate is not None
+        rate = (_("{share} helpful").format(share=f"{h.rate}%") if h.rate is not None
                 else _("no votes yet"))
         name = f"{esc(h.title)}: " if per_course else ""
         answers = ngettext("{n} answer", "{n} answers", h.answers).format(n=fmt_number(h.answers))
