@@ -224,13 +224,13 @@ class DeliveryWorker:
     async def deliver(self, jv: journeys.JourneyView, token: uuid.UUID,
                       report: DeliveryReport) -> None:
         chat_id = jv.telegram_id
-        # Sent outside any update, so in the learner's stored language; built before sending
-        # because the sender may run the call later, outside this context.
-        with i18n.use_locale(speakable(jv.locale)):
-            text = texts.journey_card(jv)
-            markup = (keyboards.continue_(jv.delivery_id) if jv.kind == "farewell"
-                      else keyboards.start(jv.delivery_id))
         try:
+            # Sent outside any update, so in the learner's stored language; built before
+            # sending because the sender may run the call later, outside this context.
+            with i18n.use_locale(speakable(jv.locale)):
+                text = texts.journey_card(jv)
+                markup = (keyboards.continue_(jv.delivery_id) if jv.kind == "farewell"
+                          else keyboards.start(jv.delivery_id))
             message = await self.sender.send(
                 chat_id, lambda: self.bot.send_message(chat_id, text, reply_markup=markup))
         except TelegramUnauthorizedError as exc:
