@@ -62,7 +62,10 @@ class Catalogues(I18n):
                 data = compile_po(po)
                 try:
                     if not mo.exists() or mo.read_bytes() != data:
-                        mo.write_bytes(data)
+                        # atomically: several processes may start at once
+                        tmp = mo.with_name(f"{mo.name}.{os.getpid()}.tmp")
+                        tmp.write_bytes(data)
+                        os.replace(tmp, mo)
                 except OSError as exc:  # a read-only install: the in-memory copy is enough
                     log.debug("could not write %s: %s", mo, exc)
             elif mo.exists():
