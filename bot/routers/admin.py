@@ -220,7 +220,7 @@ async def _revoke_tutor(conn: asyncpg.Connection, person: tutors.Person, slug: s
         who=texts.esc(person.label), what=what)
 
 
-async def _refresh_menu(bot: Bot, menu: tuple[int, str] | None) -> None:
+async def _refresh_menu(bot: Bot, menu: tuple[int, str, str] | None) -> None:
     """Show the person the command menu of their new role (best effort)."""
     if menu is not None:
         await set_role_commands(bot, *menu)

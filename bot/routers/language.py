@@ -3,30 +3,32 @@ a version in it); the choice is stored in users.locale and wins over Telegram's 
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import LANGUAGES, i18n, speakable
 from bot.ui import keyboards, texts
 from bot.ui.callbacks import LanguageCb
+from bot.ui.menus import set_language_commands
 from storage import users
 from storage.uow import Transactor
 from storage.users import User
 
 
 async def language_cmd(message: Message, command: CommandObject, db: Transactor,
-                       user: User) -> None:
+                       user: User, bot: Bot) -> None:
     wanted = (command.args or "").strip().lower()
     if wanted in LANGUAGES:  # `/language fil` works without the buttons too
         await message.answer(await _switch(db, user, wanted))
+        await set_language_commands(bot, user.telegram_id, user.role, wanted)
         return
     await message.answer(texts.LANGUAGE_PICK.format(language=LANGUAGES[speakable(user.locale)]),
                          reply_markup=keyboards.languages(speakable(user.locale)))
 
 
 async def language_cb(query: CallbackQuery, callback_data: LanguageCb, db: Transactor,
-                      user: User) -> None:
+                      user: User, bot: Bot) -> None:
     if callback_data.lang not in LANGUAGES:  # not a button we made: forged or outdated
         await query.answer(texts.LANGUAGE_UNKNOWN, show_alert=True)
         return
@@ -34,6 +36,7 @@ async def language_cb(query: CallbackQuery, callback_data: LanguageCb, db: Trans
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(done, reply_markup=None)
+    await set_language_commands(bot, user.telegram_id, user.role, callback_data.lang)
 
 
 async def _switch(db: Transactor, user: User, lang: str) -> str:

@@ -14,7 +14,7 @@ from aiogram.types import (
 
 from bot.config import Settings
 from bot.i18n import gettext as _
-from bot.i18n import i18n
+from bot.i18n import i18n, speakable
 from bot.transports.guard import SOFT_FAILURES, optional
 
 
@@ -111,16 +111,30 @@ async def set_commands(bot: Bot, settings: Settings) -> bool:
     return bool(await optional("setting the command menus", every_menu))
 
 
-async def set_role_commands(bot: Bot, telegram_id: int, role: str) -> None:
-    """A person's private menu after /grant or /revoke, in every language; failures (they never
-    wrote to the bot) don't matter: the menu is set again when the role changes next."""
+async def set_role_commands(bot: Bot, telegram_id: int, role: str,
+                            locale: str | None = None) -> None:
+    """A person's private menu after /grant or /revoke (a tutor's or admin's in their stored
+    `locale` whatever their app's language, else in each language); failures (they never wrote
+    to the bot) don't matter: the menu is set again when the role changes next."""
     scope = BotCommandScopeChat(chat_id=telegram_id)
     with contextlib.suppress(*SOFT_FAILURES):
         for lang, codes in MENU_LANGUAGES.items():
-            with i18n.use_locale(lang):
+            with i18n.use_locale(speakable(locale) if locale else lang):
                 menu = admin_commands() if role == "admin" else tutor_commands()
             for code in codes:
                 if role == "learner":
                     await bot.delete_my_commands(scope=scope, language_code=code or None)
                 else:
                     await bot.set_my_commands(menu, scope=scope, language_code=code or None)
+
+
+async def set_language_commands(bot: Bot, telegram_id: int, role: str, locale: str) -> None:
+    """After /language: the person's menu in the language they chose, even where their app
+    reports another one (a chat's own menu wins over the per-language ones). Best effort."""
+    if role != "learner":
+        await set_role_commands(bot, telegram_id, role, locale)
+        return
+    with i18n.use_locale(locale):
+        menu = learner_commands()
+    with contextlib.suppress(*SOFT_FAILURES):
+        await bot.set_my_commands(menu, scope=BotCommandScopeChat(chat_id=telegram_id))

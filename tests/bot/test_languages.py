@@ -157,8 +157,13 @@ async def test_language_comes_from_telegram_once_and_language_switches_it(
     assert "Filipino" in h.texts_to(en)[-1] and "simula ngayon" in h.texts_to(en)[-1]
     await h.say(en, "/progress", language_code="en")  # the choice is remembered
     assert "Hindi ka pa naka-enroll" in h.texts_to(en)[-1]
+    chat = {"type": "chat", "chat_id": en}  # … and their menu follows it, whatever the app says
+    menu = {c["command"]: c["description"] for c in h.emu.get_commands(chat)}
+    assert menu["language"] == "Piliin ang wika mo" and menu["today"] == "Ang journey mo ngayon"
     await h.say(en, "/language en")
     assert "from now on" in h.texts_to(en)[-1]
+    menu = {c["command"]: c["description"] for c in h.emu.get_commands(chat)}
+    assert menu["language"] == "Choose your language"
     await h.say(en, "/progress", language_code="fil")
     assert "not enrolled" in h.texts_to(en)[-1]
     async with h.pool.acquire() as conn:
