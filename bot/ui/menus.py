@@ -84,8 +84,9 @@ def group_commands() -> list[BotCommand]:
 
 
 # Each language's menus go to these Bot API language codes ("" is the default, which
-# everyone without a menu of their own sees). Telegram reports Filipino users as "tl".
-MENU_LANGUAGES: dict[str, tuple[str, ...]] = {"en": ("",), "fil": ("fil", "tl")}
+# everyone without a menu of their own sees). Telegram reports Filipino users as "tl", which
+# goes first: a server that refuses the three-letter "fil" then costs only that one.
+MENU_LANGUAGES: dict[str, tuple[str, ...]] = {"en": ("",), "fil": ("tl", "fil")}
 
 
 async def set_commands(bot: Bot, settings: Settings) -> bool:
