@@ -14,6 +14,8 @@ COPY rag ./rag
 COPY storage ./storage
 COPY migrations ./migrations
 COPY courses ./courses
+COPY locales ./locales
+ENV LEARNBOT_LOCALES_DIR=/app/locales
 RUN pip install ".[redis]"
 
 RUN useradd --create-home --uid 10001 learnbot && mkdir -p /data && chown learnbot /data

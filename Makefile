@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install lint bench bench-rag bench-rag-eval bench-rag-fil bench-updates clean
+.PHONY: demo test install lint locales bench bench-rag bench-rag-eval bench-rag-fil bench-updates clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,15 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/learnbot demo
+
+# After changing a text in bot/: re-extract, merge into every language's .po (new or changed
+# texts come out empty or fuzzy: translate them), compile. The bot compiles the .po files itself
+# on start too, so a forgotten compile can't ship stale texts.
+locales: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -c TRANSLATORS: --add-location=file --sort-output \
+		--project=learnbot --copyright-holder=learnbot -o locales/learnbot.pot .
+	$(VENV)/bin/pybabel update -i locales/learnbot.pot -d locales -D learnbot --width=100
+	$(VENV)/bin/pybabel compile -d locales -D learnbot --statistics
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

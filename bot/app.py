@@ -18,6 +18,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from bot.background import Background
 from bot.clock import utcnow
 from bot.config import Settings
+from bot.i18n import LocaleMiddleware
 from bot.middlewares import (
     DatabaseTroubleMiddleware,
     GroupOrderMiddleware,
@@ -34,6 +35,7 @@ from bot.routers import (
     fallback,
     feedback,
     journeys,
+    language,
     persona,
     preferences,
     privacy,
@@ -84,10 +86,14 @@ def build_dispatcher(
     dp["inflight"] = InFlightMiddleware()  # a shutdown waits for these (bot/cli.py)
     dp.update.outer_middleware(dp["inflight"])
     dp.update.outer_middleware(GroupOrderMiddleware())  # before anything awaits
+    # Replies before the learner is loaded (flood, database trouble) use Telegram's language;
+    # the second LocaleMiddleware switches to the stored choice once `user` is known.
+    dp.update.outer_middleware(LocaleMiddleware())
     dp.update.outer_middleware(ThrottlingMiddleware(settings.flood_messages_per_minute))
     dp.update.outer_middleware(DatabaseTroubleMiddleware())
     dp.update.outer_middleware(UnitOfWorkMiddleware(db, settings))
     dp.update.outer_middleware(UserMiddleware(settings))
+    dp.update.outer_middleware(LocaleMiddleware())
     dp.include_routers(*feature_routers())
     # Group posts and broadcasts go through one rate-limited sender; `learnbot run` replaces
     # it with the sender its delivery worker uses, so the bot has a single budget.
@@ -114,6 +120,7 @@ def feature_routers() -> list[Router]:
         quiz.build_router(),
         preferences.build_router(),
         persona.build_router(),
+        language.build_router(),
         privacy.build_router(),
         feedback.build_router(),
         refusals.build_router(),  # after every role-guarded handler: says why not

@@ -134,7 +134,7 @@ WITH due AS (
     FROM upd
 )
 SELECT upd.user_id, u.telegram_id, upd.course_id, c.slug AS course_slug, c.title AS course_title,
-       upd.module_no, $1::timestamptz AS claimed_at
+       upd.module_no, $1::timestamptz AS claimed_at, u.locale
 FROM upd JOIN users u ON u.id = upd.user_id JOIN courses c ON c.id = upd.course_id
 """
 
@@ -187,7 +187,8 @@ async def claim_due(
 
 async def claim_retake_nudges(conn: asyncpg.Connection, *, now: datetime, limit: int
                               ) -> list[asyncpg.Record]:
-    """Quiz cooldowns that ended: (user_id, telegram_id, course_slug, module_no) to nudge."""
+    """Quiz cooldowns that ended: (user_id, telegram_id, course_slug, module_no, locale) to
+    nudge."""
     return await conn.fetch(_NUDGE_SQL, now, limit)
 
 

@@ -57,7 +57,8 @@ _VIEW_SELECT = f"""
                    AND d2.journey_id = d.journey_id AND d2.local_date < d.local_date) AS waiting,
            coalesce(j.priority <= cu.last_priority, false) AS taken,
            EXISTS (SELECT 1 FROM topic_progress tp WHERE tp.user_id = cu.user_id
-                   AND tp.topic_id = t.id AND tp.is_completed) AS completed
+                   AND tp.topic_id = t.id AND tp.is_completed) AS completed,
+           u.locale
     FROM journey_deliveries d
     JOIN course_users cu ON cu.id = d.course_user_id
     JOIN users u ON u.id = cu.user_id
@@ -97,6 +98,7 @@ class JourneyView:
     waiting: bool = False  # offered on an earlier day too: "still waiting for you"
     taken: bool = False  # the learner has taken this journey (opened it)
     completed: bool = False  # its topic is done
+    locale: str = "en"  # the learner's language: a card sent outside an update speaks it
 
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> JourneyView:

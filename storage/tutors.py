@@ -181,7 +181,10 @@ async def tutored_course_ids(conn: asyncpg.Connection, user_id: uuid.UUID) -> li
     return [r["course_id"] for r in rows]
 
 
-async def menu_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> tuple[int, str] | None:
-    """(telegram id, role) of a person who has talked to the bot: whose command menu to set."""
-    row = await conn.fetchrow("SELECT telegram_id, role::text FROM users WHERE id = $1", user_id)
-    return (row["telegram_id"], row["role"]) if row and row["telegram_id"] else None
+async def menu_of(conn: asyncpg.Connection, user_id: uuid.UUID
+                  ) -> tuple[int, str, str] | None:
+    """(telegram id, role, locale) of a person who has talked to the bot: whose command menu
+    to set, in which language."""
+    row = await conn.fetchrow("SELECT telegram_id, role::text, locale FROM users WHERE id = $1",
+                              user_id)
+    return (row["telegram_id"], row["role"], row["locale"]) if row and row["telegram_id"] else None

@@ -60,16 +60,18 @@ async def upsert(
     default_hour: int,
     make_admin: bool = False,
     now: datetime | None = None,
+    locale: str = "en",
 ) -> User:
     """Create or refresh the user. Admins from settings are promoted; nobody is demoted here.
+    `locale` is a new user's language only: a known user's stored choice stays.
 
     Any update from a user proves the chat works again, so `is_reachable` is restored."""
     row = await conn.fetchrow(
         f"""
         INSERT INTO users (telegram_id, display_name, username, timezone, delivery_hour, role,
-                           last_seen_at, last_active_at)
+                           last_seen_at, last_active_at, locale)
         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role,
-                now(), coalesce($7::timestamptz, now()))
+                now(), coalesce($7::timestamptz, now()), $8)
         {_REFRESH}
         """,
         telegram_id,
@@ -79,6 +81,7 @@ async def upsert(
         default_hour,
         make_admin,
         now,
+        locale,
     )
     return User.from_record(row)
 
@@ -100,6 +103,7 @@ async def arrive(
     now: datetime | None = None,
     bot_id: int,
     update_id: int,
+    locale: str = "en",
 ) -> tuple[bool, User | None]:
     """The per-update work of the bot's middleware in one round trip: whether (bot, update)
     was already handled, and, when not, the sender as `upsert` would leave them, with a lapsed
@@ -107,7 +111,8 @@ async def arrive(
 
     A sender seen less than `TOUCH_EVERY` ago (both clocks) whose name, username, role and
     reachability already match is only read: `last_seen_at` / `last_active_at` then lag by at
-    most `TOUCH_EVERY`. Returns (seen, user); user is None when seen."""
+    most `TOUCH_EVERY`. `locale` is a new user's language only (as in `upsert`). Returns
+    (seen, user); user is None when seen."""
     row = await conn.fetchrow(
         f"""
         WITH dup AS (
@@ -122,10 +127,10 @@ async def arrive(
               AND last_active_at > coalesce($7::timestamptz, now()) - interval '{TOUCH_EVERY}'
         ), up AS (
             INSERT INTO users (telegram_id, display_name, username, timezone, delivery_hour,
-                               role, last_seen_at, last_active_at)
+                               role, last_seen_at, last_active_at, locale)
             SELECT $1, $2, $3, $4, $5,
                    CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role,
-                   now(), coalesce($7::timestamptz, now())
+                   now(), coalesce($7::timestamptz, now()), $10
             WHERE NOT (SELECT seen FROM dup) AND NOT EXISTS (SELECT 1 FROM cur)
             {_REFRESH}
         ), me AS (
@@ -152,6 +157,7 @@ async def arrive(
         now,
         bot_id,
         update_id,
+        locale,
     )
     if row["seen"]:
         return True, None
@@ -177,6 +183,13 @@ async def welcome_back(conn: asyncpg.Connection, user_id: uuid.UUID, now: dateti
         """,
         user_id, now,
     ))
+
+
+async def set_locale(conn: asyncpg.Connection, user_id: uuid.UUID, locale: str) -> User | None:
+    """The learner's chosen language (the table's CHECK keeps it a short language tag)."""
+    row = await conn.fetchrow(
+        f"UPDATE users SET locale = $2 WHERE id = $1 RETURNING {_COLUMNS}", user_id, locale)
+    return User.from_record(row) if row else None
 
 
 async def get_by_telegram_id(conn: asyncpg.Connection, telegram_id: int) -> User | None:

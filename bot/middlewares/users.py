@@ -8,6 +8,7 @@ from aiogram.types import TelegramObject
 from aiogram.types import User as TgUser
 
 from bot.config import Settings
+from bot.i18n import normalize
 from storage import users
 
 
@@ -16,6 +17,8 @@ def sender_fields(settings: Settings, tg: TgUser, data: dict[str, Any]) -> dict[
     clock = data.get("clock")
     return {
         "display_name": tg.full_name,
+        # the language a new user starts with; a stored choice is never overwritten
+        "locale": normalize(tg.language_code),
         "username": tg.username,
         "default_timezone": settings.default_timezone,
         "default_hour": settings.default_delivery_hour,

@@ -54,8 +54,8 @@ async def import_zip(
         return
     name = doc.file_name or "course.zip"
     if doc.file_size and doc.file_size > MAX_ZIP_BYTES:
-        await message.answer(texts.IMPORT_FAILED.format(
-            count=1, s="", problems=f"{texts.esc(name)} is larger than 20 MB"))
+        await message.answer(texts.import_failed(
+            1, texts.IMPORT_TOO_BIG.format(name=texts.esc(name))))
         return
     status = await message.answer(texts.IMPORT_STARTED.format(name=texts.esc(name)))
     background.spawn(_import(bot, db.base, rag, doc.file_id, name, status, clock),
@@ -75,14 +75,13 @@ async def _import(bot: Bot, db: Transactor, rag: RagService, file_id: str, name:
         shown = exc.problems[:30]
         lines = "\n".join(f"• {texts.esc(str(p))}" for p in shown)
         if len(exc.problems) > len(shown):
-            lines += f"\n… and {len(exc.problems) - len(shown)} more"
-        await progress.finish(texts.IMPORT_FAILED.format(
-            count=len(exc.problems), s="" if len(exc.problems) == 1 else "s", problems=lines))
+            lines += "\n" + texts.AND_MORE.format(n=len(exc.problems) - len(shown))
+        await progress.finish(texts.import_failed(len(exc.problems), lines))
         return
     except Exception as exc:
         log.exception("import of %s failed", name)
-        await progress.finish(texts.IMPORT_FAILED.format(
-            count=1, s="", problems=texts.esc(f"{type(exc).__name__}: {exc}"[:500])))
+        await progress.finish(texts.import_failed(
+            1, texts.esc(f"{type(exc).__name__}: {exc}"[:500])))
         return
     await progress.finish(texts.IMPORT_OK.format(summary=texts.esc(report.summary())))
 
@@ -215,13 +214,13 @@ async def _revoke_tutor(conn: asyncpg.Connection, person: tutors.Person, slug: s
         course = await courses.get_by_slug(conn, slug)
         if course is None:
             return texts.UNKNOWN_COURSE.format(slug=texts.esc(slug[:64]))
-    what = f"<b>{texts.esc(course.title)}</b>" if course else "any course"
+    what = f"<b>{texts.esc(course.title)}</b>" if course else texts.ANY_COURSE
     n = await tutors.revoke_tutor(conn, person.id, course.id if course else None)
     return (texts.REVOKED_TUTOR if n else texts.NOT_A_TUTOR).format(
         who=texts.esc(person.label), what=what)
 
 
-async def _refresh_menu(bot: Bot, menu: tuple[int, str] | None) -> None:
+async def _refresh_menu(bot: Bot, menu: tuple[int, str, str] | None) -> None:
     """Show the person the command menu of their new role (best effort)."""
     if menu is not None:
         await set_role_commands(bot, *menu)
@@ -280,8 +279,7 @@ async def broadcast(
         return
     shown = body if len(args[1]) <= 3000 else texts.esc(texts.snippet(args[1], 3000))
     await message.answer(
-        texts.BROADCAST_PREVIEW.format(label=texts.esc(label), n=audience,
-                                       s=texts.plural(audience), body=shown),
+        texts.broadcast_preview(texts.esc(label), audience, shown),
         reply_markup=keyboards.broadcast_confirm(draft.id, audience),
     )
 
@@ -335,9 +333,7 @@ async def broadcast_cancel(
 def _not_a_draft(b: broadcasts.Broadcast | None) -> str:
     if b is None:
         return texts.BROADCAST_GONE
-    status = {"sending": "started", "done": "sent", "cancelled": "cancelled"}.get(b.status,
-                                                                                 b.status)
-    return texts.BROADCAST_NOT_DRAFT.format(status=status)
+    return texts.BROADCAST_ALREADY.get(b.status, texts.BROADCAST_GONE)
 
 
 # --- analytics -----------------------------------------------------------------------------
@@ -385,8 +381,7 @@ async def export(message: Message, db: Transactor, course: CourseRow) -> None:
     data = charts.progress_csv(course_stats.EXPORT_COLUMNS, rows)
     await message.answer_document(
         BufferedInputFile(data, filename=f"{course.slug}-progress.csv"),
-        caption=texts.EXPORT_CAPTION.format(title=texts.esc(course.title), count=len(rows),
-                                            s=texts.plural(len(rows))),
+        caption=texts.export_caption(course.title, len(rows)),
     )
 
 
@@ -439,8 +434,7 @@ async def quota(message: Message, db: Transactor, course: CourseRow, args: str) 
     n = int(args)
     async with db.tx() as conn:
         old = await courses.set_prompt_quota(conn, course.id, n)
-    await message.answer(texts.QUOTA_SET.format(title=texts.esc(course.title), n=n,
-                                                s=texts.plural(n), old=old))
+    await message.answer(texts.quota_set(course.title, n, old))
 
 
 ADMIN_ONLY = ("import", "grant", "revoke", "broadcast", "stats", "export", "page")

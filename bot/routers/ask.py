@@ -33,8 +33,7 @@ def render(reply: Reply, ctx: AskContext) -> list[str]:
     sources = [(c["n"], c["topic_title"], c["module_no"]) for c in reply.citations]
     quota_line = None
     if reply.quota is not None:
-        quota_line = texts.QUOTA_LEFT.format(left=reply.quota.left, quota=reply.quota.quota,
-                                             module=ctx.module_no)
+        quota_line = texts.quota_left(reply.quota.left, reply.quota.quota, ctx.module_no)
     return texts.answer_messages(to_blocks(ans.text), mode=ans.mode, persona=ctx.persona,
                                  note=ans.note is not None, sources=sources,
                                  quota_line=quota_line)
@@ -65,11 +64,10 @@ async def _answer(
                 offers = await suggestions.starters(conn, ctx.course_id, ctx.topic_id,
                                                     limit=2, exclude=follow_from, lang=lang)
     if reply.refused:
-        template = texts.QUOTA_EXHAUSTED if offers else texts.QUOTA_EXHAUSTED_NO_SUGGESTIONS
         assert reply.quota is not None
         await message.answer(
-            template.format(quota=reply.quota.quota, module=ctx.module_no,
-                            title=texts.esc(ctx.module_title)),
+            texts.quota_exhausted(reply.quota.quota, ctx.module_no,
+                                  texts.esc(ctx.module_title), suggestions=bool(offers)),
             reply_markup=keyboards.suggestions(offers),
         )
         return

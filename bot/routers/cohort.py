@@ -68,8 +68,8 @@ async def cohort_open_close(
         await message.answer(texts.UNKNOWN_COHORT.format(name=texts.esc(name[:64])))
         return
     if not changed:
-        await message.answer(texts.COHORT_UNCHANGED.format(
-            name=texts.esc(cohort.name), state="active" if active else "inactive"))
+        already = texts.COHORT_ALREADY_ACTIVE if active else texts.COHORT_ALREADY_INACTIVE
+        await message.answer(already.format(name=texts.esc(cohort.name)))
         return
     template = texts.COHORT_OPENED if active else texts.COHORT_CLOSED
     await message.answer(template.format(name=texts.esc(cohort.name)))
@@ -164,8 +164,7 @@ async def _report_members(
         writer.writerows([r.email, r.batch_no, r.status, url] for r, url in links)
         await message.answer_document(
             BufferedInputFile(out.getvalue().encode(), filename=f"invites-{cohort.name}.csv"),
-            caption=texts.INVITES_CAPTION.format(count=len(links), s=texts.plural(len(links)),
-                                                 name=texts.esc(cohort.name)),
+            caption=texts.invites_caption(len(links), cohort.name),
         )
 
 

@@ -116,8 +116,7 @@ async def star(
     if problem is not None:
         await reply(message, problem, sender)
         return
-    template = texts.STARRED if result.starred else texts.UNSTARRED
-    await reply(message, template.format(n=result.stars, s=texts.plural(result.stars)), sender)
+    await reply(message, texts.starred(result.stars, result.starred), sender)
 
 
 async def star_private(message: Message) -> None:
@@ -190,7 +189,7 @@ async def _tell_how_to_join(
             del _hinted[key]
     _hinted.pop((chat_id, cohort.id), None)  # re-inserted last: the dict stays time-ordered
     _hinted[(chat_id, cohort.id)] = now
-    text = texts.NOT_MEMBER_DM.format(group=texts.esc(message.chat.title or "the group"),
+    text = texts.NOT_MEMBER_DM.format(group=texts.esc(message.chat.title or texts.THE_GROUP),
                                       name=texts.esc(cohort.name))
     try:
         await sender.send(chat_id, lambda: bot.send_message(chat_id, text))

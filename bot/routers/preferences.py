@@ -12,6 +12,7 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
+from bot.i18n import fmt_datetime
 from bot.ui import keyboards, texts
 from bot.ui.callbacks import CourseCb, LeaveCb, TimeCb
 from storage import chat, enrollments, users
@@ -49,7 +50,7 @@ async def timezone(
     if not accepted or tz is None:
         await message.answer(texts.TIMEZONE_BAD.format(value=texts.esc(arg[:64])))
         return
-    local = now.astimezone(ZoneInfo(tz)).strftime("%H:%M")
+    local = fmt_datetime(now, tz, "HH:mm")
     await message.answer(texts.TIMEZONE_SET.format(tz=tz, local=local))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiogram import F, Router
@@ -77,14 +76,13 @@ async def begin(conn: asyncpg.Connection, user: User, course_id: uuid.UUID, modu
     attempt = result.attempt
     out: Out = []
     if attempt.index == 0:
-        out.append((texts.QUIZ_START.format(
-            module=module, title=texts.esc(attempt.module_title), total=attempt.total,
-            mark=await courses.pass_mark(conn, course_id)), None))
+        out.append((texts.quiz_start(module, attempt.module_title, attempt.total,
+                                     await courses.pass_mark(conn, course_id)), None))
     return [*out, await question_of(conn, attempt, user.locale)]
 
 
 def cooldown_text(module: int, until: datetime, now: datetime, tz: str) -> str:
-    when = until.astimezone(ZoneInfo(tz)).strftime("%H:%M on %d %b")
+    when = texts.fmt_at(until, tz)
     return texts.QUIZ_COOLDOWN.format(module=module, left=texts.duration(
         (until - now).total_seconds()), when=when)
 
@@ -138,8 +136,7 @@ async def _finished(conn: asyncpg.Connection, user: User, attempt_id: uuid.UUID,
     course_id, module_no = await quiz.attempt_scope(conn, attempt_id)
     cooldown = None
     if result.cooldown_until:
-        cooldown = "at " + result.cooldown_until.astimezone(
-            ZoneInfo(user.timezone)).strftime("%H:%M on %d %b")
+        cooldown = texts.fmt_at(result.cooldown_until, user.timezone)
     out: Out = [(texts.quiz_result(result.score, result.passed, result.pass_mark, module_no,
                                    cooldown, result.xp), None)]
     badges = list(result.badges)

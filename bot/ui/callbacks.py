@@ -67,3 +67,7 @@ class DeleteMeCb(CallbackData, prefix="del"):
 class VoteCb(CallbackData, prefix="fb"):
     answer: uuid.UUID  # rag_answers id; only its asker's vote counts (storage.feedback.vote)
     v: Literal["up", "down"]
+
+
+class LanguageCb(CallbackData, prefix="lang"):
+    lang: str  # one of bot.i18n.LANGUAGES; anything else is forged or from a removed language

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.i18n import LANGUAGES
+from bot.ui import texts
 from bot.ui.callbacks import (
     AskCb,
     BroadcastCb,
@@ -15,21 +17,13 @@ from bot.ui.callbacks import (
     DeleteMeCb,
     EnrollCb,
     JourneyCb,
+    LanguageCb,
     LeaveCb,
     PersonaCb,
     QuizCb,
     QuizStartCb,
     TimeCb,
     VoteCb,
-)
-from bot.ui.texts import (
-    DELETE_ME_NO,
-    DELETE_ME_YES,
-    PERSONA_LABELS,
-    PROFILE_LABELS,
-    VOTE_CHOSEN,
-    VOTE_DOWN,
-    VOTE_UP,
 )
 from storage.courses import CourseRow
 from storage.journeys import OpenJourney
@@ -40,28 +34,28 @@ def courses(rows: list[CourseRow], enrolled: set[str]) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for c in rows:
         mark = "✔ " if c.slug in enrolled else ""
-        kb.button(
-            text=f"{mark}{c.title} ({c.journeys} journeys)", callback_data=EnrollCb(course=c.id)
-        )
+        kb.button(text=mark + texts.course_button(c.title, c.journeys),
+                  callback_data=EnrollCb(course=c.id))
     kb.adjust(1)
     return kb.as_markup()
 
 
 def start(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="▶️ Start", callback_data=JourneyCb(action="start", delivery=delivery_id))
+    kb.button(text=texts.BTN_START, callback_data=JourneyCb(action="start", delivery=delivery_id))
     return kb.as_markup()
 
 
 def done(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="✅ Done", callback_data=JourneyCb(action="done", delivery=delivery_id))
+    kb.button(text=texts.BTN_DONE, callback_data=JourneyCb(action="done", delivery=delivery_id))
     return kb.as_markup()
 
 
 def continue_(delivery_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="▶️ Continue", callback_data=JourneyCb(action="start", delivery=delivery_id))
+    kb.button(text=texts.BTN_CONTINUE,
+              callback_data=JourneyCb(action="start", delivery=delivery_id))
     return kb.as_markup()
 
 
@@ -74,7 +68,7 @@ def next_steps(items: Sequence[OpenJourney], quiz: tuple[uuid.UUID, int] | None 
                   callback_data=JourneyCb(action="start", delivery=o.delivery_id))
     if quiz is not None:
         course_id, module = quiz
-        kb.button(text=f"📝 Take the Module {module} quiz",
+        kb.button(text=texts.BTN_QUIZ.format(module=module),
                   callback_data=QuizStartCb(course=course_id, module=module))
     if not items and quiz is None:
         return None
@@ -92,8 +86,8 @@ def leave_pick(courses: list[tuple[uuid.UUID, str]]) -> InlineKeyboardMarkup:
 
 def leave_confirm(course_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="🚪 Yes, leave", callback_data=LeaveCb(course=course_id, action="yes"))
-    kb.button(text="✖️ Stay", callback_data=LeaveCb(course=course_id, action="no"))
+    kb.button(text=texts.BTN_LEAVE_YES, callback_data=LeaveCb(course=course_id, action="yes"))
+    kb.button(text=texts.BTN_STAY, callback_data=LeaveCb(course=course_id, action="no"))
     return kb.as_markup()
 
 
@@ -125,22 +119,22 @@ def quiz_options(attempt_id: uuid.UUID, index: int, options: list[str]) -> Inlin
 
 def quiz_start(course_id: uuid.UUID, module: int) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=f"📝 Take the Module {module} quiz",
+    kb.button(text=texts.BTN_QUIZ.format(module=module),
               callback_data=QuizStartCb(course=course_id, module=module))
     return kb.as_markup()
 
 
 def broadcast_confirm(broadcast_id: uuid.UUID, recipients: int) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=f"📣 Send to {recipients}",
+    kb.button(text=texts.send_to_button(recipients),
               callback_data=BroadcastCb(action="send", id=broadcast_id))
-    kb.button(text="✖️ Cancel", callback_data=BroadcastCb(action="cancel", id=broadcast_id))
+    kb.button(text=texts.BTN_CANCEL, callback_data=BroadcastCb(action="cancel", id=broadcast_id))
     return kb.as_markup()
 
 
 def broadcast_stop(broadcast_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="⏹ Stop", callback_data=BroadcastCb(action="stop", id=broadcast_id))
+    kb.button(text=texts.BTN_STOP, callback_data=BroadcastCb(action="stop", id=broadcast_id))
     return kb.as_markup()
 
 
@@ -162,8 +156,8 @@ def answer(answer_id: uuid.UUID | None, items: list[Suggestion],
     """Under an answer: 👍/👎 (when the answer was stored), then the suggested questions."""
     kb = InlineKeyboardBuilder()
     if answer_id is not None:
-        for helpful, label, v in ((True, VOTE_UP, "up"), (False, VOTE_DOWN, "down")):
-            mark = VOTE_CHOSEN if chosen is helpful else ""
+        for helpful, label, v in ((True, texts.VOTE_UP, "up"), (False, texts.VOTE_DOWN, "down")):
+            mark = texts.VOTE_CHOSEN if chosen is helpful else ""
             kb.button(text=f"{mark}{label}", callback_data=VoteCb(answer=answer_id, v=v))
     for s in items:
         kb.button(text=f"💡 {s.text[:60]}", callback_data=AskCb(suggestion=s.id))
@@ -184,8 +178,8 @@ def mark_vote(markup: InlineKeyboardMarkup, helpful: bool) -> InlineKeyboardMark
             except (TypeError, ValueError):
                 out.append(button)
                 continue
-            label = VOTE_UP if cb.v == "up" else VOTE_DOWN
-            mark = VOTE_CHOSEN if (cb.v == "up") is helpful else ""
+            label = texts.VOTE_UP if cb.v == "up" else texts.VOTE_DOWN
+            mark = texts.VOTE_CHOSEN if (cb.v == "up") is helpful else ""
             out.append(button.model_copy(update={"text": f"{mark}{label}"}))
         rows.append(out)
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -194,11 +188,12 @@ def mark_vote(markup: InlineKeyboardMarkup, helpful: bool) -> InlineKeyboardMark
 def persona_choices(course_id: uuid.UUID, personas: list[str], current: str,
                     profile: str | None) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
+    persona_labels, profile_labels = texts.PERSONA_LABELS, texts.PROFILE_LABELS
     for p in personas:
         mark = "✔ " if p == current else ""
-        kb.button(text=f"{mark}{PERSONA_LABELS.get(p, p)}",
+        kb.button(text=f"{mark}{persona_labels.get(p, p)}",
                   callback_data=PersonaCb(course=course_id, kind="p", value=p))
-    for key, label in [*PROFILE_LABELS.items(), ("none", "🙅 No profile")]:
+    for key, label in [*profile_labels.items(), ("none", texts.NO_PROFILE)]:
         mark = "✔ " if key == (profile or "none") else ""
         kb.button(text=f"{mark}{label}",
                   callback_data=PersonaCb(course=course_id, kind="l", value=key))
@@ -208,7 +203,17 @@ def persona_choices(course_id: uuid.UUID, personas: list[str], current: str,
 
 def delete_me_confirm(user_id: uuid.UUID) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=DELETE_ME_YES, callback_data=DeleteMeCb(action="yes", user=user_id))
-    kb.button(text=DELETE_ME_NO, callback_data=DeleteMeCb(action="no", user=user_id))
+    kb.button(text=texts.DELETE_ME_YES, callback_data=DeleteMeCb(action="yes", user=user_id))
+    kb.button(text=texts.DELETE_ME_NO, callback_data=DeleteMeCb(action="no", user=user_id))
     kb.adjust(1)
+    return kb.as_markup()
+
+
+def languages(current: str) -> InlineKeyboardMarkup:
+    """Each language under its own name (a learner who can't read the current one finds it)."""
+    kb = InlineKeyboardBuilder()
+    for code, name in LANGUAGES.items():
+        mark = "✔ " if code == current else ""
+        kb.button(text=f"{mark}{name}", callback_data=LanguageCb(lang=code))
+    kb.adjust(2)
     return kb.as_markup()

@@ -27,6 +27,7 @@ from aiogram.exceptions import TelegramUnauthorizedError
 
 from bot.clock import utcnow
 from bot.config import Settings
+from bot.i18n import i18n, speakable
 from bot.middlewares.errors import DATABASE_DOWN
 from bot.transports.guard import TokenRevoked
 from bot.ui import keyboards, texts
@@ -118,9 +119,10 @@ class DeliveryWorker:
                 return
             for row in due:
                 chat_id = row["telegram_id"]
-                text = texts.RETAKE_READY.format(module=row["module_no"],
-                                                 title=texts.esc(row["course_title"]))
-                markup = keyboards.quiz_start(row["course_id"], row["module_no"])
+                with i18n.use_locale(speakable(row["locale"])):  # no update: the learner's own
+                    text = texts.RETAKE_READY.format(module=row["module_no"],
+                                                     title=texts.esc(row["course_title"]))
+                    markup = keyboards.quiz_start(row["course_id"], row["module_no"])
                 try:
                     await self.sender.send(chat_id, lambda c=chat_id, t=text, m=markup:
                                            self.bot.send_message(c, t, reply_markup=m))
@@ -232,14 +234,14 @@ class DeliveryWorker:
                       report: DeliveryReport) -> None:
         chat_id = jv.telegram_id
         try:
+            # Sent outside any update, so in the learner's stored language; built before
+            # sending because the sender may run the call later, outside this context.
+            with i18n.use_locale(speakable(jv.locale)):
+                text = texts.journey_card(jv)
+                markup = (keyboards.continue_(jv.delivery_id) if jv.kind == "farewell"
+                          else keyboards.start(jv.delivery_id))
             message = await self.sender.send(
-                chat_id,
-                lambda: self.bot.send_message(
-                    chat_id, texts.journey_card(jv),
-                    reply_markup=(keyboards.continue_(jv.delivery_id) if jv.kind == "farewell"
-                                  else keyboards.start(jv.delivery_id)),
-                ),
-            )
+                chat_id, lambda: self.bot.send_message(chat_id, text, reply_markup=markup))
         except TelegramUnauthorizedError as exc:
             raise TokenRevoked(f"Telegram rejected the bot token (401 {exc.message})") from None
         except SendFailed as exc:

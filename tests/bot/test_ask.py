@@ -57,10 +57,10 @@ async def test_at_zero_quota_the_learner_is_told_and_suggestions_stay_free(
     await _set_quota(asker, 1)
     await asker.say(ADA, "/start enroll_sql-basics")
     await asker.say(ADA, "why should I list columns instead of SELECT *?")
-    assert "0 of 1 typed questions left" in asker.texts_to(ADA)[-1]
+    assert "0 of 1 typed question left" in asker.texts_to(ADA)[-1]
     await asker.say(ADA, "and what about DISTINCT?")
     refusal = asker.emu.messages_to(ADA)[-1]
-    assert "You've used all 1 typed questions for Module 1" in refusal.plain_text
+    assert "You've used your 1 typed question for Module 1" in refusal.plain_text
     assert "always free" in refusal.plain_text and refusal.buttons
     assert await _used(asker, ADA) == 1
 

@@ -39,10 +39,10 @@ async def test_broadcast_to_1000_learners_obeys_the_rate_and_sends_each_once(
 
         await h.say(ADMIN, "/broadcast sql-basics Live Q&A tonight at 18:00 — bring questions!")
         preview = h.emu.messages_to(ADMIN)[-1]
-        assert "Broadcast to SQL from Zero — 1000 learners" in (preview.plain_text or "")
+        assert "Broadcast to SQL from Zero — 1,000 learners" in (preview.plain_text or "")
         assert "Live Q&amp;A tonight" in (preview.text or "")
         started = time.monotonic()
-        await h.press(ADMIN, preview, "Send to 1000")
+        await h.press(ADMIN, preview, "Send to 1,000")
         final = await h.emu.wait_for(lambda m: m.chat_id == ADMIN and "done in" in (
             m.plain_text or ""), timeout=120)
         elapsed = final.at - started
@@ -60,8 +60,8 @@ async def test_broadcast_to_1000_learners_obeys_the_rate_and_sends_each_once(
                  if m.message_id == preview.message_id]
         live = [m.plain_text or "" for m in edits if "sending…" in (m.plain_text or "")]
         assert len(live) >= 4 and all("ETA ~" in t and "left" in t for t in live)
-        assert "⏳ left 1000 of 1000" in live[0]
-        assert "✅ sent 997 · ❌ failed 3 of 1000" in (final.plain_text or "")
+        assert "⏳ left 1,000 of 1,000" in live[0]
+        assert "✅ sent 997 · ❌ failed 3 of 1,000" in (final.plain_text or "")
         assert final.buttons == []  # the Stop button goes away at the end
 
         async with pool.acquire() as conn:

@@ -94,6 +94,7 @@ def _cases(ids: dict[str, Any]) -> dict[type, list[str]]:
                      c.CourseCb(course=uuid.uuid4()).pack()],
         c.VoteCb: [c.VoteCb(answer=ids["bob_answer"], v=v).pack() for v in ("up", "down")]
         + [c.VoteCb(answer=uuid.uuid4(), v="up").pack()],
+        c.LanguageCb: [c.LanguageCb(lang=lang).pack() for lang in ("xx", "de", "<b>", "fil-ph")],
     }
 
 

@@ -63,7 +63,7 @@ async def test_broadcast_survives_kill_and_resumes_without_resending(
     await first.ready()
 
     emu.push_message(ADMIN, f"/broadcast sql-basics {BODY}")
-    preview = await emu.wait_for(lambda m: m.chat_id == ADMIN and "Send to 1000" in str(
+    preview = await emu.wait_for(lambda m: m.chat_id == ADMIN and "Send to 1,000" in str(
         m.buttons), timeout=30)
     started = time.monotonic()
     emu.push_callback(ADMIN, preview.message_id, preview.button("Send to")["callback_data"])
@@ -111,8 +111,9 @@ async def test_broadcast_survives_kill_and_resumes_without_resending(
     assert statuses == {"sent": 1000 - killed_in_flight, "unconfirmed": killed_in_flight}
     assert broadcast["status"] == "done"
     text = final.plain_text or ""
-    assert f"✅ sent {1000 - killed_in_flight} · ❌ failed 0 of 1000" in text
-    assert f"{killed_in_flight} were in flight during a restart" in text
+    assert f"✅ sent {1000 - killed_in_flight:,} · ❌ failed 0 of 1,000" in text
+    verb = "was" if killed_in_flight == 1 else "were"
+    assert f"{killed_in_flight} {verb} in flight during a restart" in text
     assert any("resuming broadcast" in line for line in second.lines)
     print(f"\nbroadcast e2e: killed with {killed_in_flight} in flight after "
           f"{sent_by_first} sent; 1000 delivered once each in {elapsed:.1f} s overall")

@@ -16,6 +16,13 @@ TOKEN = "123456:TEST-token"
 ADMIN = 900001
 
 
+def _sender(user_id: int, language_code: str | None) -> dict[str, Any]:
+    sender: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": f"U{user_id}"}
+    if language_code is not None:
+        sender["language_code"] = language_code
+    return sender
+
+
 class Harness:
     def __init__(self, emu: BotAPIEmulator, bot: Bot, dp: Dispatcher, settings: Settings,
                  clock: Clock, pool: asyncpg.Pool) -> None:
@@ -36,13 +43,15 @@ class Harness:
         await self.dp.feed_raw_update(self.bot, update)
         await self.dp["background"].idle()
 
-    async def say(self, user_id: int, text: str, **extra: Any) -> None:
-        """A private message from `user_id`, processed to completion before returning."""
+    async def say(self, user_id: int, text: str, *, language_code: str | None = None,
+                  **extra: Any) -> None:
+        """A private message from `user_id` (whose Telegram app is in `language_code`, when
+        given), processed to completion before returning."""
         message = {
             "message_id": self._next(),
             "date": int(self.clock().timestamp()),
             "chat": {"id": user_id, "type": "private", "first_name": f"U{user_id}"},
-            "from": {"id": user_id, "is_bot": False, "first_name": f"U{user_id}"},
+            "from": _sender(user_id, language_code),
             "text": text,
             **extra,
         }
@@ -52,13 +61,14 @@ class Harness:
             ]
         await self.feed({"update_id": self._next(), "message": message})
 
-    async def press(self, user_id: int, sent_message, button_text: str) -> None:
+    async def press(self, user_id: int, sent_message, button_text: str, *,
+                    language_code: str | None = None) -> None:
         data = sent_message.button(button_text)["callback_data"]
         update = {
             "update_id": self._next(),
             "callback_query": {
                 "id": str(self._next()),
-                "from": {"id": user_id, "is_bot": False, "first_name": f"U{user_id}"},
+                "from": _sender(user_id, language_code),
                 "chat_instance": "ci",
                 "message": sent_message.message,
                 "data": data,
