@@ -74,6 +74,13 @@ async def get(conn: asyncpg.Connection, broadcast_id: uuid.UUID) -> Broadcast | 
     return Broadcast(**dict(row)) if row else None
 
 
+async def reporter_locale(conn: asyncpg.Connection, broadcast_id: uuid.UUID) -> str:
+    """The language of the admin who confirmed the broadcast: its progress report speaks it."""
+    return await conn.fetchval(
+        "SELECT coalesce(u.locale, 'en') FROM broadcasts b LEFT JOIN users u "
+        "ON u.id = b.created_by WHERE b.id = $1", broadcast_id) or "en"
+
+
 async def start(
     conn: asyncpg.Connection, broadcast_id: uuid.UUID, *, owner: str, lease_seconds: float,
     progress_chat_id: int, progress_message_id: int,

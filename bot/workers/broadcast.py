@@ -26,6 +26,7 @@ from aiogram import Bot
 from aiogram.exceptions import ClientDecodeError, TelegramNetworkError, TelegramServerError
 
 from bot.config import Settings
+from bot.i18n import i18n, speakable
 from bot.ui import keyboards, texts
 from bot.workers.retry import backoff
 from bot.workers.sender import RateLimitedSender, SendFailed
@@ -63,6 +64,7 @@ class _Run:
     stop: bool = False  # the broadcast was stopped or taken over: send nothing more
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     lost: bool = False  # the lease is gone (an admin stopped it, or another process has it)
+    locale: str = "en"  # the progress report is edited outside any update: the admin's language
 
 
 class Broadcaster:
@@ -155,10 +157,11 @@ class Broadcaster:
     async def _run(self, bot: Bot, sender: RateLimitedSender, broadcast_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn:
             b = await broadcasts.get(conn, broadcast_id)
+            locale = speakable(await broadcasts.reporter_locale(conn, broadcast_id))
         if b is None or b.status != "sending" or b.owner != self.name:
             return
         async with self.pool.acquire() as own:
-            run = _Run(b, own, started=self.monotonic())
+            run = _Run(b, own, started=self.monotonic(), locale=locale)
             self._runs[b.id] = run
             # The lease has its own timer: however long a send waits (a 429 pause, a slow
             # progress edit), the lease is renewed and nobody takes the broadcast over.
@@ -311,10 +314,12 @@ class Broadcaster:
             except Exception as exc:
                 log.warning("broadcast %s: progress update failed: %s", b.id, exc)
                 continue
-            await self._edit(bot, sender, b, texts.broadcast_progress(
-                b.target_label, counts.sent, counts.failed, counts.unconfirmed, counts.left,
-                counts.total, self._eta(run, counts.left),
-            ), keyboards.broadcast_stop(b.id))
+            with i18n.use_locale(run.locale):
+                text = texts.broadcast_progress(
+                    b.target_label, counts.sent, counts.failed, counts.unconfirmed, counts.left,
+                    counts.total, self._eta(run, counts.left))
+                markup = keyboards.broadcast_stop(b.id)
+            await self._edit(bot, sender, b, text, markup)
 
     def _eta(self, run: _Run, left: int) -> float | None:
         if left == 0:
@@ -336,10 +341,11 @@ class Broadcaster:
         seconds = None
         if now.started_at and now.finished_at:
             seconds = (now.finished_at - now.started_at).total_seconds()
-        await self._edit(bot, sender, b, texts.broadcast_finished(
-            b.target_label, counts.sent, counts.failed, counts.unconfirmed, counts.total, seconds,
-            stopped=not done,
-        ), None)
+        with i18n.use_locale(run.locale):
+            text = texts.broadcast_finished(
+                b.target_label, counts.sent, counts.failed, counts.unconfirmed, counts.total,
+                seconds, stopped=not done)
+        await self._edit(bot, sender, b, text, None)
         log.info("broadcast %s %s: sent=%s failed=%s unconfirmed=%s", b.id,
                  "done" if done else "stopped", counts.sent, counts.failed, counts.unconfirmed)
 

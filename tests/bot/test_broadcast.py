@@ -116,6 +116,29 @@ async def test_cancel_stop_and_double_press(pool: asyncpg.Pool) -> None:
         assert "has no reachable learners" in last_text(h, ADMIN)
 
 
+async def test_progress_report_speaks_the_admins_language(pool: asyncpg.Pool) -> None:
+    """The progress message is edited in the background, outside any update: it still
+    follows the language of the admin who confirmed the broadcast."""
+    async with rig(pool, delivery_rate_per_second=20, broadcast_progress_seconds=0.5) as h:
+        report = await import_path(pool, DEMO)
+        await seed_enrolled(pool, report.course_id, 40)
+        await h.say(ADMIN, "/start")
+        async with pool.acquire() as conn:
+            await conn.execute("UPDATE users SET locale = 'fil' WHERE telegram_id = $1", ADMIN)
+        await h.say(ADMIN, "/broadcast sql-basics Kita-kits mamaya!")
+        preview = h.emu.messages_to(ADMIN)[-1]
+        await h.press(ADMIN, preview, preview.buttons[0]["text"])  # "send to 40", in Filipino
+        final = await h.emu.wait_for(lambda m: m.chat_id == ADMIN and "Tapos na ang broadcast"
+                                     in (m.plain_text or ""), timeout=30)
+        assert "✅ naipadala 40 · ❌ pumalya 0 sa 40" in (final.plain_text or "")
+        live = [m.plain_text or "" for m in h.emu.messages_to(ADMIN, "editMessageText")
+                if "ipinapadala" in (m.plain_text or "")]
+        assert live, "no live progress in Filipino"
+        assert not any("sending…" in t or "done in" in t
+                       for t in h.texts_to(ADMIN)[h.texts_to(ADMIN).index(
+                           preview.plain_text or ""):])
+
+
 async def test_a_429_longer_than_the_lease_neither_loses_the_lease_nor_leaves_rows_in_flight(
     pool: asyncpg.Pool,
 ) -> None:
