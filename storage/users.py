@@ -277,16 +277,15 @@ async def pause(conn: asyncpg.Connection, user_id: uuid.UUID,
 async def resume(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime,
                  course_id: uuid.UUID | None = None) -> None:
     """Unpause (everything, or one course); the next delivery is the learner's next local hour,
-    not the days missed."""
-    async with conn.transaction():
-        if course_id is None:
-            await conn.execute("UPDATE users SET paused = false WHERE id = $1", user_id)
-        await conn.execute(
-            "UPDATE course_users SET paused_at = NULL WHERE user_id = $1 "
-            "AND ($2::uuid IS NULL OR course_id = $2)",
-            user_id, course_id,
-        )
-        await _reschedule(conn, user_id, now, course_id)
+    not the days missed. The caller's unit of work holds the three statements together."""
+    if course_id is None:
+        await conn.execute("UPDATE users SET paused = false WHERE id = $1", user_id)
+    await conn.execute(
+        "UPDATE course_users SET paused_at = NULL WHERE user_id = $1 "
+        "AND ($2::uuid IS NULL OR course_id = $2)",
+        user_id, course_id,
+    )
+    await _reschedule(conn, user_id, now, course_id)
 
 
 async def mark_unreachable(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:

@@ -97,49 +97,46 @@ async def _my_course(conn: asyncpg.Connection, user: User, ref: str | uuid.UUID
 
 
 def _not_in(slug: str, mine: list[CourseUser]) -> str:
-    listing = ", ".join(f"<code>{texts.esc(cu.slug)}</code>" for cu in mine) or "none (/courses)"
+    if not mine:
+        return texts.NOT_IN_ANY_COURSE.format(slug=texts.esc(slug[:64]))
+    listing = ", ".join(f"<code>{texts.esc(cu.slug)}</code>" for cu in mine)
     return texts.NOT_IN_COURSE.format(slug=texts.esc(slug[:64]), courses=listing)
 
 
-async def pause(
-    message: Message, command: CommandObject, db: Transactor, user: User,
-    clock: Callable[[], datetime],
-) -> None:
+async def _switch(message: Message, command: CommandObject, db: Transactor, user: User,
+                  now: datetime, *, resume: bool) -> None:
+    """/pause and /resume: every course, or the one named (`/pause sql-basics`)."""
     slug = (command.args or "").strip()
     async with db.tx() as conn:
         cu, mine = await _my_course(conn, user, slug) if slug else (None, [])
-        if not slug:
-            await users.pause(conn, user.id)
-        elif cu is not None:
-            await users.pause(conn, user.id, cu.course_id, clock())
-    if not slug:
-        await message.answer(texts.PAUSED)
-    elif cu is None:
+        if not slug or cu is not None:  # else nothing to switch: say which courses there are
+            course_id = cu.course_id if cu is not None else None
+            if resume:
+                await users.resume(conn, user.id, now, course_id)
+            else:
+                await users.pause(conn, user.id, course_id, now)
+    if slug and cu is None:
         await message.answer(_not_in(slug, mine))
+    elif cu is None:
+        await message.answer(texts.RESUMED.format(hour=user.delivery_hour,
+                                                  tz=texts.esc(user.timezone))
+                             if resume else texts.PAUSED)
+    elif resume:
+        await message.answer(texts.RESUMED_COURSE.format(
+            title=texts.esc(cu.title), hour=user.delivery_hour, tz=texts.esc(user.timezone)))
     else:
         await message.answer(texts.PAUSED_COURSE.format(title=texts.esc(cu.title),
                                                         slug=texts.esc(cu.slug)))
 
 
-async def resume(
-    message: Message, command: CommandObject, db: Transactor, user: User,
-    clock: Callable[[], datetime],
-) -> None:
-    slug = (command.args or "").strip()
-    async with db.tx() as conn:
-        cu, mine = await _my_course(conn, user, slug) if slug else (None, [])
-        if not slug:
-            await users.resume(conn, user.id, clock())
-        elif cu is not None:
-            await users.resume(conn, user.id, clock(), cu.course_id)
-    if not slug:
-        await message.answer(texts.RESUMED.format(hour=user.delivery_hour,
-                                                  tz=texts.esc(user.timezone)))
-    elif cu is None:
-        await message.answer(_not_in(slug, mine))
-    else:
-        await message.answer(texts.RESUMED_COURSE.format(
-            title=texts.esc(cu.title), hour=user.delivery_hour, tz=texts.esc(user.timezone)))
+async def pause(message: Message, command: CommandObject, db: Transactor, user: User,
+                clock: Callable[[], datetime]) -> None:
+    await _switch(message, command, db, user, clock(), resume=False)
+
+
+async def resume(message: Message, command: CommandObject, db: Transactor, user: User,
+                 clock: Callable[[], datetime]) -> None:
+    await _switch(message, command, db, user, clock(), resume=True)
 
 
 async def leave(message: Message, command: CommandObject, db: Transactor, user: User) -> None:

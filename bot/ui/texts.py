@@ -83,6 +83,8 @@ RESUMED_COURSE = N_("Daily journeys for <b>{title}</b> will arrive again at {hou
 NOT_IN_COURSE = (
     N_("You're not in a course called “{slug}”. Your courses: {courses}.")
 )
+NOT_IN_ANY_COURSE = N_("You're not in a course called “{slug}”, nor in any other yet. Send "
+                       "/courses to pick one.")
 LEAVE_PICK = N_("Which course do you want to leave? Your progress is kept if you come back.")
 LEAVE_CONFIRM = (
     N_("Leave <b>{title}</b>? No more daily journeys will arrive for it. Your progress is kept: "

@@ -213,7 +213,11 @@ async def test_pause_leave_and_course_pick(harness: Harness, tmp_path: Path) -> 
     await import_path(h.pool, two_module_course(tmp_path / "a", "alpha"), now=h.clock.now)
     await import_path(h.pool, two_module_course(tmp_path / "b", "beta"), now=h.clock.now)
     worker = fast_worker(h.pool, h, h.clock)
+    await h.say(ADA, "/pause beta")  # not enrolled anywhere yet: where to go instead
+    assert "nor in any other yet" in h.texts_to(ADA)[-1] and "/courses" in h.texts_to(ADA)[-1]
     await h.say(ADA, "/start enroll_alpha")
+    await h.say(ADA, "/resume gamma")  # a course she isn't in: her courses are listed
+    assert "Your courses: alpha." in h.texts_to(ADA)[-1]
     await h.say(ADA, "/start enroll_beta")
     await h.say(ADA, "/pause beta")
     assert "/resume beta" in h.texts_to(ADA)[-1]
