@@ -16,6 +16,7 @@ from aiogram.filters import Command
 from aiogram.types import Message, MessageReactionUpdated, ReactionTypeEmoji
 
 from bot.filters import CohortMember, CohortStaff, is_cohort_staff
+from bot.i18n import i18n, speakable
 from bot.ui import texts
 from bot.ui.replies import GROUP_TYPES, reply
 from bot.workers.sender import RateLimitedSender, SendFailed
@@ -162,7 +163,7 @@ async def group_reply(
                     payload={"cohort": cohort.name, "threaded": target.kind == "message"},
                     at=clock())
     if outsider:
-        await _tell_how_to_join(bot, sender, message, cohort)
+        await _tell_how_to_join(bot, sender, message, cohort, user.locale)
 
 
 # When each outsider was last told how to join a cohort: once a day is helpful, every reply
@@ -172,10 +173,11 @@ HINT_EVERY_SECONDS = 24 * 3600
 
 
 async def _tell_how_to_join(
-    bot: Bot, sender: RateLimitedSender, message: Message, cohort: Cohort
+    bot: Bot, sender: RateLimitedSender, message: Message, cohort: Cohort, locale: str
 ) -> None:
-    """Privately, so the group stays quiet; if they never started the bot, Telegram refuses
-    and that is fine."""
+    """Privately, so the group stays quiet, and in their own language (the update came from a
+    group, which speaks English); if they never started the bot, Telegram refuses and that is
+    fine."""
     if message.from_user is None:
         return
     chat_id = message.from_user.id
@@ -189,8 +191,9 @@ async def _tell_how_to_join(
             del _hinted[key]
     _hinted.pop((chat_id, cohort.id), None)  # re-inserted last: the dict stays time-ordered
     _hinted[(chat_id, cohort.id)] = now
-    text = texts.NOT_MEMBER_DM.format(group=texts.esc(message.chat.title or texts.THE_GROUP),
-                                      name=texts.esc(cohort.name))
+    with i18n.use_locale(speakable(locale)):
+        text = texts.NOT_MEMBER_DM.format(group=texts.esc(message.chat.title or texts.THE_GROUP),
+                                          name=texts.esc(cohort.name))
     try:
         await sender.send(chat_id, lambda: bot.send_message(chat_id, text))
     except SendFailed as exc:

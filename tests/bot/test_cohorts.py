@@ -239,6 +239,19 @@ async def test_edited_answer_is_updated(pool: asyncpg.Pool) -> None:
                 "A row is one record"
 
 
+async def test_outsider_is_told_how_to_join_in_their_own_language(pool: asyncpg.Pool) -> None:
+    """The group speaks English, but the private hint goes to one person: in theirs."""
+    async with rig(pool) as h:
+        await cohort_with_members(h)
+        await h.say(EVE, "/start", language_code="tl")  # Telegram's code for Tagalog
+        await group_say(h, TUTOR, "/coldcall 1.1", thread_id=THREAD, name="Tess")
+        pid = bot_posts(h)[-1].message_id
+        await group_say(h, EVE, "Pwede po ba?", reply_to=pid, thread_id=THREAD, name="Eve")
+        hint = last_text(h, EVE)
+        assert "spring" in hint and "invite link" in hint
+        assert "not a member of cohort" not in hint and "Hindi" in hint, hint
+
+
 async def test_outsider_is_told_how_to_join_once(pool: asyncpg.Pool) -> None:
     async with rig(pool) as h:
         await cohort_with_members(h)
