@@ -3,17 +3,22 @@
 Telegram's limits: about 30 msg/s per bot (default 25 to keep headroom; up to 1000 with paid
 broadcasts), 1 msg/s per private chat, 20 msg/min per group. A 429 pauses the *whole* sender
 for `retry_after` — Telegram is saying the bot, not the chat, is too fast.
+
+Those limits are per bot, so with `shared` (Redis, bot/shared.py) every process draws on one
+budget and one 429 pause; without it, or while Redis is unreachable, this process keeps its
+own (then at its share of the rate: the rate divided by the senders last seen in Redis).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiogram.exceptions import (
     ClientDecodeError,
@@ -26,6 +31,9 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+
+if TYPE_CHECKING:
+    from bot.shared import SharedLimits
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,7 +101,10 @@ class RateLimitedSender:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         max_chats: int = 100_000,
+        shared: SharedLimits | None = None,
     ) -> None:
+        self.rate = rate_per_second
+        self.shared = shared
         self.interval = 1.0 / rate_per_second
         self.chat_interval = chat_interval
         self.group_per_minute = group_per_minute
@@ -106,11 +117,76 @@ class RateLimitedSender:
         # (a chat's next slot in the future, a group's sends of the last minute); past
         # `max_chats` the expired ones go, then the least recently used.
         self.max_chats = max_chats
+        if shared is not None:
+            from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
+
+            # moving windows count whole seconds: a fractional interval rounds up (stricter)
+            self._chat_item = RateLimitItemPerSecond(1, max(1, math.ceil(chat_interval)))
+            self._group_item = RateLimitItemPerMinute(group_per_minute)
         self._chat_next: OrderedDict[int, float] = OrderedDict()
         self._group_sends: OrderedDict[int, deque[float]] = OrderedDict()
         self._lock = asyncio.Lock()
         self._pacer = Pacer(rate_per_second, clock, lambda: self._paused_until, sleep)
         self.stats = SenderStats()
+
+    def _local_share(self) -> None:
+        """Redis is unreachable: pace this process alone at its share of the budget."""
+        assert self.shared is not None
+        self.interval = self.shared.senders / self.rate
+        self._pacer.interval = self.interval
+
+    async def _reserve(self, chat_id: int) -> bool:
+        """Wait for a send slot: the shared budget's (True) or, without Redis, this
+        process's own (False)."""
+        from bot.shared import LATE_SECONDS, SharedUnavailable
+
+        shared = self.shared
+        if shared is not None and shared.available():
+            try:
+                while True:
+                    delay = await shared.reserve(self.rate)
+                    due = time.monotonic() + delay
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    if time.monotonic() - due > LATE_SECONDS:
+                        continue  # stalled past the slot: sending now would crowd the next
+                    # The chat and group windows are taken at the slot, not before the wait,
+                    # so the time between two sends to one chat is measured where it matters.
+                    wait = 0.0
+                    if self.chat_interval > 0:
+                        wait = await shared.hit(self._chat_item, "chat", chat_id)
+                    if not wait and chat_id < 0:
+                        wait = await shared.hit(self._group_item, "group", chat_id)
+                    if not wait:
+                        return True
+                    await asyncio.sleep(wait)
+            except SharedUnavailable:
+                self._local_share()
+        await self._acquire(chat_id)
+        return False
+
+    async def _go(self, shared: bool, *, yield_to_hold: bool) -> bool:
+        """Right before the request: False if a 429 pause began meanwhile (the caller takes
+        a new slot, after the pause, instead of sending into it)."""
+        if not shared:
+            return await self._pacer.wait(yield_to_hold=yield_to_hold)
+        from bot.shared import SharedUnavailable
+
+        assert self.shared is not None
+        try:
+            return not await self.shared.paused_for()
+        except SharedUnavailable:
+            self._local_share()
+            return await self._pacer.wait(yield_to_hold=yield_to_hold)
+
+    async def _pause_all(self, retry_after: float) -> None:
+        from bot.shared import SharedUnavailable
+
+        if self.shared is not None:
+            try:
+                await self.shared.pause(retry_after)
+            except SharedUnavailable:
+                self._local_share()
 
     async def _acquire(self, chat_id: int) -> None:
         """Reserve a send slot honoring the global, per-chat and per-group limits."""
@@ -169,14 +245,14 @@ class RateLimitedSender:
         took nothing), before the pause: undo what `prepare` committed."""
         attempts = 0
         while attempts <= self.max_429_retries:
-            await self._acquire(chat_id)
+            shared = await self._reserve(chat_id)
             if prepare is not None:
                 await prepare()
             # A 429 pause that began after `prepare`: don't sit through it "prepared" (a
             # broadcast row would look in flight the whole time); undo, wait, start over.
-            if not await self._pacer.wait(yield_to_hold=refused is not None):
-                assert refused is not None
-                await refused()
+            if not await self._go(shared, yield_to_hold=refused is not None):
+                if refused is not None:
+                    await refused()
                 continue
             attempts += 1
             try:
@@ -188,6 +264,7 @@ class RateLimitedSender:
                     if until > self._paused_until:
                         self.stats.paused_seconds += until - max(self._paused_until, self.clock())
                         self._paused_until = until
+                await self._pause_all(exc.retry_after)
                 log.warning("429 from Telegram: pausing all sends for %ss", exc.retry_after)
                 if refused is not None:
                     await refused()
