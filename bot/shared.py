@@ -6,10 +6,11 @@ With Redis, all of them draw on the same state:
 
 - the global send rate: a shared slot clock (one short Lua script: "the next free slot is
   max(now, next); next += interval"), so sends from all processes leave evenly spaced instead
-  of in bursts — a moving window alone would let every process fire its share at the start
-  of each second;
-- a 429 pause: a key whose TTL is `retry_after`; the slot clock never hands out a slot before
-  it expires, and every sender checks it right before its request;
+  of in bursts — a moving window would let every process fire its share at the start of each
+  second. A process takes a few slots per round trip (as many as it has sends waiting, none
+  more than 50 ms ahead) and drops any it reaches late;
+- a 429 pause: a key whose TTL is `retry_after`; the slot clock hands out no slot before it
+  expires, so a 429 to one process stops all within the 50 ms horizon;
 - 1 msg/s per chat, 20 msg/min per group and the per-user flood control: moving windows of
   the `limits` library (its Redis storage);
 - in-flight update claims, so the same update posted to two bot processes is handled once
@@ -36,28 +37,37 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0  # after a failure, don't try Redis again for this long
 ANNOUNCE_SECONDS = 5.0  # how often a sender says it is alive (the fallback share)
+# Slots are handed out at most this far ahead: after a 429, whatever other processes already
+# hold leaves within this time, nothing later.
+HORIZON_MICROS = 50_000
+# A slot its process only gets to this late (a stall) is dropped, not used: sending it then
+# would crowd the slots of the other processes.
+LATE_SECONDS = 0.02
 # The shared clock spaces sends this much below the configured rate: a process that wakes a
 # little late, or an emulator/Telegram that records arrivals a little late, must not see one
 # second holding more than the rate (30 ms of slack in every second).
 PACE_HEADROOM = 0.97
-# A sender that wakes this long after its slot (a stalled process) takes a fresh slot rather
-# than crowd the ones behind it.
-LATE_SECONDS = 0.012
 
-# KEYS: next-free-slot, pause. ARGV: interval (µs). Returns µs until the slot (Redis's clock,
-# so processes on machines with skewed clocks still agree).
+# KEYS: next-free-slot, pause. ARGV: interval (µs), slots wanted, horizon (µs). Hands out up
+# to `wanted` consecutive slots, but none further ahead than the horizon (so a 429 finds few
+# slots already given out) and none during a pause. Returns {slots granted, µs until the
+# first} — with 0 granted, µs until asking again is worth it. Redis's clock decides, so
+# processes on machines with skewed clocks still agree.
 _SLOT_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
+local horizon = tonumber(ARGV[3])
 local start = now
 local pause = redis.call('PTTL', KEYS[2])
 if pause > 0 then start = now + pause * 1000 end
-local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = math.max(start, nxt)
-redis.call('SET', KEYS[1], string.format('%d', slot + interval), 'PX',
-           math.floor((slot + interval - now) / 1000) + 1000)
-return slot - now
+local first = math.max(start, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local room = math.floor((now + horizon - first) / interval) + 1
+local n = math.min(tonumber(ARGV[2]), room)
+if n <= 0 then return {0, first - horizon - now} end
+redis.call('SET', KEYS[1], string.format('%d', first + n * interval), 'PX',
+           math.floor((first + n * interval - now) / 1000) + 1000)
+return {n, first - now}
 """
 
 # KEYS: pause. ARGV: ms. Lengthen the pause, never shorten it.
@@ -91,7 +101,7 @@ class SharedLimits:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         # Short timeouts: a Redis that hangs must not hold a send (or an update) for long.
         self.redis = redis.asyncio.Redis.from_url(
-            url, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True)
+            url, socket_timeout=2.0, socket_connect_timeout=3.0, decode_responses=True)
         self._errors: tuple[type[BaseException], ...] = (
             redis.exceptions.RedisError, OSError, TimeoutError)
         storage = RedisStorage(f"async+{url}", implementation="redispy", key_prefix=prefix,
@@ -134,14 +144,17 @@ class SharedLimits:
 
     # -- the global rate and the 429 pause ------------------------------------------------
 
-    async def reserve(self, rate_per_second: float) -> float:
-        """Seconds until this process's next global send slot (after any 429 pause)."""
+    async def reserve(self, rate_per_second: float, wanted: int) -> tuple[int, float, float]:
+        """Up to `wanted` consecutive global send slots for this process: (how many, seconds
+        until the first, seconds between them). (0, wait, …): none free within the
+        horizon (a pause, or every near slot taken); ask again after `wait`."""
         if time.monotonic() - self._announced >= ANNOUNCE_SECONDS:
             await self._announce()
         interval = max(1, round(1_000_000 / (rate_per_second * PACE_HEADROOM)))
-        micros = await self._run("reserve", self._slot(
-            keys=[self.key("send", "next"), self.key("send", "pause")], args=[interval]))
-        return int(micros) / 1_000_000
+        n, micros = await self._run("reserve", self._slot(
+            keys=[self.key("send", "next"), self.key("send", "pause")],
+            args=[interval, max(1, wanted), HORIZON_MICROS]))
+        return int(n), max(0, int(micros)) / 1_000_000, interval / 1_000_000
 
     async def paused_for(self) -> float:
         """Seconds left of a 429 pause any process was given (0: none)."""

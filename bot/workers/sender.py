@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+async def _zero() -> float:
+    return 0.0
+
+
 class SendFailed(Exception):
     """The message could not be sent. `permanent` = retrying won't help; `blocked` = 403."""
 
@@ -123,6 +127,9 @@ class RateLimitedSender:
             # moving windows count whole seconds: a fractional interval rounds up (stricter)
             self._chat_item = RateLimitItemPerSecond(1, max(1, math.ceil(chat_interval)))
             self._group_item = RateLimitItemPerMinute(group_per_minute)
+        self._slots: deque[float] = deque()  # shared-clock slots held (monotonic times)
+        self._slot_lock = asyncio.Lock()
+        self._slot_waiters = 0
         self._chat_next: OrderedDict[int, float] = OrderedDict()
         self._group_sends: OrderedDict[int, deque[float]] = OrderedDict()
         self._lock = asyncio.Lock()
@@ -138,25 +145,20 @@ class RateLimitedSender:
     async def _reserve(self, chat_id: int) -> bool:
         """Wait for a send slot: the shared budget's (True) or, without Redis, this
         process's own (False)."""
-        from bot.shared import LATE_SECONDS, SharedUnavailable
+        from bot.shared import SharedUnavailable
 
         shared = self.shared
         if shared is not None and shared.available():
             try:
                 while True:
-                    delay = await shared.reserve(self.rate)
-                    due = time.monotonic() + delay
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    if time.monotonic() - due > LATE_SECONDS:
-                        continue  # stalled past the slot: sending now would crowd the next
+                    await self._global_slot(shared)
                     # The chat and group windows are taken at the slot, not before the wait,
                     # so the time between two sends to one chat is measured where it matters.
-                    wait = 0.0
-                    if self.chat_interval > 0:
-                        wait = await shared.hit(self._chat_item, "chat", chat_id)
-                    if not wait and chat_id < 0:
-                        wait = await shared.hit(self._group_item, "group", chat_id)
+                    hits = [shared.hit(self._chat_item, "chat", chat_id)
+                            if self.chat_interval > 0 else _zero()]
+                    if chat_id < 0:
+                        hits.append(shared.hit(self._group_item, "group", chat_id))
+                    wait = max(await asyncio.gather(*hits))
                     if not wait:
                         return True
                     await asyncio.sleep(wait)
@@ -165,19 +167,46 @@ class RateLimitedSender:
         await self._acquire(chat_id)
         return False
 
+    async def _global_slot(self, shared: SharedLimits) -> None:
+        """Take this process's next slot of the shared clock (fetched a few at a time, in
+        arrival order) and sleep until it; a slot reached too late is dropped (sending then
+        would crowd other processes' slots) and the next one taken."""
+        from bot.shared import LATE_SECONDS
+
+        while True:
+            self._slot_waiters += 1
+            try:
+                async with self._slot_lock:
+                    while True:
+                        now = time.monotonic()
+                        while self._slots and (now - self._slots[0] > LATE_SECONDS
+                                               or self._paused_until > self.clock()):
+                            self._slots.popleft()  # reached too late, or a 429 came since
+                        if self._slots:
+                            slot = self._slots.popleft()
+                            break
+                        n, first, interval = await shared.reserve(
+                            self.rate, min(32, self._slot_waiters))
+                        base = time.monotonic() + first
+                        if n == 0:
+                            await asyncio.sleep(max(first, 0.001))
+                            continue
+                        self._slots.extend(base + i * interval for i in range(n))
+            finally:
+                self._slot_waiters -= 1
+            delay = slot - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if time.monotonic() - slot <= LATE_SECONDS:
+                return
+
     async def _go(self, shared: bool, *, yield_to_hold: bool) -> bool:
         """Right before the request: False if a 429 pause began meanwhile (the caller takes
-        a new slot, after the pause, instead of sending into it)."""
+        a new slot, after the pause, instead of sending into it). A pause another process
+        was given stops this one through the slot clock (within its horizon)."""
         if not shared:
             return await self._pacer.wait(yield_to_hold=yield_to_hold)
-        from bot.shared import SharedUnavailable
-
-        assert self.shared is not None
-        try:
-            return not await self.shared.paused_for()
-        except SharedUnavailable:
-            self._local_share()
-            return await self._pacer.wait(yield_to_hold=yield_to_hold)
+        return self._paused_until <= self.clock()
 
     async def _pause_all(self, retry_after: float) -> None:
         from bot.shared import SharedUnavailable
