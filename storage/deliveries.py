@@ -46,8 +46,8 @@ def next_due_after_days_sql(tz: str, hour: str, now: str, extra_days: str) -> st
 # rule; the bot always passes false.
 _CLAIM_SQL = f"""
 WITH due AS (
-    SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on, cu.created_at,
-           u.timezone, u.delivery_hour, u.last_active_at
+    SELECT cu.id, cu.ctid AS row_at, cu.user_id, cu.course_id, cu.last_priority,
+           cu.last_taken_on, cu.created_at, u.timezone, u.delivery_hour, u.last_active_at
     FROM course_users cu JOIN users u ON u.id = cu.user_id
     WHERE cu.next_due_at <= $1 AND cu.completed_at IS NULL
       AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL AND cu.left_at IS NULL
@@ -60,15 +60,17 @@ WITH due AS (
            {quiet_sql("d.timezone", "d.delivery_hour", "$1")} AS quiet
     FROM due d
     LEFT JOIN LATERAL {offer_sql("d", "d.timezone", "$1")} o ON true
+    -- one pass over the learner's past deliveries gives both the last engagement and the
+    -- send times of the unopened cards (then counted after it)
     CROSS JOIN LATERAL (
-        SELECT greatest(d.last_active_at, d.created_at,
-                        (SELECT max(jd.opened_at) FROM journey_deliveries jd
-                         WHERE jd.course_user_id = d.id)) AS engaged
+        SELECT greatest(d.last_active_at, d.created_at, max(jd.opened_at)) AS engaged,
+               array_agg(jd.sent_at) FILTER (WHERE jd.kind = 'card' AND jd.status = 'sent'
+                                             AND jd.opened_at IS NULL) AS unopened_sent
+        FROM journey_deliveries jd WHERE jd.course_user_id = d.id
     ) e
     CROSS JOIN LATERAL (
-        SELECT count(*) AS unopened FROM journey_deliveries jd
-        WHERE jd.course_user_id = d.id AND jd.kind = 'card' AND jd.status = 'sent'
-          AND jd.opened_at IS NULL AND jd.sent_at > e.engaged
+        SELECT count(*) AS unopened FROM unnest(e.unopened_sent) AS s(sent_at)
+        WHERE s.sent_at > e.engaged
     ) x
 ), plan AS (
     SELECT st.*, CASE
@@ -87,18 +89,22 @@ WITH due AS (
     RETURNING id, course_user_id, kind
 ), upd AS (
     UPDATE course_users cu SET
-        lapsed_at = CASE WHEN ins.kind = 'farewell' THEN $1 ELSE cu.lapsed_at END,
+        lapsed_at = CASE WHEN x.ins_kind = 'farewell' THEN $1 ELSE cu.lapsed_at END,
         next_due_at = CASE
-            WHEN ins.kind = 'farewell' THEN NULL
-            WHEN ins.id IS NOT NULL AND p.unopened + 1 >= {BACKOFF_WEEKLY}
-                THEN {next_due_after_days_sql("p.timezone", "p.delivery_hour", "$1", "6")}
-            WHEN ins.id IS NOT NULL AND p.unopened + 1 >= {BACKOFF_EVERY_OTHER_DAY}
-                THEN {next_due_after_days_sql("p.timezone", "p.delivery_hour", "$1", "1")}
-            ELSE {next_due_sql("p.timezone", "p.delivery_hour", "$1")} END,
-        last_priority = CASE WHEN $5 AND ins.id IS NOT NULL AND p.is_new THEN p.priority
+            WHEN x.ins_kind = 'farewell' THEN NULL
+            WHEN x.inserted AND x.unopened + 1 >= {BACKOFF_WEEKLY}
+                THEN {next_due_after_days_sql("x.timezone", "x.delivery_hour", "$1", "6")}
+            WHEN x.inserted AND x.unopened + 1 >= {BACKOFF_EVERY_OTHER_DAY}
+                THEN {next_due_after_days_sql("x.timezone", "x.delivery_hour", "$1", "1")}
+            ELSE {next_due_sql("x.timezone", "x.delivery_hour", "$1")} END,
+        last_priority = CASE WHEN $5 AND x.inserted AND x.is_new THEN x.priority
                              ELSE cu.last_priority END
-    FROM plan p LEFT JOIN ins ON ins.course_user_id = p.id
-    WHERE cu.id = p.id
+    FROM (SELECT p.row_at, p.timezone, p.delivery_hour, p.unopened, p.is_new, p.priority,
+                 ins.kind AS ins_kind, ins.id IS NOT NULL AS inserted
+          FROM plan p LEFT JOIN ins ON ins.course_user_id = p.id) x
+    -- by the row's address (a TID scan): `due` holds the row's lock, so it can't have moved,
+    -- and the planner never scans the whole table to hash-join a thousand rows
+    WHERE cu.ctid = x.row_at
 )
 SELECT id FROM ins
 """
