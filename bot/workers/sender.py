@@ -150,55 +150,70 @@ class RateLimitedSender:
         shared = self.shared
         if shared is not None and shared.available():
             try:
-                while True:
-                    await self._global_slot(shared)
-                    # The chat and group windows are taken at the slot, not before the wait,
-                    # so the time between two sends to one chat is measured where it matters.
-                    hits = [shared.hit(self._chat_item, "chat", chat_id)
-                            if self.chat_interval > 0 else _zero()]
-                    if chat_id < 0:
-                        hits.append(shared.hit(self._group_item, "group", chat_id))
-                    wait = max(await asyncio.gather(*hits))
-                    if not wait:
-                        return True
-                    await asyncio.sleep(wait)
+                await self._shared_slot(shared, chat_id)
+                return True
             except SharedUnavailable:
                 self._local_share()
         await self._acquire(chat_id)
         return False
 
-    async def _global_slot(self, shared: SharedLimits) -> None:
+    async def _shared_slot(self, shared: SharedLimits, chat_id: int) -> None:
         """Take this process's next slot of the shared clock (fetched a few at a time, in
-        arrival order) and sleep until it; a slot reached too late is dropped (sending then
-        would crowd other processes' slots) and the next one taken."""
+        arrival order), with the chat's and group's windows, and sleep until it.
+
+        The windows are taken at the head of this process's queue, right before the slot
+        (at most the 50 ms horizon ahead of it), so the gap between two sends to one chat is
+        measured where it matters; a window that says "not yet" hands the slot to the next
+        send in the queue. After the slot nothing but the request itself is left to do, and a
+        slot reached too late (a stall) is dropped: sending then would crowd other
+        processes' slots."""
         from bot.shared import LATE_SECONDS
 
+        windows_taken = False
         while True:
-            self._slot_waiters += 1
+            wait = 0.0
+            self._slot_waiters += 1  # how many slots to fetch at once
             try:
                 async with self._slot_lock:
-                    while True:
-                        now = time.monotonic()
-                        while self._slots and (now - self._slots[0] > LATE_SECONDS
-                                               or self._paused_until > self.clock()):
-                            self._slots.popleft()  # reached too late, or a 429 came since
-                        if self._slots:
-                            slot = self._slots.popleft()
-                            break
-                        n, first, interval = await shared.reserve(
-                            self.rate, min(32, self._slot_waiters))
-                        base = time.monotonic() + first
-                        if n == 0:
-                            await asyncio.sleep(max(first, 0.001))
-                            continue
-                        self._slots.extend(base + i * interval for i in range(n))
+                    slot = await self._next_shared_slot(shared)
+                    if not windows_taken:
+                        hits = [shared.hit(self._chat_item, "chat", chat_id)
+                                if self.chat_interval > 0 else _zero()]
+                        if chat_id < 0:
+                            hits.append(shared.hit(self._group_item, "group", chat_id))
+                        wait = max(await asyncio.gather(*hits))
+                        if wait:
+                            self._slots.appendleft(slot)  # the next send in line takes it
+                        windows_taken = not wait
             finally:
                 self._slot_waiters -= 1
+            if wait:
+                await asyncio.sleep(wait)
+                continue
             delay = slot - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             if time.monotonic() - slot <= LATE_SECONDS:
                 return
+
+    async def _next_shared_slot(self, shared: SharedLimits) -> float:
+        """The earliest slot this process holds that isn't stale, fetching more as needed
+        (as many as there are sends waiting, up to 32)."""
+        from bot.shared import LATE_SECONDS
+
+        while True:
+            now = time.monotonic()
+            while self._slots and (now - self._slots[0] > LATE_SECONDS
+                                   or self._paused_until > self.clock()):
+                self._slots.popleft()  # reached too late, or a 429 came since
+            if self._slots:
+                return self._slots.popleft()
+            n, first, interval = await shared.reserve(self.rate, min(32, self._slot_waiters))
+            base = time.monotonic() + first
+            if n == 0:
+                await asyncio.sleep(max(first, 0.001))
+                continue
+            self._slots.extend(base + i * interval for i in range(n))
 
     async def _go(self, shared: bool, *, yield_to_hold: bool) -> bool:
         """Right before the request: False if a 429 pause began meanwhile (the caller takes
