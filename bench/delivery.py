@@ -1,16 +1,24 @@
-"""Delivery benchmarks: claim rate at 100k / 1M due course-users, and achieved vs configured
-send rate against the local Bot API emulator. Prints figures; asserts nothing.
+"""Delivery benchmarks: claim rate at 100k / 1M due course-users, achieved vs configured send
+rate of one in-process worker, and of several `learnbot deliver` processes sharing one budget
+through Redis, against the local Bot API emulator. Prints figures; asserts nothing.
 
     .venv/bin/python bench/delivery.py [--sizes 100000 1000000] [--workers 4]
+        [--rates 25 100 500 1000] [--processes 1 2 4] [--process-rate 1000]
+
+The multi-process figures need a Redis: REDIS_URL, else 127.0.0.1:6379, else a
+`redis-server` the bench starts itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,7 +50,8 @@ async def fresh_db(admin_url: str, name: str) -> str:
     return url
 
 
-async def seed(pool, n: int) -> None:
+async def seed(pool, n: int, due: datetime = NOW - timedelta(minutes=1),
+               zones: list[str] | None = None) -> None:
     async with pool.acquire() as conn:
         course_id = await import_course(conn, load_course(ROOT / "courses" / "sql-basics"))
         course_id = course_id.course_id
@@ -52,14 +61,13 @@ async def seed(pool, n: int) -> None:
             await conn.execute(
                 """
                 WITH u AS (INSERT INTO users (telegram_id, timezone)
-                           SELECT 10000000 + g,
-                                  (ARRAY['UTC','Europe/Berlin','Asia/Tokyo','America/Chicago'])
-                                  [1 + g % 4]
+                           SELECT 10000000 + g, ($5::text[])[1 + g % cardinality($5::text[])]
                            FROM generate_series($2::int, $2 + $3 - 1) g RETURNING id)
                 INSERT INTO course_users (user_id, course_id, next_due_at)
                 SELECT id, $1, $4 FROM u
                 """,
-                course_id, start, count, NOW - timedelta(minutes=1),
+                course_id, start, count, due,
+                zones or ["UTC", "Europe/Berlin", "Asia/Tokyo", "America/Chicago"],
             )
         await conn.execute("ANALYZE")
 
@@ -112,12 +120,54 @@ async def send_bench(admin_url: str, rates: list[float], messages: int) -> None:
               f"= {report.sent / elapsed:6.1f} msg/s achieved")
 
 
+async def processes_bench(admin_url: str, counts: list[int], rate: float, messages: int,
+                          redis_url: str) -> None:
+    """`learnbot deliver --once` processes, one budget of `rate` shared through Redis: what
+    they achieve together, from the emulator's request times."""
+    from tests.helpers import max_in_one_second
+
+    for count in counts:
+        url = await fresh_db(admin_url, "bench_procs")
+        pool = await pg.create_pool(url, max_size=4)
+        await seed(pool, messages, due=datetime.now(UTC) - timedelta(minutes=1),
+                   zones=["UTC"])
+        await pool.close()
+        async with BotAPIEmulator() as emu:
+            env = {**os.environ, "BOT_TOKEN": "123456:bench", "TELEGRAM_API_URL": emu.url,
+                   "DATABASE_URL": url, "REDIS_URL": redis_url, "HF_HUB_OFFLINE": "1",
+                   "REDIS_KEY_PREFIX": "bench-" + uuid.uuid4().hex[:8], "LOG_LEVEL": "WARNING",
+                   "DELIVERY_RATE_PER_SECOND": str(rate), "PYTHONPATH": str(ROOT)}
+            procs = [await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "deliver", "--once", cwd=ROOT, env=env,
+                stdout=asyncio.subprocess.DEVNULL) for _ in range(count)]
+            await asyncio.gather(*(p.wait() for p in procs))
+            times = sorted(c.at for c in emu.calls("sendMessage") if c.ok)
+        span = times[-1] - times[0] if len(times) > 1 else float("nan")
+        print(f"send   {count} processes, one budget of {rate:.0f} msg/s: {len(times):,} sent "
+              f"in {span:5.1f} s = {len(times) / span:6.1f} msg/s achieved "
+              f"(busiest second: {max_in_one_second(times)})")
+
+
+@contextlib.contextmanager
+def a_redis():
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    from tests.support.redis_server import some_redis
+
+    with some_redis() as url:
+        yield url
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--rates", type=float, nargs="*", default=[25, 100, 500, 1000])
+    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--process-rate", type=float, default=1000)
+    parser.add_argument("--process-messages", type=int, default=10_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="learnbot-bench-") as tmp:
         server = embedded.start_embedded(Path(tmp))
@@ -125,6 +175,10 @@ async def main() -> None:
         for n in args.sizes:
             await claim_bench(admin_url, n, args.workers, args.batch)
         await send_bench(admin_url, args.rates, 5000)
+        if args.processes:
+            with a_redis() as redis_url:
+                await processes_bench(admin_url, args.processes, args.process_rate,
+                                      args.process_messages, redis_url)
         del server
 
 

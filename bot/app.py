@@ -27,6 +27,7 @@ from bot.middlewares import (
     UnitOfWorkMiddleware,
     UserMiddleware,
 )
+from bot.middlewares.claims import UpdateClaimMiddleware
 from bot.routers import (
     admin,
     ask,
@@ -45,6 +46,7 @@ from bot.routers import (
     start,
 )
 from bot.services import build_rag
+from bot.shared import SharedLimits, shared_limits
 from bot.transports.guard import install_guards
 from bot.workers.broadcast import Broadcaster
 from bot.workers.sender import RateLimitedSender
@@ -66,10 +68,22 @@ def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
 
 def fsm_storage(settings: Settings) -> BaseStorage:
     if settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisStorage  # needs the `redis` extra
+        # needs the `redis` extra
+        from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
 
-        return RedisStorage.from_url(settings.redis_url)
+        return RedisStorage.from_url(settings.redis_url, key_builder=DefaultKeyBuilder(
+            prefix=f"{settings.redis_key_prefix}:fsm"))
     return MemoryStorage()
+
+
+def make_sender(settings: Settings, shared: SharedLimits | None) -> RateLimitedSender:
+    """The rate-limited sender for bulk messages, on the shared budget when there is one."""
+    return RateLimitedSender(
+        rate_per_second=settings.delivery_rate_per_second,
+        chat_interval=settings.delivery_chat_interval_seconds,
+        group_per_minute=settings.delivery_group_per_minute,
+        shared=shared,
+    )
 
 
 def build_dispatcher(
@@ -83,25 +97,27 @@ def build_dispatcher(
     dp = Dispatcher(
         storage=storage or fsm_storage(settings), pool=pool, settings=settings, clock=clock
     )
+    # With Redis, every process of the bot shares the send budget, the flood control and
+    # in-flight update claims (bot/shared.py); `learnbot run` closes it on the way out.
+    shared = dp["shared"] = shared_limits(settings)
     dp["inflight"] = InFlightMiddleware()  # a shutdown waits for these (bot/cli.py)
     dp.update.outer_middleware(dp["inflight"])
+    if shared is not None:  # a twin of an update waits here, holding nothing
+        dp.update.outer_middleware(UpdateClaimMiddleware(shared))
     dp.update.outer_middleware(GroupOrderMiddleware())  # before anything awaits
     # Replies before the learner is loaded (flood, database trouble) use Telegram's language;
     # the second LocaleMiddleware switches to the stored choice once `user` is known.
     dp.update.outer_middleware(LocaleMiddleware())
-    dp.update.outer_middleware(ThrottlingMiddleware(settings.flood_messages_per_minute))
+    dp.update.outer_middleware(ThrottlingMiddleware(settings.flood_messages_per_minute,
+                                                    shared=shared))
     dp.update.outer_middleware(DatabaseTroubleMiddleware())
     dp.update.outer_middleware(UnitOfWorkMiddleware(db, settings))
     dp.update.outer_middleware(UserMiddleware(settings))
     dp.update.outer_middleware(LocaleMiddleware())
     dp.include_routers(*feature_routers())
-    # Group posts and broadcasts go through one rate-limited sender; `learnbot run` replaces
-    # it with the sender its delivery worker uses, so the bot has a single budget.
-    dp["sender"] = RateLimitedSender(
-        rate_per_second=settings.delivery_rate_per_second,
-        chat_interval=settings.delivery_chat_interval_seconds,
-        group_per_minute=settings.delivery_group_per_minute,
-    )
+    # Group posts and broadcasts go through one rate-limited sender; `learnbot run` hands the
+    # same one to its delivery worker, so the process has a single budget.
+    dp["sender"] = make_sender(settings, shared)
     dp["broadcaster"] = Broadcaster(pool, settings)
     dp["rag"] = build_rag(settings)  # cheap: the embedding model loads on first use
     dp["background"] = Background()

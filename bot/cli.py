@@ -128,19 +128,16 @@ async def cmd_console(settings: Settings, args: argparse.Namespace, demo: bool =
 
 
 async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import make_bot
+    from bot.app import make_bot, make_sender
+    from bot.shared import shared_limits
     from bot.transports.guard import StartupFailed, TokenRevoked, probe_token
     from bot.workers.delivery import DeliveryWorker, WorkerFailed
-    from bot.workers.sender import RateLimitedSender
 
     async with open_database(settings.database_url, settings.data_dir,
                              max_size=settings.database_pool_size) as pool:
         bot = make_bot(settings)
-        sender = RateLimitedSender(
-            rate_per_second=settings.delivery_rate_per_second,
-            chat_interval=settings.delivery_chat_interval_seconds,
-            group_per_minute=settings.delivery_group_per_minute,
-        )
+        shared = shared_limits(settings)  # one budget with every other process of the bot
+        sender = make_sender(settings, shared)
         worker = DeliveryWorker(pool, bot, sender, settings)
         try:
             await probe_token(bot)
@@ -159,6 +156,8 @@ async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         finally:
             await bot.session.close()
+            if shared is not None:
+                await shared.close()
     return 0
 
 
@@ -177,7 +176,6 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.transports.webhook import serve_webhook
     from bot.ui.menus import set_commands
     from bot.workers.delivery import DeliveryWorker
-    from bot.workers.sender import RateLimitedSender
     from bot.workers.supervisor import Supervisor, prune_updates_round
 
     if settings.bot_token is None:
@@ -196,12 +194,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         dp = build_dispatcher(settings, pool)
         warming = warm_up(dp["rag"])  # noqa: F841 - keep a reference while it runs
-        sender = RateLimitedSender(
-            rate_per_second=settings.delivery_rate_per_second,
-            chat_interval=settings.delivery_chat_interval_seconds,
-            group_per_minute=settings.delivery_group_per_minute,
-        )
-        dp["sender"] = sender
+        sender = dp["sender"]  # group posts, broadcasts and deliveries: one budget
         broadcaster = dp["broadcaster"]
         worker = DeliveryWorker(pool, bot, sender, settings)
         stop = asyncio.Event()
@@ -240,6 +233,8 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             await background
             await broadcaster.close(grace=SHUTDOWN_GRACE_SECONDS)
             await bot.session.close()
+            if dp["shared"] is not None:
+                await dp["shared"].close()
         if supervisor.failed:
             print(f"learnbot: stopped: {supervisor.failed}", file=sys.stderr)
             return 1

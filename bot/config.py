@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     # one and is then told the bot is busy (no unit of work holds one across an outside wait).
     database_pool_size: int = Field(default=10, ge=2, le=200)
     database_acquire_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    # With REDIS_URL every process of the bot shares one send budget and flood control
+    # (bot/shared.py); keys start with this prefix and the bot's id.
     redis_url: str | None = None
+    redis_key_prefix: str = Field(default="learnbot", min_length=1, max_length=64)
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
     webhook_url: str | None = None

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from storage.journeys import local_date_sql, log_event, offer_sql, view
+from storage.journeys import local_date_sql, offer_sql
 from storage.users import next_due_sql
 
 BACKOFF_EVERY_OTHER_DAY = 3  # unopened cards in a row (this one included): next in 2 days
@@ -46,8 +46,8 @@ def next_due_after_days_sql(tz: str, hour: str, now: str, extra_days: str) -> st
 # rule; the bot always passes false.
 _CLAIM_SQL = f"""
 WITH due AS (
-    SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on, cu.created_at,
-           u.timezone, u.delivery_hour, u.last_active_at
+    SELECT cu.id, cu.ctid AS row_at, cu.user_id, cu.course_id, cu.last_priority,
+           cu.last_taken_on, cu.created_at, u.timezone, u.delivery_hour, u.last_active_at
     FROM course_users cu JOIN users u ON u.id = cu.user_id
     WHERE cu.next_due_at <= $1 AND cu.completed_at IS NULL
       AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL AND cu.left_at IS NULL
@@ -60,15 +60,17 @@ WITH due AS (
            {quiet_sql("d.timezone", "d.delivery_hour", "$1")} AS quiet
     FROM due d
     LEFT JOIN LATERAL {offer_sql("d", "d.timezone", "$1")} o ON true
+    -- one pass over the learner's past deliveries gives both the last engagement and the
+    -- send times of the unopened cards (then counted after it)
     CROSS JOIN LATERAL (
-        SELECT greatest(d.last_active_at, d.created_at,
-                        (SELECT max(jd.opened_at) FROM journey_deliveries jd
-                         WHERE jd.course_user_id = d.id)) AS engaged
+        SELECT greatest(d.last_active_at, d.created_at, max(jd.opened_at)) AS engaged,
+               array_agg(jd.sent_at) FILTER (WHERE jd.kind = 'card' AND jd.status = 'sent'
+                                             AND jd.opened_at IS NULL) AS unopened_sent
+        FROM journey_deliveries jd WHERE jd.course_user_id = d.id
     ) e
     CROSS JOIN LATERAL (
-        SELECT count(*) AS unopened FROM journey_deliveries jd
-        WHERE jd.course_user_id = d.id AND jd.kind = 'card' AND jd.status = 'sent'
-          AND jd.opened_at IS NULL AND jd.sent_at > e.engaged
+        SELECT count(*) AS unopened FROM unnest(e.unopened_sent) AS s(sent_at)
+        WHERE s.sent_at > e.engaged
     ) x
 ), plan AS (
     SELECT st.*, CASE
@@ -87,18 +89,22 @@ WITH due AS (
     RETURNING id, course_user_id, kind
 ), upd AS (
     UPDATE course_users cu SET
-        lapsed_at = CASE WHEN ins.kind = 'farewell' THEN $1 ELSE cu.lapsed_at END,
+        lapsed_at = CASE WHEN x.ins_kind = 'farewell' THEN $1 ELSE cu.lapsed_at END,
         next_due_at = CASE
-            WHEN ins.kind = 'farewell' THEN NULL
-            WHEN ins.id IS NOT NULL AND p.unopened + 1 >= {BACKOFF_WEEKLY}
-                THEN {next_due_after_days_sql("p.timezone", "p.delivery_hour", "$1", "6")}
-            WHEN ins.id IS NOT NULL AND p.unopened + 1 >= {BACKOFF_EVERY_OTHER_DAY}
-                THEN {next_due_after_days_sql("p.timezone", "p.delivery_hour", "$1", "1")}
-            ELSE {next_due_sql("p.timezone", "p.delivery_hour", "$1")} END,
-        last_priority = CASE WHEN $5 AND ins.id IS NOT NULL AND p.is_new THEN p.priority
+            WHEN x.ins_kind = 'farewell' THEN NULL
+            WHEN x.inserted AND x.unopened + 1 >= {BACKOFF_WEEKLY}
+                THEN {next_due_after_days_sql("x.timezone", "x.delivery_hour", "$1", "6")}
+            WHEN x.inserted AND x.unopened + 1 >= {BACKOFF_EVERY_OTHER_DAY}
+                THEN {next_due_after_days_sql("x.timezone", "x.delivery_hour", "$1", "1")}
+            ELSE {next_due_sql("x.timezone", "x.delivery_hour", "$1")} END,
+        last_priority = CASE WHEN $5 AND x.inserted AND x.is_new THEN x.priority
                              ELSE cu.last_priority END
-    FROM plan p LEFT JOIN ins ON ins.course_user_id = p.id
-    WHERE cu.id = p.id
+    FROM (SELECT p.row_at, p.timezone, p.delivery_hour, p.unopened, p.is_new, p.priority,
+                 ins.kind AS ins_kind, ins.id IS NOT NULL AS inserted
+          FROM plan p LEFT JOIN ins ON ins.course_user_id = p.id) x
+    -- by the row's address (a TID scan): `due` holds the row's lock, so it can't have moved,
+    -- and the planner never scans the whole table to hash-join a thousand rows
+    WHERE cu.ctid = x.row_at
 )
 SELECT id FROM ins
 """
@@ -258,22 +264,35 @@ async def mark_sent(
     conn: asyncpg.Connection, delivery_id: uuid.UUID, *, chat_id: int, message_id: int,
     now: datetime, token: uuid.UUID,
 ) -> bool:
-    """Record the send; only the claim's holder (its `token`) can. False: not ours."""
-    jv_row = await conn.fetchrow(
+    """Record the send; only the claim's holder (its `token`) can. False: not ours.
+
+    One statement (the update and its activity event): it runs once per card sent, and on a
+    busy day every round trip here is a message per second less."""
+    return bool(await conn.fetchval(
         """
-        UPDATE journey_deliveries SET status = 'sent', sent_at = $2, chat_id = $3,
-            message_id = $4, last_error = NULL
-        WHERE id = $1 AND status = 'claimed' AND claim_token = $5
-        RETURNING id
+        WITH s AS (
+            UPDATE journey_deliveries SET status = 'sent', sent_at = $2, chat_id = $3,
+                message_id = $4, last_error = NULL
+            WHERE id = $1 AND status = 'claimed' AND claim_token = $5
+            RETURNING id, course_user_id, journey_id, local_date, kind
+        ), ev AS (
+            INSERT INTO learner_activity_events (user_id, course_id, topic_id, event_type,
+                                                 payload, created_at)
+            SELECT cu.user_id, cu.course_id, j.topic_id,
+                   CASE WHEN s.kind = 'farewell' THEN 'journey.farewell'
+                        ELSE 'journey.sent' END,
+                   jsonb_build_object('waiting', EXISTS (
+                       SELECT 1 FROM journey_deliveries d2
+                       WHERE d2.course_user_id = s.course_user_id
+                         AND d2.journey_id = s.journey_id AND d2.local_date < s.local_date)),
+                   $2
+            FROM s JOIN course_users cu ON cu.id = s.course_user_id
+            JOIN journeys j ON j.id = s.journey_id
+        )
+        SELECT count(*) > 0 FROM s
         """,
         delivery_id, now, chat_id, message_id, token,
-    )
-    if jv_row:
-        jv = await view(conn, delivery_id)
-        if jv:
-            event = "journey.farewell" if jv.kind == "farewell" else "journey.sent"
-            await log_event(conn, jv, event, now, {"waiting": jv.waiting})
-    return jv_row is not None
+    ))
 
 
 async def mark_retry(

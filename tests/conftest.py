@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -144,3 +144,31 @@ async def demo_pool(demo_db_url: str) -> AsyncIterator[asyncpg.Pool]:
     p = await pg.create_pool(demo_db_url, max_size=8)
     yield p
     await p.close()
+
+
+# --- a real Redis for the shared Telegram budget (bot/shared.py) --------------------------
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """127.0.0.1:6379 when it answers, else a redis-server of this session's own."""
+    from tests.support.redis_server import some_redis
+
+    with some_redis() as url:
+        yield url
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix for this test alone (runs sharing one Redis don't meet); its keys are
+    deleted afterwards."""
+    import redis.asyncio
+
+    prefix = "lbtest-" + uuid.uuid4().hex[:12]
+    yield prefix
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

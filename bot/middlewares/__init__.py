@@ -1,6 +1,7 @@
-"""Cross-cutting concerns, in the order they run on every update: in-flight count → group
-ordering → per-user flood control → database trouble replies → units of work (and update
-de-duplication) → user upsert. None of them holds a database connection across the handler."""
+"""Cross-cutting concerns, in the order they run on every update: in-flight count → (with
+Redis) the update's in-flight claim, `claims.py` → group ordering → per-user flood control →
+database trouble replies → units of work (and update de-duplication) → user upsert. None of
+them holds a database connection across the handler."""
 
 from bot.middlewares.errors import DatabaseTroubleMiddleware
 from bot.middlewares.inflight import InFlightMiddleware

@@ -209,7 +209,8 @@ class DeliveryWorker:
             if lost:
                 log.warning("%s delivery claim(s) were retaken by another worker", len(lost))
 
-    async def _record(self, what: str, step: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _record(self, what: str, step: Callable[[asyncpg.Connection], Awaitable[T]], *,
+                      atomic: bool = True) -> T:
         """Run one recording step, riding out a database restart for a while: the card is
         already out (or decided), and forgetting that would send it again after the
         visibility timeout. Whatever fails — the server down, starting up, a connection that
@@ -219,8 +220,11 @@ class DeliveryWorker:
         deadline = time.monotonic() + self.settings.delivery_visibility_timeout_seconds / 2
         while True:
             try:  # one transaction: a retry never finds half a recording
-                async with self.pool.acquire() as conn, conn.transaction():
-                    return await step(conn)
+                async with self.pool.acquire() as conn:
+                    if not atomic:  # a single statement is atomic by itself
+                        return await step(conn)
+                    async with conn.transaction():
+                        return await step(conn)
             except Exception as exc:
                 if time.monotonic() + delay > deadline:
                     raise
@@ -263,7 +267,7 @@ class DeliveryWorker:
             return
         ours = await self._record("a send", lambda conn: deliveries.mark_sent(
             conn, jv.delivery_id, chat_id=chat_id, message_id=message.message_id,
-            now=self.clock(), token=token))
+            now=self.clock(), token=token), atomic=False)
         if not ours:
             log.warning("delivery %s was sent but its claim had been retaken", jv.delivery_id)
         report.sent += 1

@@ -3,17 +3,22 @@
 Telegram's limits: about 30 msg/s per bot (default 25 to keep headroom; up to 1000 with paid
 broadcasts), 1 msg/s per private chat, 20 msg/min per group. A 429 pauses the *whole* sender
 for `retry_after` — Telegram is saying the bot, not the chat, is too fast.
+
+Those limits are per bot, so with `shared` (Redis, bot/shared.py) every process draws on one
+budget and one 429 pause; without it, or while Redis is unreachable, this process keeps its
+own (then at its share of the rate: the rate divided by the senders last seen in Redis).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiogram.exceptions import (
     ClientDecodeError,
@@ -27,8 +32,15 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
+if TYPE_CHECKING:
+    from bot.shared import SharedLimits
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+async def _zero() -> float:
+    return 0.0
 
 
 class SendFailed(Exception):
@@ -93,7 +105,10 @@ class RateLimitedSender:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         max_chats: int = 100_000,
+        shared: SharedLimits | None = None,
     ) -> None:
+        self.rate = rate_per_second
+        self.shared = shared
         self.interval = 1.0 / rate_per_second
         self.chat_interval = chat_interval
         self.group_per_minute = group_per_minute
@@ -106,11 +121,116 @@ class RateLimitedSender:
         # (a chat's next slot in the future, a group's sends of the last minute); past
         # `max_chats` the expired ones go, then the least recently used.
         self.max_chats = max_chats
+        if shared is not None:
+            from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
+
+            # moving windows count whole seconds: a fractional interval rounds up (stricter)
+            self._chat_item = RateLimitItemPerSecond(1, max(1, math.ceil(chat_interval)))
+            self._group_item = RateLimitItemPerMinute(group_per_minute)
+        self._slots: deque[float] = deque()  # shared-clock slots held (monotonic times)
+        self._slot_lock = asyncio.Lock()
+        self._slot_waiters = 0
         self._chat_next: OrderedDict[int, float] = OrderedDict()
         self._group_sends: OrderedDict[int, deque[float]] = OrderedDict()
         self._lock = asyncio.Lock()
         self._pacer = Pacer(rate_per_second, clock, lambda: self._paused_until, sleep)
         self.stats = SenderStats()
+
+    def _local_share(self) -> None:
+        """Redis is unreachable: pace this process alone at its share of the budget."""
+        assert self.shared is not None
+        self.interval = self.shared.senders / self.rate
+        self._pacer.interval = self.interval
+
+    async def _reserve(self, chat_id: int) -> bool:
+        """Wait for a send slot: the shared budget's (True) or, without Redis, this
+        process's own (False)."""
+        from bot.shared import SharedUnavailable
+
+        shared = self.shared
+        if shared is not None and shared.available():
+            try:
+                await self._shared_slot(shared, chat_id)
+                return True
+            except SharedUnavailable:
+                self._local_share()
+        await self._acquire(chat_id)
+        return False
+
+    async def _shared_slot(self, shared: SharedLimits, chat_id: int) -> None:
+        """Take this process's next slot of the shared clock (fetched a few at a time, in
+        arrival order), with the chat's and group's windows, and sleep until it.
+
+        The windows are taken at the head of this process's queue, right before the slot
+        (at most the 50 ms horizon ahead of it), so the gap between two sends to one chat is
+        measured where it matters; a window that says "not yet" hands the slot to the next
+        send in the queue. After the slot nothing but the request itself is left to do, and a
+        slot reached too late (a stall) is dropped: sending then would crowd other
+        processes' slots."""
+        from bot.shared import LATE_SECONDS
+
+        windows_taken = False
+        while True:
+            wait = 0.0
+            self._slot_waiters += 1  # how many slots to fetch at once
+            try:
+                async with self._slot_lock:
+                    slot = await self._next_shared_slot(shared)
+                    if not windows_taken:
+                        hits = [shared.hit(self._chat_item, "chat", chat_id)
+                                if self.chat_interval > 0 else _zero()]
+                        if chat_id < 0:
+                            hits.append(shared.hit(self._group_item, "group", chat_id))
+                        wait = max(await asyncio.gather(*hits))
+                        if wait:
+                            self._slots.appendleft(slot)  # the next send in line takes it
+                        windows_taken = not wait
+            finally:
+                self._slot_waiters -= 1
+            if wait:
+                await asyncio.sleep(wait)
+                continue
+            delay = slot - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if time.monotonic() - slot <= LATE_SECONDS:
+                return
+
+    async def _next_shared_slot(self, shared: SharedLimits) -> float:
+        """The earliest slot this process holds that isn't stale, fetching more as needed
+        (as many as there are sends waiting, up to 32)."""
+        from bot.shared import LATE_SECONDS
+
+        while True:
+            now = time.monotonic()
+            while self._slots and (now - self._slots[0] > LATE_SECONDS
+                                   or self._paused_until > self.clock()):
+                self._slots.popleft()  # reached too late, or a 429 came since
+            if self._slots:
+                return self._slots.popleft()
+            n, first, interval = await shared.reserve(self.rate, min(32, self._slot_waiters))
+            base = time.monotonic() + first
+            if n == 0:
+                await asyncio.sleep(max(first, 0.001))
+                continue
+            self._slots.extend(base + i * interval for i in range(n))
+
+    async def _go(self, shared: bool, *, yield_to_hold: bool) -> bool:
+        """Right before the request: False if a 429 pause began meanwhile (the caller takes
+        a new slot, after the pause, instead of sending into it). A pause another process
+        was given stops this one through the slot clock (within its horizon)."""
+        if not shared:
+            return await self._pacer.wait(yield_to_hold=yield_to_hold)
+        return self._paused_until <= self.clock()
+
+    async def _pause_all(self, retry_after: float) -> None:
+        from bot.shared import SharedUnavailable
+
+        if self.shared is not None:
+            try:
+                await self.shared.pause(retry_after)
+            except SharedUnavailable:
+                self._local_share()
 
     async def _acquire(self, chat_id: int) -> None:
         """Reserve a send slot honoring the global, per-chat and per-group limits."""
@@ -169,14 +289,14 @@ class RateLimitedSender:
         took nothing), before the pause: undo what `prepare` committed."""
         attempts = 0
         while attempts <= self.max_429_retries:
-            await self._acquire(chat_id)
+            shared = await self._reserve(chat_id)
             if prepare is not None:
                 await prepare()
             # A 429 pause that began after `prepare`: don't sit through it "prepared" (a
             # broadcast row would look in flight the whole time); undo, wait, start over.
-            if not await self._pacer.wait(yield_to_hold=refused is not None):
-                assert refused is not None
-                await refused()
+            if not await self._go(shared, yield_to_hold=refused is not None):
+                if refused is not None:
+                    await refused()
                 continue
             attempts += 1
             try:
@@ -188,6 +308,7 @@ class RateLimitedSender:
                     if until > self._paused_until:
                         self.stats.paused_seconds += until - max(self._paused_until, self.clock())
                         self._paused_until = until
+                await self._pause_all(exc.retry_after)
                 log.warning("429 from Telegram: pausing all sends for %ss", exc.retry_after)
                 if refused is not None:
                     await refused()
