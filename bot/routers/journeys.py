@@ -18,8 +18,19 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot.ui import keyboards, texts
 from bot.ui.callbacks import JourneyCb
 from bot.ui.render import answer_long
-from storage import cohorts, courses, enrollments, gamification, journeys, progress, users
-from storage.journeys import OpenJourney, TodayResult
+from storage import (
+    cohorts,
+    courses,
+    day,
+    done,
+    enrollments,
+    gamification,
+    journeys,
+    progress,
+    users,
+)
+from storage.day import TodayResult
+from storage.journeys import OpenJourney
 from storage.uow import Transactor
 from storage.users import User
 
@@ -89,7 +100,7 @@ def today_cards(result: TodayResult, course_id: uuid.UUID, title: str, tz: str
 
 async def take_today(conn: asyncpg.Connection, course_user_id: uuid.UUID, course_id: uuid.UUID,
                      title: str, tz: str, now: datetime) -> list[Card]:
-    result = await journeys.today(conn, course_user_id, now)
+    result = await day.today(conn, course_user_id, now)
     return today_cards(result, course_id, title, tz)
 
 
@@ -112,7 +123,7 @@ async def start_journey(
     clock: Callable[[], datetime],
 ) -> None:
     async with db.tx() as conn:
-        result = await journeys.open_delivery(conn, callback_data.delivery, user.id, clock())
+        result = await day.open_delivery(conn, callback_data.delivery, user.id, clock())
     if result is None or result.view is None:
         await query.answer(texts.GONE, show_alert=True)
         return
@@ -132,7 +143,7 @@ async def done_journey(
     clock: Callable[[], datetime],
 ) -> None:
     async with db.tx() as conn:
-        result = await journeys.mark_done(conn, callback_data.delivery, user.id, clock())
+        result = await done.mark_done(conn, callback_data.delivery, user.id, clock())
         has_next_module = result is not None and await courses.has_module_after(
             conn, result.view.course_id, result.view.module_no)
     if result is None:

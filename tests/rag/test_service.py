@@ -12,8 +12,9 @@ import asyncpg
 
 from rag.llm import LLMClient
 from rag.service import RagConfig, RagService
-from storage import chat, enrollments, journeys
+from storage import chat, enrollments
 from storage.chat import AskContext
+from storage.day import today
 from storage.uow import Database
 from tests import factories as f
 from tests.helpers import ROOT
@@ -30,7 +31,7 @@ async def learner(pool: asyncpg.Pool, *, quota: int | None = None) -> AskContext
             await conn.execute("UPDATE courses SET prompt_quota = $1", quota)
         user = await f.user(conn)
         enrolled = await enrollments.enroll(conn, user, course, NOW)
-        await journeys.today(conn, enrolled.course_user_id, NOW)
+        await today(conn, enrolled.course_user_id, NOW)
         ctx = await chat.ask_context(conn, user)
     assert ctx is not None and ctx.topic_title == "Tables, rows and SELECT"
     return ctx

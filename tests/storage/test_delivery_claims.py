@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from storage import deliveries, enrollments, journeys, pg
+from storage.day import open_delivery, today
+from storage.done import mark_done
 from tests import factories as f
 from tests.helpers import import_path, tiny_course
 
@@ -39,7 +41,7 @@ async def _tick(conn, now: datetime, *, open_cards: bool = False) -> list:
         if open_cards:
             jv = await journeys.view(conn, delivery_id)
             assert jv is not None
-            await journeys.open_delivery(conn, delivery_id, jv.user_id, now)
+            await open_delivery(conn, delivery_id, jv.user_id, now)
     return ids
 
 
@@ -86,10 +88,10 @@ async def test_today_and_scheduler_share_the_day(pool: asyncpg.Pool, tmp_path: P
     course_id = await _course(pool, tmp_path)
     async with pool.acquire() as conn:
         _u, cu = await _learner(conn, course_id, "UTC", 8, START)
-        pulled = await journeys.today(conn, cu, START + timedelta(hours=6))  # 06:00, before 08:00
+        pulled = await today(conn, cu, START + timedelta(hours=6))  # 06:00, before 08:00
         assert pulled.fresh and pulled.view
         assert await _tick(conn, START + timedelta(hours=8, minutes=1)) == []  # same day: nothing
-        again = await journeys.today(conn, cu, START + timedelta(hours=20))
+        again = await today(conn, cu, START + timedelta(hours=20))
         assert not again.fresh and again.view and again.view.topic_id == pulled.view.topic_id
         pushed = await _tick(conn, START + timedelta(days=1, hours=8))
         assert len(pushed) == 1
@@ -101,7 +103,7 @@ async def test_done_is_compare_and_set(pool: asyncpg.Pool, tmp_path: Path) -> No
     course_id = await _course(pool, tmp_path, topics=2)
     async with pool.acquire() as conn:
         u, cu = await _learner(conn, course_id, "UTC", 8, START)
-        day = await journeys.today(conn, cu, START)
+        day = await today(conn, cu, START)
         assert day.view
         results = await asyncio.gather(
             *[
@@ -118,12 +120,12 @@ async def test_done_is_compare_and_set(pool: asyncpg.Pool, tmp_path: Path) -> No
         assert row["attempts"] == 1 and row["is_completed"] and row["score"] is None
         assert row["time_spent_seconds"] == 180
         other = await f.user(conn)
-        assert await journeys.mark_done(conn, day.view.delivery_id, other, START) is None
+        assert await mark_done(conn, day.view.delivery_id, other, START) is None
 
 
 async def _done_on_own_conn(pool, delivery_id, user_id, now):
     async with pool.acquire() as conn:
-        return await journeys.mark_done(conn, delivery_id, user_id, now)
+        return await mark_done(conn, delivery_id, user_id, now)
 
 
 async def test_finishing_the_course_stops_deliveries(pool: asyncpg.Pool, tmp_path: Path) -> None:
@@ -131,9 +133,9 @@ async def test_finishing_the_course_stops_deliveries(pool: asyncpg.Pool, tmp_pat
     async with pool.acquire() as conn:
         u, cu = await _learner(conn, course_id, "UTC", 8, START)
         for day in range(2):
-            res = await journeys.today(conn, cu, START + timedelta(days=day))
+            res = await today(conn, cu, START + timedelta(days=day))
             assert res.view
-            done = await journeys.mark_done(
+            done = await mark_done(
                 conn, res.view.delivery_id, u, START + timedelta(days=day, minutes=5)
             )
         assert done and done.course_finished

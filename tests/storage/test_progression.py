@@ -10,6 +10,8 @@ import asyncpg
 import pytest
 
 from storage import deliveries, enrollments, gamification, journeys, progress, quiz, users
+from storage.day import today
+from storage.done import mark_done
 from tests import factories as f
 from tests.helpers import import_path, quiz_course
 
@@ -26,10 +28,10 @@ async def take_quiz(conn, user_id, course_id, module, answers: list[int], now):
 
 
 async def _do_day(conn, cu, user_id, now):
-    res = await journeys.today(conn, cu, now)
+    res = await today(conn, cu, now)
     if res.view is None:
         return res
-    await journeys.mark_done(conn, res.view.delivery_id, user_id, now + timedelta(minutes=2))
+    await mark_done(conn, res.view.delivery_id, user_id, now + timedelta(minutes=2))
     return res
 
 
@@ -73,8 +75,8 @@ async def test_next_module_waits_for_quiz(pool: asyncpg.Pool, tmp_path: Path) ->
         cu = (await enrollments.enroll(conn, u, course_id, T0)).course_user_id
         await _do_day(conn, cu, u, T0)
         day2 = T0 + timedelta(days=1)
-        res = await journeys.today(conn, cu, day2)
-        done = await journeys.mark_done(conn, res.view.delivery_id, u, day2)
+        res = await today(conn, cu, day2)
+        done = await mark_done(conn, res.view.delivery_id, u, day2)
         assert done.quiz_module == 1  # module A's journeys are done: time for the quiz
 
         async def claim(at):
@@ -82,7 +84,7 @@ async def test_next_module_waits_for_quiz(pool: asyncpg.Pool, tmp_path: Path) ->
                                             visibility_seconds=60)
 
         assert await claim(T0 + timedelta(days=2)) == []  # module B is locked
-        locked = await journeys.today(conn, cu, T0 + timedelta(days=2, hours=1))
+        locked = await today(conn, cu, T0 + timedelta(days=2, hours=1))
         assert locked.view is None and locked.locked_after == 1
         assert (await take_quiz(conn, u, course_id, 1, [0, 1], T0 + timedelta(days=2))).passed
         [delivery] = await claim(T0 + timedelta(days=3))
@@ -138,8 +140,8 @@ async def test_xp_with_difficulty_and_once_per_topic(pool: asyncpg.Pool, tmp_pat
     async with pool.acquire() as conn:
         u = await f.user(conn)
         cu = (await enrollments.enroll(conn, u, course_id, T0)).course_user_id
-        res = await journeys.today(conn, cu, T0)
-        done = await journeys.mark_done(conn, res.view.delivery_id, u, T0)
+        res = await today(conn, cu, T0)
+        done = await mark_done(conn, res.view.delivery_id, u, T0)
         assert done.xp == gamification.JOURNEY_XP * 3  # "One" is hard
         assert await gamification.award_xp(conn, u, course_id, f"topic:{res.view.topic_id}",
                                            30) == 0  # never twice

@@ -1,0 +1,134 @@
+"""What a learner's day holds: `/today` (the day's journey, pulled or already there) and the
+Start button on a card, each with what else is open and the next step (catch-up buttons,
+the module whose journeys block the next one, a quiz to take).
+
+The one-per-day rule and taking a journey live in `storage/journeys.py`; this module only
+decides what the day shows, inside the caller's unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from storage.completion import unlocked_sql
+from storage.journeys import (
+    MIN_PRIORITY,
+    NEXT_SQL,
+    PENDING_QUIZ_SQL,
+    JourneyView,
+    OpenJourney,
+    local_date_sql,
+    lock_course_user,
+    lock_owned,
+    offer_sql,
+    open_journeys,
+    open_taking,
+)
+
+
+@dataclass(frozen=True)
+class TodayResult:
+    view: JourneyView | None
+    fresh: bool  # False: the day's journey already existed and is shown again
+    finished: bool  # no journey left in the course
+    locked_after: int | None = None  # next journey waits for this module to be completed
+    open: tuple[OpenJourney, ...] = ()  # other taken journeys still undone (buttons)
+    missing: tuple[OpenJourney, ...] = ()  # the undone journeys of the module `locked_after`
+    quiz_module: int | None = None  # a module whose quiz is the next step
+    next_due_at: datetime | None = None
+
+
+@asynccontextmanager
+async def _atomic(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """A transaction, unless the caller's unit of work already is one (no savepoint round
+    trips: a failure aborts the caller's transaction all the same)."""
+    if conn.is_in_transaction():
+        yield
+        return
+    async with conn.transaction():
+        yield
+
+
+async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: datetime) -> TodayResult:
+    """Today's journey for one course-user: the day's existing one, else what the day offers
+    (opening it takes it when it is the next journey); plus what else is open."""
+    async with _atomic(conn):
+        cu = await lock_course_user(conn, course_user_id, now)
+        if cu is None:
+            return TodayResult(None, False, False)
+        existing = cu["existing"]
+        fresh = False
+        delivery_id = existing
+        if existing is None:
+            offer = await conn.fetchrow(
+                f"SELECT o.* FROM course_users cu, LATERAL {offer_sql('cu', '$3', '$2')} o "
+                "WHERE cu.id = $1",
+                course_user_id, now, cu["timezone"],
+            )
+            if offer is not None:
+                delivery_id = await conn.fetchval(
+                    f"""
+                    INSERT INTO journey_deliveries (course_user_id, journey_id, local_date,
+                        source, status, sent_at, opened_at, attempts)
+                    VALUES ($1, $2, {local_date_sql("$4", "$3")}, 'pulled', 'sent', $3, $3, 1)
+                    ON CONFLICT (course_user_id, local_date) DO NOTHING
+                    RETURNING id
+                    """,
+                    course_user_id, offer["journey_id"], now, cu["timezone"],
+                )
+                fresh = delivery_id is not None
+        jv = None
+        if delivery_id is not None:
+            jv = await open_taking(conn, delivery_id, now, "pulled" if fresh else None)
+        return await _situation(conn, cu, jv, fresh, now)
+
+
+async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyView | None,
+                     fresh: bool, now: datetime) -> TodayResult:
+    """Around the day's journey (if any): what else is open, and what the next step is."""
+    others = tuple(o for o in await open_journeys(conn, cu["id"])
+                   if jv is None or o.position != jv.position)
+    due = cu["next_due_at"]  # locked by `lock_course_user`; taking a journey leaves it alone
+    # The pending quiz (see `pending_quiz`) and the next journey's module, in one round trip.
+    row = await conn.fetchrow(
+        f"""
+        SELECT ({PENDING_QUIZ_SQL}) AS quiz_module, n.module_no, n.unlocked
+        FROM (SELECT 1) AS one LEFT JOIN (
+            SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
+            FROM course_users cu JOIN journeys j ON j.id = {NEXT_SQL.format(cu="cu",
+                                                                          min=MIN_PRIORITY)}
+            JOIN topics t ON t.id = j.topic_id WHERE cu.id = $3
+        ) AS n ON true
+        """,
+        cu["user_id"], cu["course_id"], cu["id"],
+    )
+    quiz_module = row["quiz_module"]
+    nxt = row if row["module_no"] is not None else None
+    locked_after = missing = None
+    if nxt is not None and not nxt["unlocked"]:
+        locked_after = nxt["module_no"] - 1
+        missing = tuple(o for o in await open_journeys(conn, cu["id"], locked_after)
+                        if jv is None or o.position != jv.position)
+    finished = (jv is None and nxt is None and not others and quiz_module is None)
+    return TodayResult(jv, fresh, finished, locked_after, others, missing or (),
+                       quiz_module, due)
+
+
+async def open_delivery(
+    conn: asyncpg.Connection, delivery_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> TodayResult | None:
+    """The learner pressed Start on a card (or a catch-up button). Only the owner may open it.
+    `view.taken` is False when the journey can't be opened yet (another was taken today)."""
+    async with conn.transaction():
+        cu = await lock_owned(conn, delivery_id, user_id)
+        if cu is None:
+            return None
+        jv = await open_taking(conn, delivery_id, now, None)
+        if jv is None:
+            return None
+        return await _situation(conn, cu, jv, False, now)
