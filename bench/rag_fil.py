@@ -121,6 +121,10 @@ async def main() -> None:
                               f"| {empty:2d} of {n}   | {cosine}")
                 print("\n  off-topic questions answered from a passage (should be 0):")
                 for label, q_index, lang in (("fil → fil", 0, "fil"), ("en  → en ", 1, "en")):
+                    hybrid = [await rag.retrieve(conn, report.course_id, q[q_index], lang=lang)
+                              for q in OFF_TOPIC]
+                    print(f"  {label}: hybrid (what learners get) "
+                          f"{sum(bool(f.passages) for f in hybrid)} of {len(OFF_TOPIC)}")
                     found = [await rag.retrieve(conn, report.course_id, q[q_index],
                                                 lang=lang, mode="vector")
                              for q in OFF_TOPIC]

@@ -49,6 +49,11 @@ class Embedder:
         self.cache_hits = 0
 
     @property
+    def english_only(self) -> bool:
+        """The packaged default learned English only (see rag/retrieval.FUNCTION_WORDS)."""
+        return self.model_name in _PACKAGED
+
+    @property
     def loaded(self) -> bool:
         return self._model is not None
 

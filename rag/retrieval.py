@@ -47,6 +47,30 @@ MIN_SIMILARITY = 0.26
 # lift an unrelated passage over a clear winner.
 TOPIC_BOOST = 0.1
 
+# The default embedding model (all-MiniLM-L6-v2) learned English only. On a Filipino question
+# its cosine is driven by the function words every Filipino sentence shares (ang, ng, sa,
+# mga), so an off-topic question scores like an on-topic one and no similarity floor can say
+# "I don't know". With such a model a non-English passage must also match one of the
+# question's content words: BM25 over the question without the language's function words.
+_FIL_FUNCTION_WORDS = """
+        ang ng sa mga na at ay si ni kay ko mo niya namin natin nila ninyo ako ikaw ka siya
+        kami tayo sila kayo ito iyan iyon yan yon yun yung 'yung 'yun dito diyan doon ba po ho
+        naman lang lamang din rin pa nang kung kapag pag para upang dahil pero ngunit o may
+        mayroon meron wala hindi oo ano anong sino saan kailan paano bakit alin aling ilan gaano
+        kasi talaga sana nga daw raw pala kaya e eh ha diba isang isa mas pinaka dapat puwede
+        pwede gusto kailangan kong mong niyang ating aming nilang gamit gamitin ginagamit
+        ibig sabihin halimbawa lahat bawat iba ibang nasa mula hanggang tungkol akin iyo kanya
+        amin atin kanila inyo ganito ganyan ganoon
+"""
+FUNCTION_WORDS: dict[str, frozenset[str]] = {"fil": frozenset(_FIL_FUNCTION_WORDS.split())}
+
+
+def content_words(question: str, language: str) -> str:
+    """The question without the language's function words (what BM25 may match on)."""
+    stop = FUNCTION_WORDS.get(language, frozenset())
+    words = [w for w in question.split() if w.strip("?!.,;:\"'“”()").lower() not in stop]
+    return " ".join(words)
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -182,10 +206,13 @@ async def retrieve(
     timings: dict[str, float] | None = None,
     language: str = "en",
     fallback: str | None = None,
+    lexical_gate: bool = False,
 ) -> Retrieval:
     """Passages in `language`; with `fallback` (the course's default language) the vector
     search also sees the default language's passages of topics not written in `language`
     (BM25 stays within one language: its statistics and stemming are per language).
+    `lexical_gate` (an English-only model, a question in another language): only passages
+    BM25 finds for the question's content words count (see FUNCTION_WORDS).
     `timings`, when given, receives each step's milliseconds (vector, fts, fuse)."""
     clock = time.perf_counter
     lists: list[list[Hit]] = []
@@ -197,9 +224,13 @@ async def retrieve(
                                                 fallback=fallback))
         weights.append(1.0)
     t1 = clock()
+    # The gate judges passages the vector side found: it needs one, and BM25 beside it.
+    lexical_gate = lexical_gate and query_vec is not None and mode == "hybrid"
     if mode in ("hybrid", "fts"):
-        lists.append(await chunks.text_search(conn, course_id, question, candidates,
-                                              query_vec, language=language))
+        words = content_words(question, language) if lexical_gate else question
+        lists.append(await chunks.text_search(conn, course_id, words, candidates,
+                                              query_vec, language=language)
+                     if words.strip() else [])
         weights.append(FTS_WEIGHT)
     t2 = clock()
     if FUSION == "score" and len(lists) == 2:
@@ -215,6 +246,11 @@ async def retrieve(
     for hit, score, ranks in fused:
         # Without a query vector there is no similarity to judge by; FTS alone decides.
         if query_vec is not None and hit.similarity < floor:
+            dropped.append(hit)
+        elif lexical_gate and ranks[1] is None and hit.chunk_id.endswith(f"@{language}"):
+            # Close by cosine only, which means little between two texts in this language
+            # (ranks: vector, BM25). A default-language passage of an untranslated topic
+            # shares no function words with the question: the floor judges it as before.
             dropped.append(hit)
         else:
             kept.append((hit, score, ranks))

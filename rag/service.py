@@ -117,6 +117,7 @@ class RagService:
             limit=limit or self.config.passages,
             floor=self.config.min_similarity if floor is None else floor,
             ef_search=self.config.ef_search, language=language, fallback=fallback,
+            lexical_gate=language != "en" and self.embedder.english_only,
         )
         found.language = language
         found.query_vec = vec

@@ -69,3 +69,26 @@ async def test_english_and_undeclared_languages_search_the_english_passages(
         [p.hit.chunk_id for p in english.passages]
     assert english.passages[0].hit.topic_key == "filtering-rows-with-where"
     assert not any("@" in p.hit.chunk_id for p in english.passages)
+
+
+async def test_an_off_topic_filipino_question_gets_no_passage(
+    demo_pool: asyncpg.Pool, embedder,
+) -> None:
+    """The English model's cosine between two Filipino texts is carried by their shared
+    function words: without the lexical gate an off-topic Filipino question is "answered"
+    from module 1; with it (what a learner gets) there is nothing to answer from, while an
+    on-topic question still finds its topic."""
+    from rag import retrieval
+
+    rag = RagService(embedder)
+    off_topic = "Paano magluto ng adobong manok?"
+    async with demo_pool.acquire() as conn:
+        course = await _course(conn)
+        vec = await embedder.embed_query(off_topic)
+        ungated = await retrieval.retrieve(conn, course, off_topic, vec, language="fil",
+                                           fallback="en")
+        assert ungated.passages, "the gate would have nothing to do"
+        assert not (await rag.retrieve(conn, course, off_topic, lang="fil")).passages
+        on_topic = await rag.retrieve(conn, course, "Paano ko ililista ang bawat genre nang "
+                                                    "isang beses lang?", lang="fil")
+        assert on_topic.passages[0].hit.topic_key == "tables-rows-and-select"
