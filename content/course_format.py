@@ -287,6 +287,25 @@ def _parse_markdown(path: Path, rel: str, number: int,
     return ModuleSource(number, title, topics, file=rel)
 
 
+def _option_texts(options: list, rel: str, line: int | None, problems: list[Problem]
+                  ) -> list[tuple[str, bool]] | None:
+    """A quiz question's options as (text, correct); None, with one problem, when one of them
+    has no text. Shared by originals and translations."""
+    parsed: list[tuple[str, bool]] = []
+    for opt in options:
+        if not isinstance(opt, dict) or not isinstance(opt.get("text"), str) \
+                or not opt["text"].strip():
+            problems.append(Problem(rel, line, "each option needs a 'text'"))
+            return None
+        parsed.append((opt["text"].strip(), bool(opt.get("correct", False))))
+    return parsed
+
+
+def _explanation(entry: dict) -> str:
+    explanation = entry.get("explanation", "")
+    return explanation.strip() if isinstance(explanation, str) else ""
+
+
 def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: list[str],
                        problems: list[Problem]) -> None:
     loaded = _load_toml(path, rel, problems)
@@ -348,22 +367,15 @@ def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: lis
         if not isinstance(options, list) or not 2 <= len(options) <= 8:
             problems.append(Problem(rel, line, "'options' must list 2 to 8 answers"))
             continue
-        parsed: list[tuple[str, bool]] = []
-        for opt in options:
-            if not isinstance(opt, dict) or not isinstance(opt.get("text"), str) \
-                    or not opt["text"].strip():
-                problems.append(Problem(rel, line, "each option needs a 'text'"))
-                break
-            parsed.append((opt["text"].strip(), bool(opt.get("correct", False))))
-        else:
-            correct = sum(c for _, c in parsed)
-            if correct != 1:
-                problems.append(Problem(rel, line,
-                                        f"exactly one option must be correct (found {correct})"))
-            elif prompt is not None:
-                explanation = entry.get("explanation", "")
-                module.quiz.append(QuizQuestionSource(
-                    prompt, explanation.strip() if isinstance(explanation, str) else "", parsed))
+        parsed = _option_texts(options, rel, line, problems)
+        if parsed is None:
+            continue
+        correct = sum(c for _, c in parsed)
+        if correct != 1:
+            problems.append(Problem(rel, line,
+                                    f"exactly one option must be correct (found {correct})"))
+        elif prompt is not None:
+            module.quiz.append(QuizQuestionSource(prompt, _explanation(entry), parsed))
 
     for entry, line in entries("cold_calls"):
         topic = topic_of(entry, line)
@@ -524,25 +536,17 @@ def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
                 problems.append(Problem(rel, line, f"question {i} has {n} options where "
                                                    f"{orig_file} has {len(orig.options)}"))
                 continue
-            texts = []
-            for opt in options:
-                if not isinstance(opt, dict) or not isinstance(opt.get("text"), str) \
-                        or not opt["text"].strip():
-                    problems.append(Problem(rel, line, "each option needs a 'text'"))
-                    break
-                texts.append((opt["text"].strip(), bool(opt.get("correct", False))))
-            else:
-                want = [c for _, c in orig.options].index(True) + 1
-                got = [j for j, (_, c) in enumerate(texts, 1) if c]
-                if got != [want]:
-                    problems.append(Problem(rel, line, f"question {i}: the correct answer must be "
-                                                       f"option {want}, as in {orig_file} "
-                                                       f"(found {got or 'none'})"))
-                elif prompt is not None:
-                    explanation = entry.get("explanation", "")
-                    quiz.append(QuizQuestionSource(
-                        prompt, explanation.strip() if isinstance(explanation, str) else "",
-                        texts))
+            texts = _option_texts(options, rel, line, problems)
+            if texts is None:
+                continue
+            want = [c for _, c in orig.options].index(True) + 1
+            got = [j for j, (_, c) in enumerate(texts, 1) if c]
+            if got != [want]:
+                problems.append(Problem(rel, line, f"question {i}: the correct answer must be "
+                                                   f"option {want}, as in {orig_file} "
+                                                   f"(found {got or 'none'})"))
+            elif prompt is not None:
+                quiz.append(QuizQuestionSource(prompt, _explanation(entry), texts))
         if len(quiz) == len(original.quiz):
             tr.quiz = quiz
 
