@@ -247,7 +247,7 @@ async def retrieve(
         # Without a query vector there is no similarity to judge by; FTS alone decides.
         if query_vec is not None and hit.similarity < floor:
             dropped.append(hit)
-        elif lexical_gate and ranks[1] is None and hit.chunk_id.endswith(f"@{language}"):
+        elif lexical_gate and ranks[1] is None and hit.language == language:
             # Close by cosine only, which means little between two texts in this language
             # (ranks: vector, BM25). A default-language passage of an untranslated topic
             # shares no function words with the question: the floor judges it as before.

@@ -44,6 +44,7 @@ class Hit:
     content: str
     similarity: float  # cosine similarity to the question, whichever search found it
     rank_score: float  # the search's own score (similarity, or BM25)
+    language: str = "en"  # the passage's (course_chunks.language)
 
 
 async def stored_hashes(conn: asyncpg.Connection, course_slug: str) -> dict[str, str]:
@@ -132,7 +133,8 @@ async def sync_course_chunks(
 _HIT_COLUMNS = """
     ch.chunk_id, ch.topic_id, coalesce(tt.title, t.title, '') AS topic_title,
     coalesce(t.key, '') AS topic_key, ch.module_no,
-    coalesce(tt.module_title, t.module_title, '') AS module_title, ch.heading, ch.content
+    coalesce(tt.module_title, t.module_title, '') AS module_title, ch.heading, ch.content,
+    ch.language
 """
 _HIT_TOPIC = """
     LEFT JOIN topics t ON t.id = ch.topic_id
@@ -144,7 +146,7 @@ def _hit(r: asyncpg.Record) -> Hit:
     return Hit(r["chunk_id"], r["topic_id"], r["topic_title"], r["topic_key"], r["module_no"],
                r["module_title"], r["heading"], r["content"],
                float(r["similarity"] if r["similarity"] is not None else 0.0),
-               float(r["rank_score"]))
+               float(r["rank_score"]), r["language"])
 
 
 # A course this small is scanned exactly: a few milliseconds, and nothing approximate.
