@@ -13,6 +13,7 @@ import gettext as _gettext
 import io
 import logging
 import os
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,12 @@ def normalize(language_code: str | None) -> str:
 def speakable(locale: str | None) -> str:
     """A stored locale the bot can use now (a language removed since falls back to English)."""
     return locale if locale in LANGUAGES else DEFAULT
+
+
+def speaking(locale: str | None) -> AbstractContextManager[None]:
+    """Texts built inside speak a stored locale: for what is sent outside the recipient's own
+    update (daily cards, nudges, background reports, private hints from a group)."""
+    return i18n.use_locale(speakable(locale))
 
 
 def fmt_datetime(moment: datetime, tz: str, pattern: str) -> str:

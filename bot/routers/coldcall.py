@@ -16,7 +16,7 @@ from aiogram.filters import Command
 from aiogram.types import Message, MessageReactionUpdated, ReactionTypeEmoji
 
 from bot.filters import CohortMember, CohortStaff, is_cohort_staff
-from bot.i18n import i18n, speakable
+from bot.i18n import speaking
 from bot.ui import texts
 from bot.ui.replies import GROUP_TYPES, reply
 from bot.workers.sender import RateLimitedSender, SendFailed
@@ -191,7 +191,7 @@ async def _tell_how_to_join(
             del _hinted[key]
     _hinted.pop((chat_id, cohort.id), None)  # re-inserted last: the dict stays time-ordered
     _hinted[(chat_id, cohort.id)] = now
-    with i18n.use_locale(speakable(locale)):
+    with speaking(locale):
         text = texts.NOT_MEMBER_DM.format(group=texts.esc(message.chat.title or texts.THE_GROUP),
                                           name=texts.esc(cohort.name))
     try:

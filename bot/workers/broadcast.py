@@ -26,7 +26,7 @@ from aiogram import Bot
 from aiogram.exceptions import ClientDecodeError, TelegramNetworkError, TelegramServerError
 
 from bot.config import Settings
-from bot.i18n import i18n, speakable
+from bot.i18n import speaking
 from bot.ui import keyboards, texts
 from bot.workers.retry import backoff
 from bot.workers.sender import RateLimitedSender, SendFailed
@@ -157,7 +157,7 @@ class Broadcaster:
     async def _run(self, bot: Bot, sender: RateLimitedSender, broadcast_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn:
             b = await broadcasts.get(conn, broadcast_id)
-            locale = speakable(await broadcasts.reporter_locale(conn, broadcast_id))
+            locale = await broadcasts.reporter_locale(conn, broadcast_id)
         if b is None or b.status != "sending" or b.owner != self.name:
             return
         async with self.pool.acquire() as own:
@@ -314,7 +314,7 @@ class Broadcaster:
             except Exception as exc:
                 log.warning("broadcast %s: progress update failed: %s", b.id, exc)
                 continue
-            with i18n.use_locale(run.locale):
+            with speaking(run.locale):
                 text = texts.broadcast_progress(
                     b.target_label, counts.sent, counts.failed, counts.unconfirmed, counts.left,
                     counts.total, self._eta(run, counts.left))
@@ -341,7 +341,7 @@ class Broadcaster:
         seconds = None
         if now.started_at and now.finished_at:
             seconds = (now.finished_at - now.started_at).total_seconds()
-        with i18n.use_locale(run.locale):
+        with speaking(run.locale):
             text = texts.broadcast_finished(
                 b.target_label, counts.sent, counts.failed, counts.unconfirmed, counts.total,
                 seconds, stopped=not done)

@@ -27,7 +27,7 @@ from aiogram.exceptions import TelegramUnauthorizedError
 
 from bot.clock import utcnow
 from bot.config import Settings
-from bot.i18n import i18n, speakable
+from bot.i18n import speaking
 from bot.middlewares.errors import DATABASE_DOWN
 from bot.transports.guard import TokenRevoked
 from bot.ui import keyboards, texts
@@ -119,7 +119,7 @@ class DeliveryWorker:
                 return
             for row in due:
                 chat_id = row["telegram_id"]
-                with i18n.use_locale(speakable(row["locale"])):  # no update: the learner's own
+                with speaking(row["locale"]):  # no update: the learner's own
                     text = texts.RETAKE_READY.format(module=row["module_no"],
                                                      title=texts.esc(row["course_title"]))
                     markup = keyboards.quiz_start(row["course_id"], row["module_no"])
@@ -240,7 +240,7 @@ class DeliveryWorker:
         try:
             # Sent outside any update, so in the learner's stored language; built before
             # sending because the sender may run the call later, outside this context.
-            with i18n.use_locale(speakable(jv.locale)):
+            with speaking(jv.locale):
                 text = texts.journey_card(jv)
                 markup = (keyboards.continue_(jv.delivery_id) if jv.kind == "farewell"
                           else keyboards.start(jv.delivery_id))
