@@ -9,6 +9,8 @@ With Redis, all of them draw on the same state:
   of in bursts — a moving window would let every process fire its share at the start of each
   second. A process takes a few slots per round trip (as many as it has sends waiting, none
   more than 50 ms ahead) and drops any it reaches late;
+- a hard cap on actual sends: a moving window every process takes right before its request,
+  so sends bunched by a stalled process still leave no second over the rate;
 - a 429 pause: a key whose TTL is `retry_after`; the slot clock hands out no slot before it
   expires, so a 429 to one process stops all within the 50 ms horizon;
 - 1 msg/s per chat, 20 msg/min per group and the per-user flood control: moving windows of
@@ -43,10 +45,12 @@ HORIZON_MICROS = 50_000
 # A slot its process only gets to this late (a stall) is dropped, not used: sending it then
 # would crowd the slots of the other processes.
 LATE_SECONDS = 0.02
-# The shared clock spaces sends this much below the configured rate: a process that wakes a
-# little late, or an emulator/Telegram that records arrivals a little late, must not see one
-# second holding more than the rate (30 ms of slack in every second).
-PACE_HEADROOM = 0.97
+# The most sends any one second may hold across all processes is `send_cap`: 3% (at least
+# one) under the rate, a moving window of actual sends each process takes right before its
+# request, so that requests delayed on their way still land inside the budget. The shared
+# clock paces sends this much below the cap: late wake-ups bunch sends, which the window
+# flattens, but on time the window never has to hold anyone back.
+PACE_OF_CAP = 0.99
 
 # KEYS: next-free-slot, pause. ARGV: interval (µs), slots wanted, horizon (µs). Hands out up
 # to `wanted` consecutive slots, but none further ahead than the horizon (so a 429 finds few
@@ -82,6 +86,11 @@ _RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+def send_cap(rate_per_second: float) -> int:
+    rate = max(1, math.floor(rate_per_second))
+    return max(1, rate - max(1, math.ceil(rate * 0.03)))
 
 
 class SharedUnavailable(Exception):
@@ -150,7 +159,7 @@ class SharedLimits:
         horizon (a pause, or every near slot taken); ask again after `wait`."""
         if time.monotonic() - self._announced >= ANNOUNCE_SECONDS:
             await self._announce()
-        interval = max(1, round(1_000_000 / (rate_per_second * PACE_HEADROOM)))
+        interval = max(1, round(1_000_000 / (send_cap(rate_per_second) * PACE_OF_CAP)))
         n, micros = await self._run("reserve", self._slot(
             keys=[self.key("send", "next"), self.key("send", "pause")],
             args=[interval, max(1, wanted), HORIZON_MICROS]))

@@ -127,6 +127,9 @@ class RateLimitedSender:
             # moving windows count whole seconds: a fractional interval rounds up (stricter)
             self._chat_item = RateLimitItemPerSecond(1, max(1, math.ceil(chat_interval)))
             self._group_item = RateLimitItemPerMinute(group_per_minute)
+            from bot.shared import send_cap
+
+            self._send_item = RateLimitItemPerSecond(send_cap(rate_per_second))
         self._slots: deque[float] = deque()  # shared-clock slots held (monotonic times)
         self._slot_lock = asyncio.Lock()
         self._slot_waiters = 0
@@ -221,7 +224,29 @@ class RateLimitedSender:
         was given stops this one through the slot clock (within its horizon)."""
         if not shared:
             return await self._pacer.wait(yield_to_hold=yield_to_hold)
-        return self._paused_until <= self.clock()
+        return await self._admit()
+
+    async def _admit(self) -> bool:
+        """The shared path's last gate: a moving window of every process's actual sends.
+
+        The slot clock spaces sends evenly but can't see what happens after a slot is handed
+        out: a process stalled on a busy CPU sends its slots late, bunched against other
+        processes' on-time ones. The window counts sends as they leave, so whatever the
+        stalls, no second ever holds more than `send_cap` of them; the clock paces them
+        1% below that, so the window only bites on such bunches."""
+        from bot.shared import SharedUnavailable
+
+        assert self.shared is not None
+        while self._paused_until <= self.clock():
+            try:
+                wait = await self.shared.hit(self._send_item, "send", "window")
+            except SharedUnavailable:
+                self._local_share()
+                return True  # the slot was the shared clock's: send it, then pace locally
+            if not wait:
+                return True
+            await asyncio.sleep(wait)
+        return False
 
     async def _pause_all(self, retry_after: float) -> None:
         from bot.shared import SharedUnavailable

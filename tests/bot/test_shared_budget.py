@@ -21,6 +21,8 @@ from tests.support.botapi import BotAPIEmulator
 from tests.support.harness import TOKEN
 from tests.support.redis_server import RedisServer
 
+pytestmark = pytest.mark.solo  # send timing is measured: run alone
+
 
 def _times(emu: BotAPIEmulator) -> list[float]:
     return sorted(c.at for c in emu.calls("sendMessage"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -27,12 +26,10 @@ LEARNERS = 2_400
 RATE = 100
 PAUSE = 2  # the retry_after of the one 429
 
+# rates are measured here: run alone (`make test` runs these after the parallel part)
+pytestmark = pytest.mark.solo
 
-# Timing-sensitive: on the 2-core CI machine one run in a few stamps 101 requests into one
-# second at the emulator (scheduling jitter between five processes). Run it on purpose with
-# SCALE_E2E=1 (README, "Known gaps") until the shared clock's headroom is reworked.
-@pytest.mark.skipif(os.environ.get("SCALE_E2E") != "1",
-                    reason="timing-sensitive on 2 cores; run with SCALE_E2E=1")
+
 async def test_four_deliver_processes_keep_one_budget_and_one_429_pause(
     emu: BotAPIEmulator, spawn, db_url: str, pool: asyncpg.Pool, tmp_path: Path,
     redis_url: str, redis_prefix: str,
@@ -63,9 +60,11 @@ async def test_four_deliver_processes_keep_one_budget_and_one_429_pause(
     assert set(received) == {BASE + g for g in range(1, LEARNERS + 1)}
     assert set(received.values()) == {1}  # each learner exactly one card
     # the budget is one: no second holds more than RATE requests, from all four together
-    assert max_in_one_second(times) <= RATE
-    # ... and it is used: the average, leaving out the pause, stays within 5% of it
+    busiest = max_in_one_second(times)
     average = (len(times) - 1) / (times[-1] - times[0] - PAUSE)
+    print(f"busiest second {busiest}, average {average:.1f} msg/s")
+    assert busiest <= RATE, f"{busiest} requests in one second"
+    # ... and it is used: the average, leaving out the pause, stays within 5% of it
     assert average >= 0.95 * RATE, f"{average:.1f} msg/s"
     # one 429 paused all four: nothing left any of them during its retry_after (requests
     # already on their way when it was answered arrive in the first few milliseconds)
@@ -123,12 +122,18 @@ async def test_two_webhook_processes_fed_the_same_updates_have_every_effect_once
         if rng.random() < 0.1:
             targets = urls
             twins += 1
-        answers = await asyncio.gather(*(http.post(
-            u, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
-            for u in targets))
-        for answer in answers:
-            statuses[answer.status] += 1
-            answer.release()
+        await asyncio.gather(*(deliver(http, u, update) for u in targets))
+
+    async def deliver(http: aiohttp.ClientSession, url: str, update: dict[str, Any]) -> None:
+        """As Telegram does: an update answered 503 (not handled, e.g. the database was busy
+        past the acquire timeout on this loaded machine) is delivered again a little later."""
+        for _ in range(20):
+            async with http.post(url, json=update,
+                                 headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as answer:
+                statuses[answer.status] += 1
+                if answer.status != 503:
+                    return
+            await asyncio.sleep(0.5)
 
     async def learner(http: aiohttp.ClientSession, n: int) -> None:
         user = FIRST_USER + n
@@ -149,7 +154,7 @@ async def test_two_webhook_processes_fed_the_same_updates_have_every_effect_once
 
     async with aiohttp.ClientSession() as http:
         await asyncio.gather(*(learner(http, n) for n in range(USERS)))
-    assert statuses == {200: 5 * USERS + twins}, statuses
+    assert statuses[200] == 5 * USERS + twins and set(statuses) <= {200, 503}, statuses
     assert twins > 100  # the 10% really happened
 
     # every effect once: enrollments, Done marks, time zones, processed updates ...
