@@ -108,7 +108,34 @@ def embedder():
 
     emb = get_embedder()
     emb.load()
+    _encode_each_text_once(emb)
     return emb
+
+
+def _encode_each_text_once(emb) -> None:
+    """Many tests import the same course text (the PostgreSQL tutorial alone takes most of a
+    minute to embed on this CPU): the session's one embedder (the same process-wide instance
+    the bot's own code gets) encodes a text once and returns the model's vector for it after.
+    The vectors are the model's; only the repeated work goes."""
+    import numpy as np
+
+    from rag.embedding import DIMENSIONS
+
+    encode = emb.encode
+    memo: dict[str, np.ndarray] = {}
+
+    def encode_once(texts, progress=None):
+        missing = [t for t in dict.fromkeys(texts) if t not in memo]
+        if missing:
+            memo.update(zip(missing, encode(missing), strict=True))
+        if progress is not None:
+            for start in range(0, len(texts), emb.batch_size):
+                progress(len(texts[start:start + emb.batch_size]))
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return np.stack([memo[t] for t in texts])
+
+    emb.encode = encode_once
 
 
 @pytest.fixture(scope="session")
