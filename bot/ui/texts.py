@@ -14,6 +14,8 @@ from typing import Any
 from bot.i18n import N_, fmt_datetime, fmt_number, ngettext
 from bot.i18n import gettext as _
 from bot.ui.markdown import pack, to_blocks
+from content.course_format import Problem
+from storage.courses import CourseRow
 from storage.journeys import JourneyView
 from storage.progress import CourseProgress
 
@@ -131,6 +133,27 @@ def import_failed(count: int, problems: str) -> str:
     return ngettext("❌ The course was not imported ({count} problem):\n{problems}",
                     "❌ The course was not imported ({count} problems):\n{problems}",
                     count).format(count=fmt_number(count), problems=problems)
+
+
+def import_embedded(done: int, total: int) -> str:
+    return ngettext("embedded {done} of {total} passage", "embedded {done} of {total} passages",
+                    total).format(done=fmt_number(done), total=fmt_number(total))
+
+
+def course_problem(problem: Problem) -> str:
+    """An import problem ("file:line: message") in the current locale (content/ only marks
+    its messages; they are catalogue msgids like the rest)."""
+    return problem.render(_)
+
+
+def course_listing(rows: list[CourseRow]) -> str:
+    """/courses: the header, then each course's title and description (in the learner's
+    language where the course has them: `storage.courses.list_courses`)."""
+    out = [_msg("COURSES_HEADER")]
+    for c in rows:
+        desc = f"\n{esc(c.description)}" if c.description else ""
+        out.append(f"<b>{esc(c.title)}</b>{desc}")
+    return "\n\n".join(out)
 
 
 def fmt_when(moment: datetime | None, tz: str) -> str:

@@ -164,12 +164,13 @@ async def test_the_demo_course_imports_in_english_and_filipino(pool: asyncpg.Poo
     root = copy_demo(tmp_path)
     (root / FIL_MD).unlink()
     (root / FIL_TOML).unlink()
+    (root / "course.fil.toml").unlink()
     manifest = root / "course.toml"
     manifest.write_text(manifest.read_text().replace('languages = ["en", "fil"]\n', ""))
     again = await import_path(pool, root)
     assert again.course_id == report.course_id and again.translations == {}
     async with pool.acquire() as conn:
-        for table in ("topic_translations", "quiz_question_translations",
+        for table in ("course_translations", "topic_translations", "quiz_question_translations",
                       "quiz_option_translations", "cold_call_prompt_translations",
                       "suggestion_translations"):
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
