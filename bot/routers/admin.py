@@ -84,7 +84,7 @@ async def _import(bot: Bot, db: Transactor, rag: RagService, file_id: str, name:
         await progress.finish(texts.import_failed(
             1, texts.esc(f"{type(exc).__name__}: {exc}"[:500])))
         return
-    await progress.finish(texts.IMPORT_OK.format(summary=texts.esc(report.summary())))
+    await progress.finish(texts.IMPORT_OK.format(summary=texts.esc(texts.import_summary(report))))
 
 
 class ProgressMessage:

@@ -15,7 +15,7 @@ from bot.i18n import N_, fmt_datetime, fmt_number, ngettext
 from bot.i18n import gettext as _
 from bot.ui.markdown import pack, to_blocks
 from content.course_format import Problem
-from storage.courses import CourseRow
+from storage.courses import CourseRow, ImportReport
 from storage.journeys import JourneyView
 from storage.progress import CourseProgress
 
@@ -138,6 +138,35 @@ def import_failed(count: int, problems: str) -> str:
 def import_embedded(done: int, total: int) -> str:
     return ngettext("embedded {done} of {total} passage", "embedded {done} of {total} passages",
                     total).format(done=fmt_number(done), total=fmt_number(total))
+
+
+def import_summary(r: ImportReport) -> str:
+    """What an import did, for the admin who sent it (`ImportReport.summary` is the CLI's)."""
+    counts = [
+        (ngettext("{n} topic added", "{n} topics added", len(r.topics_added)),
+         len(r.topics_added)),
+        (ngettext("{n} kept", "{n} kept", r.topics_updated), r.topics_updated),
+        (ngettext("{n} archived", "{n} archived", len(r.topics_archived)),
+         len(r.topics_archived)),
+        (ngettext("{n} quiz question", "{n} quiz questions", r.quiz_questions),
+         r.quiz_questions),
+        (ngettext("{n} cold-call prompt", "{n} cold-call prompts", r.cold_calls), r.cold_calls),
+        (ngettext("{n} suggestion", "{n} suggestions", r.suggestions), r.suggestions),
+        (ngettext("{n} persona variant", "{n} persona variants", r.variants), r.variants),
+    ]
+    parts = [(_("course '{slug}' created") if r.created else _("course '{slug}' updated")
+              ).format(slug=r.slug)]
+    parts += [text.format(n=fmt_number(count)) for text, count in counts]
+    for lang, count in sorted(r.translations.items()):
+        parts.append(ngettext("{n} topic in '{language}'", "{n} topics in '{language}'", count
+                              ).format(n=fmt_number(count), language=lang))
+    if r.chunks is not None:
+        parts.append(ngettext(
+            "{n} passage ({embedded} embedded, {removed} removed)",
+            "{n} passages ({embedded} embedded, {removed} removed)", r.chunks).format(
+            n=fmt_number(r.chunks), embedded=fmt_number(r.chunks_embedded),
+            removed=fmt_number(r.chunks_removed)))
+    return ", ".join(parts)
 
 
 def course_problem(problem: Problem) -> str:

@@ -273,8 +273,8 @@ async def test_the_course_title_and_description_follow_the_learners_language(
 async def test_a_broken_translation_is_reported_to_an_admin_in_their_language(
     harness: Harness, tmp_path: Path,
 ) -> None:
-    """The import's problems are catalogue messages: a Filipino admin reads them in Filipino,
-    with file and line, an English admin in English."""
+    """The import's problems (and its summary) are catalogue messages: a Filipino admin reads
+    them in Filipino, with file and line, an English admin in English."""
     h = harness
     root = copy_demo(tmp_path)
     md = root / "01-asking-questions.fil.md"
@@ -283,27 +283,35 @@ async def test_a_broken_translation_is_reported_to_an_admin_in_their_language(
     md.write_text(text[:cut + 1])
     line = [i for i, row in enumerate(text[:cut + 1].splitlines(), 1)
             if row.startswith("## ")][-1]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for path in root.rglob("*"):
-            z.write(path, f"course/{path.relative_to(root)}")
 
-    async def send(admin_locale: str) -> str:
+    def zipped(folder: Path) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for path in folder.rglob("*"):
+                z.write(path, f"course/{path.relative_to(folder)}")
+        return buf.getvalue()
+
+    async def send(admin_locale: str, data: bytes) -> str:
         await set_locale(h.pool, ADMIN, admin_locale)
         mark = len(h.texts_to(ADMIN))
-        message = h.emu.push_document(ADMIN, "broken.zip", buf.getvalue(), caption="/import")
+        message = h.emu.push_document(ADMIN, "course.zip", data, caption="/import")
         message["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": 7}]
         await h.feed({"update_id": h._next(), "message": message})
         return [t for t in h.texts_to(ADMIN)[mark:] if not t.startswith("⏳")][-1]
 
     await h.say(ADMIN, "/start")
-    fil = await send("fil")
+    fil = await send("fil", zipped(root))
     assert (f"01-asking-questions.fil.md:{line}: may 3 na topic dito pero 4 ang nasa "
             "01-asking-questions.md: walang salin ang 'Pattern matching and expressions' "
             "(01-asking-questions.md:") in fil, fil
     assert "has 3 topics" not in fil and "not imported" not in fil
-    eng = await send("en")
+    eng = await send("en", zipped(root))
     assert (f"01-asking-questions.fil.md:{line}: has 3 topics where 01-asking-questions.md "
             "has 4: no translation of 'Pattern matching and expressions'") in eng, eng
     async with h.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM courses") == 0
+    # and what a good import did, in the admin's language too
+    done = await send("fil", zipped(DEMO))
+    assert done.startswith("✅ Na-import: nagawa ang course na 'sql-basics', 12 na topic ang "
+                           "nadagdag"), done
+    assert "4 na topic sa 'fil'" in done, done
