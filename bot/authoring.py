@@ -73,7 +73,7 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     rag = build_rag(settings)
     async with open_database(settings.database_url, settings.data_dir) as pool:
         async with pool.acquire() as conn:
-            course = await courses.get_by_slug(conn, args.course)
+            course = await courses.get_by_slug(conn, args.course, args.lang)
             if course is None:
                 print(f"learnbot: no course with slug {args.course!r}", file=sys.stderr)
                 return 1

@@ -6,6 +6,7 @@ what it returns. The format is documented in README.md ("Course format").
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -13,6 +14,7 @@ import stat
 import tempfile
 import tomllib
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,8 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MODULE_FILE = re.compile(r"^(\d{1,3})[-_][A-Za-z0-9_-]+\.md$")
 # A translation sits beside its original: 01-basics.fil.md, 01-basics.fil.toml.
 TRANSLATED_FILE = re.compile(r"^(\d{1,3}[-_][A-Za-z0-9_-]+)\.([a-z]{2,3})\.(md|toml)$")
+# The course's own title and description in another language: course.fil.toml.
+COURSE_TRANSLATION = re.compile(r"^course\.([a-z]{2,3})\.toml$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 MAX_ZIP_BYTES = 20 * 1024 * 1024
 MAX_UNPACKED_BYTES = 100 * 1024 * 1024
@@ -34,17 +38,39 @@ MODULE_KEYS = {"topics", "quiz", "cold_calls", "suggestions", "variants"}
 # What a translated .toml may hold: the texts, never the structure (difficulty, keys,
 # priorities and persona variants come from the original).
 TRANSLATED_KEYS = {"quiz", "cold_calls", "suggestions"}
+COURSE_TRANSLATED_KEYS = {"title", "description"}
+
+
+def N_(message: str) -> str:
+    """Marks a problem's message for the bot's catalogues (babel.cfg extracts content/ too).
+    Nothing is translated here: the bot renders a problem in its admin's language, the CLI as
+    written (English)."""
+    return message
 
 
 @dataclass(frozen=True)
 class Problem:
+    """One reason a course can't be imported, with file and line. `message` is a catalogue
+    msgid (English, with named placeholders) and `params` fills them, so whoever shows the
+    problem can translate it (`render`)."""
+
     file: str
     line: int | None
     message: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def render(self, translate: Callable[[str], str] | None = None) -> str:
+        """"file:line: message", the message through `translate` (a gettext) when given; a
+        translation whose placeholders don't fit falls back to the English."""
+        text = self.message.format(**self.params)
+        if translate is not None:
+            with contextlib.suppress(KeyError, IndexError, ValueError):
+                text = translate(self.message).format(**self.params)
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {text}"
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.message}"
+        return self.render()
 
 
 class CourseError(Exception):
@@ -108,6 +134,16 @@ class ModuleSource:
 
 
 @dataclass
+class CourseTranslation:
+    """course.<lang>.toml: the course's title and description in one language; None where it
+    gives none (the default language's is shown)."""
+
+    language: str
+    title: str | None = None
+    description: str | None = None
+
+
+@dataclass
 class CourseSource:
     slug: str
     title: str
@@ -119,6 +155,7 @@ class CourseSource:
     modules: list[ModuleSource]
     source_hash: str
     languages: list[str] = field(default_factory=lambda: ["en"])  # the first is the default
+    translations: dict[str, CourseTranslation] = field(default_factory=dict)
 
     @property
     def default_language(self) -> str:
@@ -149,9 +186,9 @@ def _read_text(path: Path, rel: str, problems: list[Problem]) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        problems.append(Problem(rel, None, "is not UTF-8 text"))
+        problems.append(Problem(rel, None, N_("is not UTF-8 text")))
     except OSError as exc:
-        problems.append(Problem(rel, None, f"cannot be read: {exc.strerror}"))
+        problems.append(Problem(rel, None, N_("cannot be read: {error}"), {"error": exc.strerror}))
     return None
 
 
@@ -163,7 +200,8 @@ def _load_toml(path: Path, rel: str, problems: list[Problem]) -> tuple[dict, str
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc).split(" (at ")[0]
-        problems.append(Problem(rel, _toml_line(exc), f"invalid TOML: {msg}"))
+        problems.append(Problem(rel, _toml_line(exc), N_("invalid TOML: {error}"),
+                                {"error": msg}))
         return None
 
 
@@ -171,7 +209,8 @@ def _int_field(data: dict, key: str, default: int, lo: int, hi: int, rel: str,
                problems: list[Problem]) -> int:
     value = data.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        problems.append(Problem(rel, None, f"'{key}' must be a whole number from {lo} to {hi}"))
+        problems.append(Problem(rel, None, N_("'{key}' must be a whole number from {lo} to {hi}"),
+                                {"key": key, "lo": lo, "hi": hi}))
         return default
     return value
 
@@ -179,7 +218,8 @@ def _int_field(data: dict, key: str, default: int, lo: int, hi: int, rel: str,
 def _parse_manifest(root: Path, problems: list[Problem]) -> dict | None:
     path = root / "course.toml"
     if not path.is_file():
-        problems.append(Problem("course.toml", None, "missing: every course needs a course.toml"))
+        problems.append(Problem("course.toml", None,
+                                N_("missing: every course needs a course.toml")))
         return None
     loaded = _load_toml(path, "course.toml", problems)
     if loaded is None:
@@ -187,31 +227,32 @@ def _parse_manifest(root: Path, problems: list[Problem]) -> dict | None:
     data, _ = loaded
     rel = "course.toml"
     for key in sorted(set(data) - COURSE_KEYS):
-        problems.append(Problem(rel, None, f"unknown key '{key}'"))
+        problems.append(Problem(rel, None, N_("unknown key '{key}'"), {"key": key}))
     slug = data.get("slug")
     if not isinstance(slug, str) or not SLUG.match(slug):
-        problems.append(Problem(rel, None, "'slug' must be lowercase letters, digits, - or _"))
+        problems.append(Problem(rel, None, N_("'slug' must be lowercase letters, digits, - or _")))
     title = data.get("title")
     if not isinstance(title, str) or not title.strip():
-        problems.append(Problem(rel, None, "'title' is required"))
+        problems.append(Problem(rel, None, N_("'title' is required")))
     description = data.get("description", "")
     if not isinstance(description, str):
-        problems.append(Problem(rel, None, "'description' must be text"))
+        problems.append(Problem(rel, None, N_("'description' must be text")))
         description = ""
     personas = data.get("personas", ["normal"])
     if not isinstance(personas, list) or not all(p in PERSONAS for p in personas):
-        problems.append(Problem(rel, None, f"'personas' must be a list drawn from {PERSONAS}"))
+        problems.append(Problem(rel, None, N_("'personas' must be a list drawn from {choices}"),
+                                {"choices": ", ".join(PERSONAS)}))
         personas = ["normal"]
     if "normal" not in personas:
         personas = ["normal", *personas]
     languages = data.get("languages", ["en"])
     if not isinstance(languages, list) or not languages \
             or not all(isinstance(x, str) and LANGUAGE.match(x) for x in languages):
-        problems.append(Problem(rel, None, "'languages' must list language tags such as "
-                                           "[\"en\", \"fil\"], the default language first"))
+        problems.append(Problem(rel, None, N_("'languages' must list language tags such as "
+                                              "[\"en\", \"fil\"], the default language first")))
         languages = ["en"]
     elif len(set(languages)) != len(languages):
-        problems.append(Problem(rel, None, "'languages' lists a language twice"))
+        problems.append(Problem(rel, None, N_("'languages' lists a language twice")))
     return {
         "languages": list(dict.fromkeys(languages)),
         "slug": slug if isinstance(slug, str) else "",
@@ -243,7 +284,8 @@ def _parse_markdown(path: Path, rel: str, number: int,
         heading, line_no, body_lines = current
         body = "\n".join(body_lines).strip()
         if not body:
-            problems.append(Problem(rel, line_no, f"topic '{heading}' has no text"))
+            problems.append(Problem(rel, line_no, N_("topic '{topic}' has no text"),
+                                    {"topic": heading}))
         topics.append(TopicSource(slugify(heading), heading, body, number, len(topics) + 1,
                                   line_no))
 
@@ -253,36 +295,36 @@ def _parse_markdown(path: Path, rel: str, number: int,
         if not in_code and line.startswith("# ") and title is None and current is None:
             title = line[2:].strip()
             if not title:
-                problems.append(Problem(rel, i, "the module title after '# ' is empty"))
+                problems.append(Problem(rel, i, N_("the module title after '# ' is empty")))
             continue
         if not in_code and line.startswith("## "):
             close()
             heading = line[3:].strip()
             if not heading:
-                problems.append(Problem(rel, i, "a topic title after '## ' is empty"))
+                problems.append(Problem(rel, i, N_("a topic title after '## ' is empty")))
             current = (heading, i, [])
             continue
         if not in_code and line.startswith("# "):
-            problems.append(Problem(rel, i, "only one '# Module title' line is allowed"))
+            problems.append(Problem(rel, i, N_("only one '# Module title' line is allowed")))
             continue
         if current is not None:
             current[2].append(line)
         elif line.strip() and title is None:
-            problems.append(Problem(rel, i, "the file must start with '# Module title'"))
+            problems.append(Problem(rel, i, N_("the file must start with '# Module title'")))
             return None
     close()
     if in_code:
-        problems.append(Problem(rel, len(lines), "a ``` code block is never closed"))
+        problems.append(Problem(rel, len(lines), N_("a ``` code block is never closed")))
     if title is None:
-        problems.append(Problem(rel, 1, "the file must start with '# Module title'"))
+        problems.append(Problem(rel, 1, N_("the file must start with '# Module title'")))
         return None
     if not topics:
-        problems.append(Problem(rel, None, "no topics: add '## Topic title' sections"))
+        problems.append(Problem(rel, None, N_("no topics: add '## Topic title' sections")))
     seen: dict[str, int] = {}
     for topic in topics:
         if topic.title in seen:
-            problems.append(Problem(rel, topic.line,
-                                    f"topic '{topic.title}' repeats line {seen[topic.title]}"))
+            problems.append(Problem(rel, topic.line, N_("topic '{topic}' repeats line {line}"),
+                                    {"topic": topic.title, "line": seen[topic.title]}))
         seen.setdefault(topic.title, topic.line)
     return ModuleSource(number, title, topics, file=rel)
 
@@ -295,7 +337,7 @@ def _option_texts(options: list, rel: str, line: int | None, problems: list[Prob
     for opt in options:
         if not isinstance(opt, dict) or not isinstance(opt.get("text"), str) \
                 or not opt["text"].strip():
-            problems.append(Problem(rel, line, "each option needs a 'text'"))
+            problems.append(Problem(rel, line, N_("each option needs a 'text'")))
             return None
         parsed.append((opt["text"].strip(), bool(opt.get("correct", False))))
     return parsed
@@ -313,13 +355,15 @@ def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: lis
         return
     data, text = loaded
     for key in sorted(set(data) - MODULE_KEYS):
-        problems.append(Problem(rel, None, f"unknown key '{key}' (expected {sorted(MODULE_KEYS)})"))
+        problems.append(Problem(rel, None, N_("unknown key '{key}' (expected {expected})"),
+                                {"key": key, "expected": ", ".join(sorted(MODULE_KEYS))}))
     by_title = {t.title: t for t in module.topics}
 
     def entries(name: str) -> list[tuple[dict, int | None]]:
         raw = data.get(name, [])
         if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
-            problems.append(Problem(rel, None, f"'{name}' must be written as [[{name}]] tables"))
+            problems.append(Problem(rel, None, N_("'{name}' must be written as [[{name}]] tables"),
+                                    {"name": name}))
             return []
         lines = _header_lines(text, name)
         return [(e, lines[i] if i < len(lines) else None) for i, e in enumerate(raw)]
@@ -327,15 +371,23 @@ def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: lis
     def topic_of(entry: dict, line: int | None, field_name: str = "topic") -> TopicSource | None:
         title = entry.get(field_name)
         if not isinstance(title, str) or title not in by_title:
-            problems.append(Problem(rel, line, f"'{field_name}' = {title!r} is not a topic of "
-                                               f"this module ({', '.join(by_title) or 'none'})"))
+            if by_title:
+                problems.append(Problem(
+                    rel, line, N_("'{field}' = {value} is not a topic of this module ({topics})"),
+                    {"field": field_name, "value": repr(title), "topics": ", ".join(by_title)}))
+            else:
+                problems.append(Problem(
+                    rel, line,
+                    N_("'{field}' = {value} is not a topic of this module (it has none)"),
+                    {"field": field_name, "value": repr(title)}))
             return None
         return by_title[title]
 
     def text_of(entry: dict, key: str, line: int | None) -> str | None:
         value = entry.get(key)
         if not isinstance(value, str) or not value.strip():
-            problems.append(Problem(rel, line, f"'{key}' is required and must be text"))
+            problems.append(Problem(rel, line, N_("'{key}' is required and must be text"),
+                                    {"key": key}))
             return None
         return value.strip()
 
@@ -345,19 +397,21 @@ def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: lis
             continue
         difficulty = entry.get("difficulty", "easy")
         if difficulty not in DIFFICULTIES:
-            problems.append(Problem(rel, line, f"'difficulty' must be one of {DIFFICULTIES}"))
+            problems.append(Problem(rel, line, N_("'difficulty' must be one of {choices}"),
+                                    {"choices": ", ".join(DIFFICULTIES)}))
         else:
             topic.difficulty = difficulty
         if "key" in entry:
             key = entry["key"]
             if not isinstance(key, str) or not SLUG.match(key):
-                problems.append(Problem(rel, line, "'key' must be lowercase letters, digits, -"))
+                problems.append(Problem(rel, line,
+                                        N_("'key' must be lowercase letters, digits, -")))
             else:
                 topic.key = key
         if "priority" in entry:
             prio = entry["priority"]
             if not isinstance(prio, int) or isinstance(prio, bool) or prio < 1:
-                problems.append(Problem(rel, line, "'priority' must be a whole number ≥ 1"))
+                problems.append(Problem(rel, line, N_("'priority' must be a whole number ≥ 1")))
             else:
                 topic.priority = prio
 
@@ -365,7 +419,7 @@ def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: lis
         prompt = text_of(entry, "question", line)
         options = entry.get("options")
         if not isinstance(options, list) or not 2 <= len(options) <= 8:
-            problems.append(Problem(rel, line, "'options' must list 2 to 8 answers"))
+            problems.append(Problem(rel, line, N_("'options' must list 2 to 8 answers")))
             continue
         parsed = _option_texts(options, rel, line, problems)
         if parsed is None:
@@ -373,7 +427,8 @@ def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: lis
         correct = sum(c for _, c in parsed)
         if correct != 1:
             problems.append(Problem(rel, line,
-                                    f"exactly one option must be correct (found {correct})"))
+                                    N_("exactly one option must be correct (found {found})"),
+                                    {"found": correct}))
         elif prompt is not None:
             module.quiz.append(QuizQuestionSource(prompt, _explanation(entry), parsed))
 
@@ -389,7 +444,7 @@ def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: lis
         follow = entry.get("follow_ups", [])
         if not isinstance(follow, list) or not all(isinstance(f, str) and f.strip()
                                                     for f in follow):
-            problems.append(Problem(rel, line, "'follow_ups' must be a list of texts"))
+            problems.append(Problem(rel, line, N_("'follow_ups' must be a list of texts")))
             follow = []
         if topic and text_:
             module.suggestions.append(
@@ -400,8 +455,9 @@ def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: lis
         persona = entry.get("persona")
         body = text_of(entry, "body", line)
         if persona not in personas or persona == "normal":
-            problems.append(Problem(rel, line, f"'persona' must be one of the course's personas "
-                                               f"other than normal: {personas[1:]}"))
+            problems.append(Problem(rel, line, N_("'persona' must be one of the course's "
+                                                  "personas other than normal: {choices}"),
+                                    {"choices": ", ".join(personas[1:])}))
             continue
         if topic and body:
             module.variants.append((topic.key, persona, body))
@@ -414,16 +470,19 @@ def _parse_translation(path: Path, stem: str, language: str, kind: str, language
     rel = path.name
     original = by_file.get(f"{stem}.md")
     if language not in languages:
-        problems.append(Problem(rel, None, f"is in '{language}', which course.toml doesn't "
-                                           f"declare (languages = {languages})"))
+        problems.append(Problem(rel, None, N_("is in '{language}', which course.toml doesn't "
+                                              "declare (languages = {languages})"),
+                                {"language": language, "languages": languages}))
         return
     if language == languages[0]:
-        problems.append(Problem(rel, None, f"'{language}' is the course's default language: "
-                                           f"its text belongs in {stem}.{kind}"))
+        problems.append(Problem(rel, None, N_("'{language}' is the course's default "
+                                              "language: its text belongs in {file}"),
+                                {"language": language, "file": f"{stem}.{kind}"}))
         return
     if original is None:
         if not (path.parent / f"{stem}.md").is_file():
-            problems.append(Problem(rel, None, f"has no original {stem}.md to translate"))
+            problems.append(Problem(rel, None, N_("has no original {file} to translate"),
+                                    {"file": f"{stem}.md"}))
         return  # the original's own problems are reported already
     tr = original.translations.setdefault(language, ModuleTranslation(language))
     if kind == "md":
@@ -448,22 +507,29 @@ def _parse_translated_markdown(path: Path, rel: str, original: ModuleSource,
         if _code_blocks(mine.body) != _code_blocks(orig.body):
             problems.append(Problem(
                 rel, mine.line,
-                f"topic {i} '{mine.title}' has {_code_blocks(mine.body)} code blocks where "
-                f"topic {i} of {original.file} ('{orig.title}', line {orig.line}) has "
-                f"{_code_blocks(orig.body)}: are the topics in the same order?"))
+                N_("topic {n} '{topic}' has {blocks} code blocks where topic {n} of {original} "
+                   "('{original_topic}', line {original_line}) has {original_blocks}: are the "
+                   "topics in the same order?"),
+                {"n": i, "topic": mine.title, "blocks": _code_blocks(mine.body),
+                 "original": original.file, "original_topic": orig.title,
+                 "original_line": orig.line, "original_blocks": _code_blocks(orig.body)}))
     if len(ours) < len(theirs):
         missing = theirs[len(ours)]
         last_line = ours[-1].line if ours else 1
         problems.append(Problem(
             rel, last_line,
-            f"has {len(ours)} topics where {original.file} has {len(theirs)}: no translation "
-            f"of '{missing.title}' ({original.file}:{missing.line})"))
+            N_("has {count} topics where {original} has {expected}: no translation of "
+               "'{topic}' ({original}:{line})"),
+            {"count": len(ours), "original": original.file, "expected": len(theirs),
+             "topic": missing.title, "line": missing.line}))
     elif len(ours) > len(theirs):
         extra = ours[len(theirs)]
         problems.append(Problem(
             rel, extra.line,
-            f"has {len(ours)} topics where {original.file} has {len(theirs)}: '{extra.title}' "
-            f"translates no topic of the original"))
+            N_("has {count} topics where {original} has {expected}: '{topic}' translates no "
+               "topic of the original"),
+            {"count": len(ours), "original": original.file, "expected": len(theirs),
+             "topic": extra.title}))
     if len(problems) == before:
         tr.title = parsed.title
         tr.topics = [(t.title, t.body) for t in ours]
@@ -476,9 +542,11 @@ def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
         return
     data, text = loaded
     for key in sorted(set(data) - TRANSLATED_KEYS):
-        where = "set in the original" if key in MODULE_KEYS else "unknown"
-        problems.append(Problem(rel, None, f"key '{key}' can't be translated ({where}); a "
-                                           f"translation holds {sorted(TRANSLATED_KEYS)}"))
+        message = (N_("key '{key}' can't be translated (set in the original); a translation "
+                      "holds {allowed}") if key in MODULE_KEYS else
+                   N_("key '{key}' can't be translated (unknown); a translation holds {allowed}"))
+        problems.append(Problem(rel, None, message,
+                                {"key": key, "allowed": ", ".join(sorted(TRANSLATED_KEYS))}))
     orig_file = original.file.removesuffix(".md") + ".toml"
 
     def entries(name: str, expected: int) -> list[tuple[dict, int | None]] | None:
@@ -486,7 +554,8 @@ def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
             return None  # not translated: the original's texts are shown
         raw = data[name]
         if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
-            problems.append(Problem(rel, None, f"'{name}' must be written as [[{name}]] tables"))
+            problems.append(Problem(rel, None, N_("'{name}' must be written as [[{name}]] tables"),
+                                    {"name": name}))
             return None
         lines = _header_lines(text, name)
         out = [(e, lines[i] if i < len(lines) else None) for i, e in enumerate(raw)]
@@ -494,15 +563,18 @@ def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
             # the first entry too many, or the last one there is when some are missing
             line = (lines[expected] if len(lines) > expected
                     else lines[-1] if lines else None)
-            problems.append(Problem(rel, line, f"has {len(out)} [[{name}]] where {orig_file} "
-                                               f"has {expected}: translate each one, in order"))
+            problems.append(Problem(rel, line, N_("has {count} [[{name}]] where {original} has "
+                                                  "{expected}: translate each one, in order"),
+                                    {"count": len(out), "name": name, "original": orig_file,
+                                     "expected": expected}))
             return None
         return out
 
     def text_of(entry: dict, key: str, line: int | None) -> str | None:
         value = entry.get(key)
         if not isinstance(value, str) or not value.strip():
-            problems.append(Problem(rel, line, f"'{key}' is required and must be text"))
+            problems.append(Problem(rel, line, N_("'{key}' is required and must be text"),
+                                    {"key": key}))
             return None
         return value.strip()
 
@@ -520,9 +592,9 @@ def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
     def same_topic(entry: dict, line: int | None, key: str) -> bool:
         if md_broken or titles.get(entry.get("topic")) == key:
             return True
-        problems.append(Problem(rel, line, f"'topic' = {entry.get('topic')!r} should be the "
-                                           f"topic of the original's entry here: "
-                                           f"'{key_title[key]}'"))
+        problems.append(Problem(rel, line, N_("'topic' = {value} should be the topic of the "
+                                              "original's entry here: '{topic}'"),
+                                {"value": repr(entry.get("topic")), "topic": key_title[key]}))
         return False
 
     found = entries("quiz", len(original.quiz))
@@ -533,8 +605,10 @@ def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
             options = entry.get("options")
             if not isinstance(options, list) or len(options) != len(orig.options):
                 n = len(options) if isinstance(options, list) else 0
-                problems.append(Problem(rel, line, f"question {i} has {n} options where "
-                                                   f"{orig_file} has {len(orig.options)}"))
+                problems.append(Problem(rel, line, N_("question {n} has {count} options where "
+                                                      "{original} has {expected}"),
+                                        {"n": i, "count": n, "original": orig_file,
+                                         "expected": len(orig.options)}))
                 continue
             texts = _option_texts(options, rel, line, problems)
             if texts is None:
@@ -542,9 +616,13 @@ def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
             want = [c for _, c in orig.options].index(True) + 1
             got = [j for j, (_, c) in enumerate(texts, 1) if c]
             if got != [want]:
-                problems.append(Problem(rel, line, f"question {i}: the correct answer must be "
-                                                   f"option {want}, as in {orig_file} "
-                                                   f"(found {got or 'none'})"))
+                message = (N_("question {n}: the correct answer must be option {want}, as "
+                              "in {original} (found {found})") if got else
+                           N_("question {n}: the correct answer must be option {want}, as "
+                              "in {original} (none is marked correct)"))
+                problems.append(Problem(rel, line, message,
+                                        {"n": i, "want": want, "original": orig_file,
+                                         "found": ", ".join(map(str, got))}))
             elif prompt is not None:
                 quiz.append(QuizQuestionSource(prompt, _explanation(entry), texts))
         if len(quiz) == len(original.quiz):
@@ -565,11 +643,13 @@ def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
             follow = entry.get("follow_ups", [])
             if not isinstance(follow, list) or not all(isinstance(f, str) and f.strip()
                                                         for f in follow):
-                problems.append(Problem(rel, line, "'follow_ups' must be a list of texts"))
+                problems.append(Problem(rel, line, N_("'follow_ups' must be a list of texts")))
                 continue
             if len(follow) != len(orig_s.follow_ups):
-                problems.append(Problem(rel, line, f"has {len(follow)} follow_ups where "
-                                                   f"{orig_file} has {len(orig_s.follow_ups)}"))
+                problems.append(Problem(rel, line, N_("has {count} follow_ups where {original} "
+                                                      "has {expected}"),
+                                        {"count": len(follow), "original": orig_file,
+                                         "expected": len(orig_s.follow_ups)}))
                 continue
             if same_topic(entry, line, orig_s.topic_key) and text_:
                 out.append((text_, [f.strip() for f in follow]))
@@ -589,7 +669,7 @@ def load_course_dir(root: Path) -> CourseSource:
     """Parse and validate a course folder; raise `CourseError` listing every problem."""
     problems: list[Problem] = []
     if not root.is_dir():
-        raise CourseError([Problem(str(root), None, "is not a folder or .zip file")])
+        raise CourseError([Problem(str(root), None, N_("is not a folder or .zip file"))])
     manifest = _parse_manifest(root, problems)
     modules: list[ModuleSource] = []
     numbers: dict[int, str] = {}
@@ -599,12 +679,13 @@ def load_course_dir(root: Path) -> CourseSource:
         match = MODULE_FILE.match(path.name)
         if not match:
             problems.append(Problem(path.name, None,
-                                    "module files are named NN-name.md (e.g. 01-basics.md)"))
+                                    N_("module files are named NN-name.md (e.g. 01-basics.md)")))
             continue
         number = int(match[1])
         if number in numbers:
             problems.append(Problem(path.name, None,
-                                    f"module number {number} is also used by {numbers[number]}"))
+                                    N_("module number {number} is also used by {file}"),
+                                    {"number": number, "file": numbers[number]}))
             continue
         numbers[number] = path.name
         module = _parse_markdown(path, path.name, number, problems)
@@ -617,27 +698,78 @@ def load_course_dir(root: Path) -> CourseSource:
         modules.append(module)
     for path in sorted(root.glob("*.toml")):
         if path.name != "course.toml" and not TRANSLATED_FILE.match(path.name) \
+                and not COURSE_TRANSLATION.match(path.name) \
                 and not path.with_suffix(".md").is_file():
-            problems.append(Problem(path.name, None, "has no matching module .md file"))
+            problems.append(Problem(path.name, None, N_("has no matching module .md file")))
     languages = manifest["languages"] if manifest else ["en"]
     by_file = {m.file: m for m in modules}
+    course_translations: dict[str, CourseTranslation] = {}
     for path in sorted(root.iterdir()):
         match = TRANSLATED_FILE.match(path.name)
         if match and path.is_file():
             _parse_translation(path, match[1], match[2], match[3], languages, by_file,
                                problems)
+        match = COURSE_TRANSLATION.match(path.name)
+        if match and path.is_file():
+            tr = _parse_course_translation(path, match[1], languages, problems)
+            if tr is not None:
+                course_translations[tr.language] = tr
     if not numbers and not any(p.file.endswith(".md") for p in problems):
-        problems.append(Problem(root.name, None, "no module files (NN-name.md) found"))
+        problems.append(Problem(root.name, None, N_("no module files (NN-name.md) found")))
     expected = list(range(1, len(numbers) + 1))
     if numbers and sorted(numbers) != expected:
         problems.append(Problem(root.name, None,
-                                f"modules must be numbered 1..{len(numbers)} without gaps "
-                                f"(found {sorted(numbers)})"))
+                                N_("modules must be numbered 1..{count} without gaps "
+                                   "(found {found})"),
+                                {"count": len(numbers), "found": sorted(numbers)}))
     modules.sort(key=lambda m: m.number)
     _check_course_wide(modules, problems)
     if problems or manifest is None:
         raise CourseError(problems)
-    return CourseSource(modules=modules, source_hash=_hash_tree(root), **manifest)
+    return CourseSource(modules=modules, source_hash=_hash_tree(root),
+                        translations=course_translations, **manifest)
+
+
+def _key_line(text: str, key: str) -> int | None:
+    """The line of a top-level `key = …`, so a problem with its value can point at it."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    return next((i for i, line in enumerate(text.splitlines(), 1) if pattern.match(line)), None)
+
+
+def _parse_course_translation(path: Path, language: str, languages: list[str],
+                              problems: list[Problem]) -> CourseTranslation | None:
+    """course.<lang>.toml: `title` and/or `description` in a declared, non-default language."""
+    rel = path.name
+    if language not in languages:
+        problems.append(Problem(rel, None, N_("is in '{language}', which course.toml doesn't "
+                                              "declare (languages = {languages})"),
+                                {"language": language, "languages": languages}))
+        return None
+    if language == languages[0]:
+        problems.append(Problem(rel, None, N_("'{language}' is the course's default "
+                                              "language: its text belongs in {file}"),
+                                {"language": language, "file": "course.toml"}))
+        return None
+    loaded = _load_toml(path, rel, problems)
+    if loaded is None:
+        return None
+    data, text = loaded
+    allowed = ", ".join(sorted(COURSE_TRANSLATED_KEYS))
+    for key in sorted(set(data) - COURSE_TRANSLATED_KEYS):
+        message = (N_("key '{key}' can't be translated (set in the original); a translation "
+                      "holds {allowed}") if key in COURSE_KEYS else
+                   N_("key '{key}' can't be translated (unknown); a translation holds {allowed}"))
+        problems.append(Problem(rel, _key_line(text, key), message,
+                                {"key": key, "allowed": allowed}))
+    tr = CourseTranslation(language)
+    for key in sorted(COURSE_TRANSLATED_KEYS & set(data)):
+        value = data[key]
+        if not isinstance(value, str) or not value.strip():
+            problems.append(Problem(rel, _key_line(text, key),
+                                    N_("'{key}' must be text, and not empty"), {"key": key}))
+            continue
+        setattr(tr, key, value.strip())
+    return tr
 
 
 def _check_course_wide(modules: list[ModuleSource], problems: list[Problem]) -> None:
@@ -648,8 +780,10 @@ def _check_course_wide(modules: list[ModuleSource], problems: list[Problem]) -> 
             where = f"{module.file} '{topic.title}'"
             if topic.key in keys and titles.count(topic.title) == 1:
                 problems.append(Problem(module.file, topic.line,
-                                        f"topic key '{topic.key}' is used twice "
-                                        f"({keys[topic.key]} and {where}); set a distinct 'key'"))
+                                        N_("topic key '{key}' is used twice ({first} and "
+                                           "{second}); set a distinct 'key'"),
+                                        {"key": topic.key, "first": keys[topic.key],
+                                         "second": where}))
             keys.setdefault(topic.key, where)
     # Default priority follows module/topic order; explicit priorities must stay unique.
     order = 0
@@ -661,8 +795,9 @@ def _check_course_wide(modules: list[ModuleSource], problems: list[Problem]) -> 
                 topic.priority = order * 10
             if topic.priority in used:
                 problems.append(Problem(module.file, topic.line,
-                                        f"priority {topic.priority} is also used by "
-                                        f"'{used[topic.priority]}'"))
+                                        N_("priority {priority} is also used by '{topic}'"),
+                                        {"priority": topic.priority,
+                                         "topic": used[topic.priority]}))
             used.setdefault(topic.priority, topic.title)
 
 
@@ -672,24 +807,24 @@ def load_course(path: Path) -> CourseSource:
     if path.suffix.lower() == ".zip":
         return load_course_zip(path.read_bytes() if path.is_file() else b"", path.name)
     if not path.exists():
-        raise CourseError([Problem(str(path), None, "does not exist")])
+        raise CourseError([Problem(str(path), None, N_("does not exist"))])
     return load_course_dir(path)
 
 
 def load_course_zip(data: bytes, name: str = "course.zip") -> CourseSource:
     if len(data) > MAX_ZIP_BYTES:
-        raise CourseError([Problem(name, None,
-                                   f"is larger than {MAX_ZIP_BYTES // (1024 * 1024)} MB")])
+        raise CourseError([Problem(name, None, N_("is larger than {mb} MB"),
+                                   {"mb": MAX_ZIP_BYTES // (1024 * 1024)})])
     with tempfile.TemporaryDirectory(prefix="learnbot-course-") as tmp:
         target = Path(tmp).resolve()
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 _unpack(archive, target, name)
         except (zipfile.BadZipFile, EOFError):
-            raise CourseError([Problem(name, None, "is not a valid .zip archive")]) from None
+            raise CourseError([Problem(name, None, N_("is not a valid .zip archive"))]) from None
         except NotImplementedError:
-            raise CourseError([Problem(name, None, "uses a compression method I can't read; "
-                                                   "save it as a plain .zip")]) from None
+            raise CourseError([Problem(name, None, N_("uses a compression method I can't "
+                                                      "read; save it as a plain .zip"))]) from None
         entries = [p for p in target.iterdir() if not p.name.startswith(("__MACOSX", "."))]
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else target
         return load_course_dir(root)
@@ -700,19 +835,20 @@ def _unpack(archive: zipfile.ZipFile, target: Path, name: str) -> None:
     declared sizes bound what zipfile will inflate, so checking them up front suffices."""
     infos = archive.infolist()
     if len(infos) > MAX_ZIP_ENTRIES:
-        raise CourseError([Problem(name, None, f"holds more than {MAX_ZIP_ENTRIES} files")])
+        raise CourseError([Problem(name, None, N_("holds more than {count} files"),
+                                   {"count": MAX_ZIP_ENTRIES})])
     if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
-        raise CourseError([Problem(
-            name, None, f"unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MB")])
+        raise CourseError([Problem(name, None, N_("unpacks to more than {mb} MB"),
+                                   {"mb": MAX_UNPACKED_BYTES // (1024 * 1024)})])
     problems = []
     for info in infos:
         dest = (target / info.filename).resolve()
         if info.flag_bits & 0x1:
-            reason = "is encrypted; send an unencrypted .zip"
+            reason = N_("is encrypted; send an unencrypted .zip")
         elif stat.S_ISLNK(info.external_attr >> 16):
-            reason = "is a symbolic link, which I don't follow"
+            reason = N_("is a symbolic link, which I don't follow")
         elif not dest.is_relative_to(target) or (dest == target and not info.is_dir()):
-            reason = "has an unsafe path (outside the course)"
+            reason = N_("has an unsafe path (outside the course)")
         else:
             continue
         problems.append(Problem(info.filename, None, reason))

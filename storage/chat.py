@@ -32,7 +32,8 @@ class AskContext:
 
 
 _CONTEXT_SELECT = """
-    SELECT cu.user_id, cu.course_id, c.slug AS course_slug, c.title AS course_title,
+    SELECT cu.user_id, cu.course_id, c.slug AS course_slug,
+           course_title(c.id, (SELECT locale FROM users WHERE id = cu.user_id)) AS course_title,
            c.prompt_quota, t.id AS topic_id,
            coalesce((SELECT tt.title FROM topic_translations tt WHERE tt.topic_id = t.id
                        AND tt.language = (SELECT locale FROM users WHERE id = cu.user_id)),

@@ -224,7 +224,9 @@ class Project:
 async def projects_for_user(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[Project]:
     rows = await conn.fetch(
         """
-        SELECT co.name AS cohort_name, c.title AS course_title, p.batch_no, p.title, p.url
+        SELECT co.name AS cohort_name,
+               course_title(c.id, (SELECT locale FROM users WHERE id = $1)) AS course_title,
+               p.batch_no, p.title, p.url
         FROM cohort_members m
         JOIN cohorts co ON co.id = m.cohort_id AND co.is_active
         JOIN courses c ON c.id = co.course_id

@@ -176,6 +176,13 @@ async def import_course(conn: asyncpg.Connection, src: CourseSource, *,
     )
 
     await _import_languages(conn, course_id, src)
+    await conn.executemany(
+        """
+        INSERT INTO course_translations (course_id, language, title, description)
+        VALUES ($1, $2, $3, $4)
+        """,
+        [(course_id, lang, tr.title, tr.description) for lang, tr in src.translations.items()],
+    )
     await _import_quizzes(conn, course_id, src, report)
     await _import_cold_calls(conn, course_id, src, topic_ids, report)
     await _import_suggestions(conn, course_id, src, topic_ids, report)
@@ -200,7 +207,7 @@ async def _import_languages(conn: asyncpg.Connection, course_id: uuid.UUID,
         """,
         [(course_id, lang, i) for i, lang in enumerate(src.languages)],
     )
-    for table in ("topic_translations", "quiz_question_translations",
+    for table in ("course_translations", "topic_translations", "quiz_question_translations",
                   "quiz_option_translations", "cold_call_prompt_translations",
                   "suggestion_translations"):
         await conn.execute(f"DELETE FROM {table} WHERE course_id = $1", course_id)
@@ -405,37 +412,38 @@ class CourseRow:
     journeys: int
 
 
-async def list_courses(conn: asyncpg.Connection) -> list[CourseRow]:
-    rows = await conn.fetch(
-        """
-        SELECT c.id, c.slug, c.title, c.description, c.prompt_quota,
-               (SELECT count(*) FROM journeys j WHERE j.course_id = c.id AND j.is_active)
-                   AS journeys
-        FROM courses c WHERE c.is_published ORDER BY c.title
-        """
-    )
-    return [CourseRow(**dict(r)) for r in rows]
-
-
+# Title and description in the reader's language `$1` (migration 0260's functions: the
+# course's translation, else its default language's; a NULL language reads the default).
 _COURSE_ROW = """
-    SELECT c.id, c.slug, c.title, c.description, c.prompt_quota,
+    SELECT c.id, c.slug, course_title(c.id, $1::text) AS title,
+           course_description(c.id, $1::text) AS description, c.prompt_quota,
            (SELECT count(*) FROM journeys j WHERE j.course_id = c.id AND j.is_active)
                AS journeys
     FROM courses c
 """
 
 
-async def get_by_slug(conn: asyncpg.Connection, slug: str) -> CourseRow | None:
+async def list_courses(conn: asyncpg.Connection, language: str | None = None
+                       ) -> list[CourseRow]:
+    """The published courses, titled (and sorted) in `language` where they have it."""
+    rows = await conn.fetch(f"{_COURSE_ROW} WHERE c.is_published ORDER BY 3, c.slug", language)
+    return [CourseRow(**dict(r)) for r in rows]
+
+
+async def get_by_slug(conn: asyncpg.Connection, slug: str, language: str | None = None
+                      ) -> CourseRow | None:
     """Any course, published or not (admins and tutors manage drafts too)."""
-    r = await conn.fetchrow(f"{_COURSE_ROW} WHERE c.slug = $1", slug)
+    r = await conn.fetchrow(f"{_COURSE_ROW} WHERE c.slug = $2", language, slug)
     return CourseRow(**dict(r)) if r else None
 
 
 async def get_published(conn: asyncpg.Connection, *, slug: str | None = None,
-                        course_id: uuid.UUID | None = None) -> CourseRow | None:
+                        course_id: uuid.UUID | None = None, language: str | None = None,
+                        ) -> CourseRow | None:
     """A course learners may join or act in: by slug or id, and only while published."""
     r = await conn.fetchrow(
-        f"{_COURSE_ROW} WHERE c.is_published AND (c.slug = $1 OR c.id = $2)", slug, course_id)
+        f"{_COURSE_ROW} WHERE c.is_published AND (c.slug = $2 OR c.id = $3)",
+        language, slug, course_id)
     return CourseRow(**dict(r)) if r else None
 
 
@@ -455,8 +463,9 @@ async def pass_mark(conn: asyncpg.Connection, course_id: uuid.UUID) -> int:
     return await conn.fetchval("SELECT pass_mark FROM courses WHERE id = $1", course_id)
 
 
-async def title_of(conn: asyncpg.Connection, course_id: uuid.UUID) -> str:
-    return await conn.fetchval("SELECT title FROM courses WHERE id = $1", course_id) or ""
+async def title_of(conn: asyncpg.Connection, course_id: uuid.UUID,
+                   language: str | None = None) -> str:
+    return await conn.fetchval("SELECT course_title($1, $2::text)", course_id, language) or ""
 
 
 async def has_module_after(conn: asyncpg.Connection, course_id: uuid.UUID, module_no: int

@@ -139,7 +139,8 @@ WITH due AS (
     SELECT user_id, course_id, 'quiz.retake_nudge', jsonb_build_object('module', module_no), $1
     FROM upd
 )
-SELECT upd.user_id, u.telegram_id, upd.course_id, c.slug AS course_slug, c.title AS course_title,
+SELECT upd.user_id, u.telegram_id, upd.course_id, c.slug AS course_slug,
+       course_title(c.id, u.locale) AS course_title,
        upd.module_no, $1::timestamptz AS claimed_at, u.locale
 FROM upd JOIN users u ON u.id = upd.user_id JOIN courses c ON c.id = upd.course_id
 """

@@ -80,7 +80,9 @@ async def course_users_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[
     """The courses a learner is in (left ones excluded), oldest enrollment first."""
     rows = await conn.fetch(
         """
-        SELECT cu.id, cu.course_id, c.slug, c.title, cu.completed_at, cu.next_due_at,
+        SELECT cu.id, cu.course_id, c.slug,
+               course_title(c.id, (SELECT locale FROM users WHERE id = $1)) AS title,
+               cu.completed_at, cu.next_due_at,
                cu.paused_at, cu.lapsed_at
         FROM course_users cu JOIN courses c ON c.id = cu.course_id
         WHERE cu.user_id = $1 AND cu.left_at IS NULL ORDER BY cu.created_at

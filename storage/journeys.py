@@ -38,7 +38,7 @@ _VIEW_SELECT = f"""
     SELECT d.id AS delivery_id, d.course_user_id, d.local_date, d.status::text AS status,
            d.source::text AS source, d.kind::text AS kind, d.opened_at, d.done_at, d.attempts,
            cu.user_id, u.telegram_id, u.timezone, cu.course_id, c.slug AS course_slug,
-           c.title AS course_title, t.id AS topic_id,
+           course_title(c.id, u.locale) AS course_title, t.id AS topic_id,
            coalesce(tt.title, t.title) AS topic_title, t.module_no,
            coalesce(tt.module_title, t.module_title) AS module_title, t.topic_number,
            j.priority, {_BODY_SQL} AS body,

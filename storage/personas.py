@@ -71,7 +71,8 @@ async def enrolled_course_title(
     """The course's title if the learner is enrolled in it (buttons name a course, not a user)."""
     return await conn.fetchval(
         """
-        SELECT c.title FROM courses c JOIN course_users cu ON cu.course_id = c.id
+        SELECT course_title(c.id, (SELECT locale FROM users WHERE id = $2))
+        FROM courses c JOIN course_users cu ON cu.course_id = c.id
         WHERE c.id = $1 AND cu.user_id = $2
         """,
         course_id, user_id,

@@ -50,7 +50,9 @@ class CourseProgress:
 async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseProgress]:
     rows = await conn.fetch(
         f"""
-        SELECT cu.course_id, c.slug, c.title AS course_title, cu.completed_at, cu.next_due_at,
+        SELECT cu.course_id, c.slug,
+               course_title(c.id, (SELECT locale FROM users WHERE id = $1)) AS course_title,
+               cu.completed_at, cu.next_due_at,
                t.module_no, max(coalesce(tt.module_title, t.module_title)) AS module_title,
                count(*) AS total,
                count(*) FILTER (WHERE tp.is_completed) AS done,
@@ -73,7 +75,7 @@ async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseP
         LEFT JOIN module_progress mp ON mp.user_id = cu.user_id AND mp.course_id = cu.course_id
                                     AND mp.module_no = t.module_no
         WHERE cu.user_id = $1 AND cu.left_at IS NULL
-        GROUP BY cu.course_id, c.slug, c.title, cu.completed_at, cu.next_due_at, cu.created_at,
+        GROUP BY cu.course_id, c.id, c.slug, cu.completed_at, cu.next_due_at, cu.created_at,
                  t.module_no
         ORDER BY cu.created_at, t.module_no
         """,

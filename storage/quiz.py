@@ -111,7 +111,9 @@ async def question(conn: asyncpg.Connection, question_id: uuid.UUID, lang: str =
 
 
 _ATTEMPT_SELECT = """
-    SELECT a.attempt_id AS id, a.course_id, c.title AS course_title, a.module_no,
+    SELECT a.attempt_id AS id, a.course_id,
+           course_title(c.id, (SELECT locale FROM users WHERE id = a.user_id)) AS course_title,
+           a.module_no,
            coalesce((SELECT max(coalesce(tt.module_title, t.module_title)) FROM topics t
                      LEFT JOIN topic_translations tt ON tt.topic_id = t.id
                           AND tt.language = (SELECT locale FROM users WHERE id = a.user_id)

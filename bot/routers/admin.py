@@ -24,6 +24,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from bot.background import Background
 from bot.config import Settings
 from bot.filters import CourseArg, IsAdmin
+from bot.i18n import current, speaking
 from bot.parsing import html_after_words
 from bot.ui import charts, keyboards, texts
 from bot.ui.callbacks import BroadcastCb
@@ -73,7 +74,7 @@ async def _import(bot: Bot, db: Transactor, rag: RagService, file_id: str, name:
                                      now=clock())
     except CourseError as exc:
         shown = exc.problems[:30]
-        lines = "\n".join(f"• {texts.esc(str(p))}" for p in shown)
+        lines = "\n".join(f"• {texts.esc(texts.course_problem(p))}" for p in shown)
         if len(exc.problems) > len(shown):
             lines += "\n" + texts.AND_MORE.format(n=len(exc.problems) - len(shown))
         await progress.finish(texts.import_failed(len(exc.problems), lines))
@@ -83,7 +84,7 @@ async def _import(bot: Bot, db: Transactor, rag: RagService, file_id: str, name:
         await progress.finish(texts.import_failed(
             1, texts.esc(f"{type(exc).__name__}: {exc}"[:500])))
         return
-    await progress.finish(texts.IMPORT_OK.format(summary=texts.esc(report.summary())))
+    await progress.finish(texts.IMPORT_OK.format(summary=texts.esc(texts.import_summary(report))))
 
 
 class ProgressMessage:
@@ -92,6 +93,7 @@ class ProgressMessage:
 
     def __init__(self, bot: Bot, status: Message, name: str, every: float = 3.0) -> None:
         self.bot, self.status, self.name, self.every = bot, status, name, every
+        self.locale = current()  # the admin's, from the update that started the import
         self.loop = asyncio.get_running_loop()
         self.last = 0.0
         self.pending: asyncio.Task[None] | None = None
@@ -101,8 +103,9 @@ class ProgressMessage:
         if total == 0 or now - self.last < self.every:
             return
         self.last = now
-        text = texts.IMPORT_PROGRESS.format(name=texts.esc(self.name),
-                                            step=f"embedded {done} of {total} passages")
+        with speaking(self.locale):  # the embedding thread has no update's locale
+            text = texts.IMPORT_PROGRESS.format(name=texts.esc(self.name),
+                                                step=texts.import_embedded(done, total))
         self.loop.call_soon_threadsafe(self._schedule, text)
 
     def _schedule(self, text: str) -> None:

@@ -12,6 +12,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from bot.filters import CohortStaff, IsAdmin
+from bot.i18n import current
 from bot.parsing import (
     COHORT_NAME,
     Members,
@@ -190,12 +191,14 @@ async def join(
     async with db.tx() as conn:
         result = await cohorts.bind_invite(conn, code[:64], user.id, now)
         cohort = result.cohort
+        title = ""
         if result.outcome in ("joined", "already") and cohort is not None:
             await enrollments.enroll(conn, user.id, cohort.course_id, now)
+            title = await courses.title_of(conn, cohort.course_id, current())
     name = texts.esc(cohort.name) if cohort else ""
     if result.outcome in ("joined", "already") and cohort is not None:
         template = texts.JOINED if result.outcome == "joined" else texts.JOIN_ALREADY
-        await message.answer(template.format(name=name, course=texts.esc(cohort.course_title),
+        await message.answer(template.format(name=name, course=texts.esc(title),
                                              batch=result.batch_no))
         return
     await message.answer({

@@ -11,6 +11,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
+from bot.i18n import current
 from bot.ui import keyboards, texts
 from bot.ui.callbacks import QuizCb, QuizStartCb
 from storage import courses, enrollments, quiz
@@ -144,7 +145,7 @@ async def _finished(conn: asyncpg.Connection, user: User, attempt_id: uuid.UUID,
         finished, won = await finish_course_if_complete(conn, user.id, course_id, now)
         badges += won
         if finished:
-            title = await courses.title_of(conn, course_id)
+            title = await courses.title_of(conn, course_id, current())
             out.append((texts.COURSE_FINISHED.format(title=texts.esc(title)), None))
     out += [(texts.badge_won(b.emoji, b.name, b.description), None) for b in badges]
     return out

@@ -11,6 +11,7 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
+from bot.i18n import current
 from bot.routers import cohort, journeys
 from bot.ui import keyboards, texts
 from bot.ui.callbacks import EnrollCb
@@ -56,11 +57,11 @@ async def courses_cmd(message: Message, db: Transactor, user: User) -> None:
 
 async def course_listing(conn: asyncpg.Connection, user: User
                          ) -> tuple[str, InlineKeyboardMarkup | None]:
-    rows = await courses.list_courses(conn)
+    rows = await courses.list_courses(conn, current())
     if not rows:
         return texts.NO_COURSES, None
     mine = {cu.slug for cu in await enrollments.course_users_of(conn, user.id)}
-    return texts.COURSES_HEADER, keyboards.courses(rows, mine)
+    return texts.course_listing(rows), keyboards.courses(rows, mine)
 
 
 async def enroll_cb(
@@ -79,7 +80,8 @@ async def enroll_and_show(
     """Enroll in a published course (by deep-link slug or button id) and take journey one,
     in one unit of work, then say so."""
     async with db.tx() as conn:
-        course = await courses.get_published(conn, slug=slug and slug[:64], course_id=course_id)
+        course = await courses.get_published(conn, slug=slug and slug[:64], course_id=course_id,
+                                             language=current())
         if course is not None:
             enrolled = await enrollments.enroll(conn, user.id, course.id, now)
             cards = await journeys.take_today(conn, enrolled.course_user_id, course.id,

@@ -14,6 +14,8 @@ from typing import Any
 from bot.i18n import N_, fmt_datetime, fmt_number, ngettext
 from bot.i18n import gettext as _
 from bot.ui.markdown import pack, to_blocks
+from content.course_format import Problem
+from storage.courses import CourseRow, ImportReport
 from storage.journeys import JourneyView
 from storage.progress import CourseProgress
 
@@ -131,6 +133,56 @@ def import_failed(count: int, problems: str) -> str:
     return ngettext("❌ The course was not imported ({count} problem):\n{problems}",
                     "❌ The course was not imported ({count} problems):\n{problems}",
                     count).format(count=fmt_number(count), problems=problems)
+
+
+def import_embedded(done: int, total: int) -> str:
+    return ngettext("embedded {done} of {total} passage", "embedded {done} of {total} passages",
+                    total).format(done=fmt_number(done), total=fmt_number(total))
+
+
+def import_summary(r: ImportReport) -> str:
+    """What an import did, for the admin who sent it (`ImportReport.summary` is the CLI's)."""
+    counts = [
+        (ngettext("{n} topic added", "{n} topics added", len(r.topics_added)),
+         len(r.topics_added)),
+        (ngettext("{n} kept", "{n} kept", r.topics_updated), r.topics_updated),
+        (ngettext("{n} archived", "{n} archived", len(r.topics_archived)),
+         len(r.topics_archived)),
+        (ngettext("{n} quiz question", "{n} quiz questions", r.quiz_questions),
+         r.quiz_questions),
+        (ngettext("{n} cold-call prompt", "{n} cold-call prompts", r.cold_calls), r.cold_calls),
+        (ngettext("{n} suggestion", "{n} suggestions", r.suggestions), r.suggestions),
+        (ngettext("{n} persona variant", "{n} persona variants", r.variants), r.variants),
+    ]
+    parts = [(_("course '{slug}' created") if r.created else _("course '{slug}' updated")
+              ).format(slug=r.slug)]
+    parts += [text.format(n=fmt_number(count)) for text, count in counts]
+    for lang, count in sorted(r.translations.items()):
+        parts.append(ngettext("{n} topic in '{language}'", "{n} topics in '{language}'", count
+                              ).format(n=fmt_number(count), language=lang))
+    if r.chunks is not None:
+        parts.append(ngettext(
+            "{n} passage ({embedded} embedded, {removed} removed)",
+            "{n} passages ({embedded} embedded, {removed} removed)", r.chunks).format(
+            n=fmt_number(r.chunks), embedded=fmt_number(r.chunks_embedded),
+            removed=fmt_number(r.chunks_removed)))
+    return ", ".join(parts)
+
+
+def course_problem(problem: Problem) -> str:
+    """An import problem ("file:line: message") in the current locale (content/ only marks
+    its messages; they are catalogue msgids like the rest)."""
+    return problem.render(_)
+
+
+def course_listing(rows: list[CourseRow]) -> str:
+    """/courses: the header, then each course's title and description (in the learner's
+    language where the course has them: `storage.courses.list_courses`)."""
+    out = [_msg("COURSES_HEADER")]
+    for c in rows:
+        desc = f"\n{esc(c.description)}" if c.description else ""
+        out.append(f"<b>{esc(c.title)}</b>{desc}")
+    return "\n\n".join(out)
 
 
 def fmt_when(moment: datetime | None, tz: str) -> str:

@@ -8,7 +8,10 @@ Filipino passages."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 
@@ -28,10 +31,10 @@ from tests.bot.cohort_helpers import (
     last_text,
     rig,
 )
-from tests.helpers import DEMO, DUE_AT, DUE_BASE, Clock, import_path, seed_learners
+from tests.helpers import DEMO, DUE_AT, DUE_BASE, Clock, copy_demo, import_path, seed_learners
 from tests.support.botapi import BotAPIEmulator
 from tests.support.fake_llm import FakeLLM
-from tests.support.harness import Harness
+from tests.support.harness import ADMIN, Harness
 
 FIL = 8101
 ENG = 8102
@@ -223,3 +226,92 @@ async def test_the_daily_card_is_delivered_in_the_learners_language(pool: asyncp
         english = "\n".join(m.plain_text or "" for m in emu.messages_to(DUE_BASE + 2))
     assert "Mga table, row at SELECT" in filipino and "Tables, rows" not in filipino
     assert "Tables, rows and SELECT" in english and "Mga table" not in english
+
+
+FIL_TITLE = "SQL mula sa Simula"
+FIL_DESCRIPTION = "Isang hands-on na pagpapakilala sa SQL gamit ang PostgreSQL"
+ENG_TITLE = "SQL from Zero"
+ENG_DESCRIPTION = "A hands-on introduction to SQL with PostgreSQL"
+
+
+async def test_the_course_title_and_description_follow_the_learners_language(
+    harness: Harness, tmp_path: Path,
+) -> None:
+    """courses/sql-basics/course.fil.toml: /courses (text and buttons), the enrollment
+    confirmation and /progress name the course in Filipino for a Filipino learner, in English
+    for an English one; a course without a Filipino title falls back to its own."""
+    h = harness
+    await import_path(h.pool, DEMO)
+    plain = copy_demo(tmp_path)
+    (plain / "course.fil.toml").unlink()
+    manifest = plain / "course.toml"
+    manifest.write_text(manifest.read_text().replace('slug = "sql-basics"', 'slug = "plain"')
+                        .replace(f'title = "{ENG_TITLE}"', 'title = "Plain SQL"'))
+    await import_path(h.pool, plain)
+    await h.say(FIL, "/start")
+    await set_locale(h.pool, FIL, "fil")
+
+    for who, title, description, other in ((FIL, FIL_TITLE, FIL_DESCRIPTION, ENG_TITLE),
+                                           (ENG, ENG_TITLE, ENG_DESCRIPTION, FIL_TITLE)):
+        mark = len(h.texts_to(who))
+        await h.say(who, "/courses")
+        listing = h.emu.messages_to(who)[-1]
+        labels = [b["text"] for b in listing.buttons]
+        assert any(title in label for label in labels), labels
+        assert any("Plain SQL" in label for label in labels), labels  # no Filipino title
+        assert not any(other in label for label in labels), labels
+        assert title in (listing.plain_text or "") and description in (listing.plain_text or "")
+        assert "Plain SQL" in (listing.plain_text or "")
+        await h.say(who, "/start enroll_sql-basics")
+        await h.say(who, "/progress")
+        said = h.texts_to(who)[mark:]
+        enrolled = next(t for t in said if "enroll" in t.lower() or "naka-enroll" in t.lower())
+        assert title in enrolled and other not in enrolled, enrolled
+        assert title in said[-1] and other not in said[-1], said[-1]
+
+
+async def test_a_broken_translation_is_reported_to_an_admin_in_their_language(
+    harness: Harness, tmp_path: Path,
+) -> None:
+    """The import's problems (and its summary) are catalogue messages: a Filipino admin reads
+    them in Filipino, with file and line, an English admin in English."""
+    h = harness
+    root = copy_demo(tmp_path)
+    md = root / "01-asking-questions.fil.md"
+    text = md.read_text()
+    cut = text.rindex("\n## ")
+    md.write_text(text[:cut + 1])
+    line = [i for i, row in enumerate(text[:cut + 1].splitlines(), 1)
+            if row.startswith("## ")][-1]
+
+    def zipped(folder: Path) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for path in folder.rglob("*"):
+                z.write(path, f"course/{path.relative_to(folder)}")
+        return buf.getvalue()
+
+    async def send(admin_locale: str, data: bytes) -> str:
+        await set_locale(h.pool, ADMIN, admin_locale)
+        mark = len(h.texts_to(ADMIN))
+        message = h.emu.push_document(ADMIN, "course.zip", data, caption="/import")
+        message["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": 7}]
+        await h.feed({"update_id": h._next(), "message": message})
+        return [t for t in h.texts_to(ADMIN)[mark:] if not t.startswith("⏳")][-1]
+
+    await h.say(ADMIN, "/start")
+    fil = await send("fil", zipped(root))
+    assert (f"01-asking-questions.fil.md:{line}: may 3 na topic dito pero 4 ang nasa "
+            "01-asking-questions.md: walang salin ang 'Pattern matching and expressions' "
+            "(01-asking-questions.md:") in fil, fil
+    assert "has 3 topics" not in fil and "not imported" not in fil
+    eng = await send("en", zipped(root))
+    assert (f"01-asking-questions.fil.md:{line}: has 3 topics where 01-asking-questions.md "
+            "has 4: no translation of 'Pattern matching and expressions'") in eng, eng
+    async with h.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM courses") == 0
+    # and what a good import did, in the admin's language too
+    done = await send("fil", zipped(DEMO))
+    assert done.startswith("✅ Na-import: nagawa ang course na 'sql-basics', 12 na topic ang "
+                           "nadagdag"), done
+    assert "4 na topic sa 'fil'" in done, done

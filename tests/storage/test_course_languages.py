@@ -164,12 +164,13 @@ async def test_the_demo_course_imports_in_english_and_filipino(pool: asyncpg.Poo
     root = copy_demo(tmp_path)
     (root / FIL_MD).unlink()
     (root / FIL_TOML).unlink()
+    (root / "course.fil.toml").unlink()
     manifest = root / "course.toml"
     manifest.write_text(manifest.read_text().replace('languages = ["en", "fil"]\n', ""))
     again = await import_path(pool, root)
     assert again.course_id == report.course_id and again.translations == {}
     async with pool.acquire() as conn:
-        for table in ("topic_translations", "quiz_question_translations",
+        for table in ("course_translations", "topic_translations", "quiz_question_translations",
                       "quiz_option_translations", "cold_call_prompt_translations",
                       "suggestion_translations"):
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
@@ -195,3 +196,75 @@ async def test_the_database_refuses_a_translation_in_an_undeclared_language(
                                                 module_title, body)
                 SELECT id, course_id, 'es', 'x', 'y', 'z' FROM topics LIMIT 1
                 """)
+
+
+async def test_the_course_title_and_description_are_stored_per_language_with_fallback(
+    pool: asyncpg.Pool, tmp_path: Path,
+) -> None:
+    from storage import courses
+
+    report = await import_path(pool, DEMO)
+    async with pool.acquire() as conn:
+        fil = await courses.get_by_slug(conn, "sql-basics", "fil")
+        eng = await courses.get_by_slug(conn, "sql-basics", "en")
+        assert fil is not None and eng is not None
+        assert fil.title == "SQL mula sa Simula" and eng.title == "SQL from Zero"
+        assert fil.description.startswith("Isang hands-on na pagpapakilala sa SQL")
+        assert eng.description.startswith("A hands-on introduction to SQL")
+        # no language, or one the course doesn't have: the default language's
+        assert (await courses.get_by_slug(conn, "sql-basics")).title == "SQL from Zero"
+        assert await courses.title_of(conn, report.course_id, "es") == "SQL from Zero"
+        assert [c.title for c in await courses.list_courses(conn, "fil")] == [fil.title]
+
+    # A translation of the title only: the description falls back on its own.
+    root = copy_demo(tmp_path)
+    (root / "course.fil.toml").write_text('title = "SQL mula sa Simula"\n')
+    await import_path(pool, root)
+    async with pool.acquire() as conn:
+        fil = await courses.get_published(conn, slug="sql-basics", language="fil")
+        assert fil is not None and fil.title == "SQL mula sa Simula"
+        assert fil.description.startswith("A hands-on introduction to SQL")
+    # Dropping Filipino from course.toml drops the course's Filipino title with it.
+    for name in ("course.fil.toml", FIL_MD, FIL_TOML):
+        (root / name).unlink()
+    manifest = root / "course.toml"
+    manifest.write_text(manifest.read_text().replace('languages = ["en", "fil"]\n', ""))
+    await import_path(pool, root)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM course_translations") == 0
+        assert await courses.title_of(conn, report.course_id, "fil") == "SQL from Zero"
+
+
+async def test_a_broken_course_translation_is_refused_with_file_and_line(
+    tmp_path: Path,
+) -> None:
+    root = copy_demo(tmp_path)
+    (root / "course.fil.toml").write_text(
+        '# Filipino\ntitle = "  "\nslug = "sql-fil"\ncolour = "blue"\n')
+    (root / "course.en.toml").write_text('title = "SQL"\n')
+    (root / "course.es.toml").write_text('title = "SQL desde cero"\n')
+    found = problems_of(root)
+    assert "course.fil.toml:2: 'title' must be text, and not empty" in found, found
+    assert ("course.fil.toml:3: key 'slug' can't be translated (set in the original); a "
+            "translation holds description, title") in found, found
+    assert ("course.fil.toml:4: key 'colour' can't be translated (unknown); a translation "
+            "holds description, title") in found, found
+    assert ("course.en.toml: 'en' is the course's default language: its text belongs in "
+            "course.toml") in found, found
+    assert ("course.es.toml: is in 'es', which course.toml doesn't declare (languages = "
+            "['en', 'fil'])") in found, found
+    assert not any("has no matching module .md file" in p for p in found), found
+
+
+def test_a_problem_renders_through_any_gettext_and_stays_english_without_one() -> None:
+    from content.course_format import Problem
+
+    p = Problem("01-a.md", 7, "topic '{topic}' has no text", {"topic": "Joins"})
+    assert str(p) == p.render() == "01-a.md:7: topic 'Joins' has no text"
+    assert p.render(lambda m: "walang text ang topic na '{topic}'") == \
+        "01-a.md:7: walang text ang topic na 'Joins'"
+    # a translation whose placeholders don't fit never breaks the report: English instead
+    assert p.render(lambda m: "walang text ang {paksa}") == str(p)
+    # content/ renders nothing itself and imports nothing of the bot's
+    source = (DEMO.parents[1] / "content" / "course_format.py").read_text()
+    assert "aiogram" not in source and "from bot" not in source

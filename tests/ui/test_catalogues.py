@@ -4,6 +4,7 @@ their messages) and with the compiled .mo files; a missing translation falls bac
 
 from __future__ import annotations
 
+import ast
 import shutil
 from pathlib import Path
 
@@ -54,6 +55,23 @@ def test_every_named_text_and_menu_is_a_catalogue_message(extracted: set) -> Non
             assert text in singular, name
     for command in menus.admin_commands() + menus.group_commands():
         assert command.description in singular, command.command
+
+
+def test_import_problems_are_catalogue_messages(extracted: set) -> None:
+    """Every problem content/course_format.py can report is marked (N_) and so extracted:
+    the checks above then hold them to the same rules; the bot renders them translated."""
+    tree = ast.parse((ROOT / "content" / "course_format.py").read_text(encoding="utf-8"))
+    marked = {node.args[0].value for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "N_"
+              and node.args and isinstance(node.args[0], ast.Constant)}
+    problems_made = sum(1 for node in ast.walk(tree) if isinstance(node, ast.Call)
+                        and getattr(node.func, "id", None) == "Problem")
+    assert len(marked) > 50 and problems_made > 50
+    assert marked <= extracted, marked - extracted
+    fil = load(po_path("fil"), "fil")
+    with i18n.use_locale("fil"):
+        for msgid in marked:
+            assert fil[msgid].string and i18n.gettext(msgid) == fil[msgid].string, msgid
 
 
 def test_compiled_mo_files_match_the_po_files() -> None:
