@@ -228,7 +228,9 @@ async def set_timezone(
     conn: asyncpg.Connection, user_id: uuid.UUID, tz: str, now: datetime
 ) -> bool:
     """Change the zone and move pending deliveries to the learner's new local hour; False
-    (nothing changed) for a zone PostgreSQL doesn't know."""
+    (nothing changed) for a zone PostgreSQL doesn't know. Call inside a transaction: the zone
+    and the schedule change together."""
+    require_tx(conn)
     if not await is_time_zone(conn, tz):
         return False
     await conn.execute("UPDATE users SET timezone = $2 WHERE id = $1", user_id, tz)

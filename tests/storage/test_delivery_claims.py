@@ -250,7 +250,7 @@ async def test_per_day_counts(pool: asyncpg.Pool, tmp_path: Path) -> None:
         per_date: dict = defaultdict(int)
         while now < START + timedelta(days=3):
             if now == START + timedelta(days=1, hours=12):
-                await users.set_timezone(conn, u, "Pacific/Honolulu", now)  # 24 h back
+                await atomically(conn, users.set_timezone, u, "Pacific/Honolulu", now)  # -24 h
             await _tick(conn, now)
             now += timedelta(minutes=30)
         for r in await conn.fetch("SELECT local_date FROM journey_deliveries"):

@@ -109,7 +109,8 @@ async def test_streak_counts_local_days_across_zone_change_and_dst(
         assert await gamification.bump_streak(conn, u, datetime(2026, 3, 29, 21, 45,
                                                                   tzinfo=UTC)) == 3
         # Fly to Honolulu (UTC-10): 30 March 10:00 UTC is still 29 March there → same day.
-        await users.set_timezone(conn, u, "Pacific/Honolulu", datetime(2026, 3, 30, 9, tzinfo=UTC))
+        await atomically(conn, users.set_timezone, u, "Pacific/Honolulu",
+                         datetime(2026, 3, 30, 9, tzinfo=UTC))
         assert await gamification.bump_streak(conn, u, datetime(2026, 3, 30, 9, tzinfo=UTC)) == 3
         # 30 March evening in Honolulu: the next local day → 4.
         assert await gamification.bump_streak(conn, u, datetime(2026, 3, 31, 5, tzinfo=UTC)) == 4
