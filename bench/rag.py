@@ -174,7 +174,9 @@ async def main() -> None:
                     exact, exact_ms = [], []
                     for vec in qvecs:
                         t0 = time.perf_counter()
-                        hits = await chunks.vector_search(conn, course_id, vec, 10, exact=True)
+                        async with conn.transaction():  # as in retrieval: settings are local
+                            hits = await chunks.vector_search(conn, course_id, vec, 10,
+                                                              exact=True)
                         exact_ms.append((time.perf_counter() - t0) * 1000)
                         exact.append({h.chunk_id for h in hits})
                     print(f"  exact top-10    p50 {pct(exact_ms, 50):7.1f} ms   "
@@ -183,8 +185,9 @@ async def main() -> None:
                         found, ms = [], []
                         for vec in qvecs:
                             t0 = time.perf_counter()
-                            hits = await chunks.vector_search(conn, course_id, vec, 10,
-                                                              ef_search=ef, exact=False)
+                            async with conn.transaction():
+                                hits = await chunks.vector_search(conn, course_id, vec, 10,
+                                                                  ef_search=ef, exact=False)
                             ms.append((time.perf_counter() - t0) * 1000)
                             found.append({h.chunk_id for h in hits})
                         recall = statistics.mean(len(f & e) / 10 for f, e in

@@ -107,25 +107,10 @@ class LLMClient:
     async def _attempt(self, session: aiohttp.ClientSession, payload: dict[str, Any]) -> str:
         try:
             async with session.post(self.endpoint, json=payload) as resp:
-                if resp.status in RETRYABLE:
-                    raise _Retry(f"HTTP {resp.status}", _retry_after(resp))
-                if resp.status != 200:
-                    body = (await resp.text())[:200]
-                    raise LLMError(f"HTTP {resp.status}: {body}")
-                try:
-                    data = await resp.json(content_type=None)
-                except ValueError:
-                    raise LLMError("the reply was not JSON") from None
+                await _check_status(resp)
+                return await _whole_reply(resp)
         except aiohttp.ClientError as exc:
             raise _Retry(f"{type(exc).__name__}: {exc}", None) from exc
-        try:
-            text = data["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise LLMError("the reply had no choices[0].message.content") from None
-        if not isinstance(text, str) or not text.strip():
-            raise LLMError("the reply was empty")
-        return text.strip()
-
 
     async def _attempt_stream(
         self, session: aiohttp.ClientSession, payload: dict[str, Any],
@@ -134,21 +119,11 @@ class LLMClient:
         parts: list[str] = []
         try:
             async with session.post(self.endpoint, json=payload) as resp:
-                if resp.status in RETRYABLE:
-                    raise _Retry(f"HTTP {resp.status}", _retry_after(resp))
-                if resp.status != 200:
-                    body = (await resp.text())[:200]
-                    raise LLMError(f"HTTP {resp.status}: {body}")
+                await _check_status(resp)
                 if "text/event-stream" not in resp.headers.get("Content-Type", ""):
-                    try:  # a server that doesn't stream answers in one piece
-                        data = await resp.json(content_type=None)
-                        text = data["choices"][0]["message"]["content"]
-                    except (ValueError, KeyError, IndexError, TypeError):
-                        raise LLMError("the reply had no choices[0].message.content") from None
-                    if isinstance(text, str) and text.strip():
-                        await on_text(text.strip())
-                        return text.strip()
-                    raise LLMError("the reply was empty")
+                    text = await _whole_reply(resp)  # a server that doesn't stream
+                    await on_text(text)
+                    return text
                 async for raw in resp.content:
                     line = raw.decode("utf-8", "replace").strip()
                     if not line.startswith("data:"):
@@ -179,6 +154,30 @@ class _Retry(Exception):
     def __init__(self, message: str, retry_after: float | None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+async def _check_status(resp: aiohttp.ClientResponse) -> None:
+    """`_Retry` for a status worth retrying, `LLMError` for any other that isn't 200."""
+    if resp.status in RETRYABLE:
+        raise _Retry(f"HTTP {resp.status}", _retry_after(resp))
+    if resp.status != 200:
+        body = (await resp.text())[:200]
+        raise LLMError(f"HTTP {resp.status}: {body}")
+
+
+async def _whole_reply(resp: aiohttp.ClientResponse) -> str:
+    """The text of a chat completion answered in one piece (not streamed)."""
+    try:
+        data = await resp.json(content_type=None)
+    except ValueError:
+        raise LLMError("the reply was not JSON") from None
+    try:
+        text = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise LLMError("the reply had no choices[0].message.content") from None
+    if not isinstance(text, str) or not text.strip():
+        raise LLMError("the reply was empty")
+    return text.strip()
 
 
 def _retry_after(resp: aiohttp.ClientResponse) -> float | None:

@@ -219,9 +219,12 @@ async def retrieve(
     weights: list[float] = []
     t0 = clock()
     if mode in ("hybrid", "vector") and query_vec is not None:
-        lists.append(await chunks.vector_search(conn, course_id, query_vec, candidates,
-                                                ef_search=ef_search, language=language,
-                                                fallback=fallback))
+        # The search's planner settings are local to a transaction: this is its own (a
+        # savepoint when the caller's unit of work already is one).
+        async with conn.transaction():
+            lists.append(await chunks.vector_search(conn, course_id, query_vec, candidates,
+                                                    ef_search=ef_search, language=language,
+                                                    fallback=fallback))
         weights.append(1.0)
     t1 = clock()
     # The gate judges passages the vector side found: it needs one, and BM25 beside it.

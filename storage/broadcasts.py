@@ -17,6 +17,8 @@ from datetime import datetime
 
 import asyncpg
 
+from storage.pg import require_tx
+
 _TARGETS = {
     "course": """
         SELECT u.id AS user_id, u.telegram_id AS chat_id
@@ -86,28 +88,29 @@ async def start(
     progress_chat_id: int, progress_message_id: int,
 ) -> int | None:
     """Confirm a draft: materialize its recipients and take the lease, atomically. Returns the
-    number of recipients, or None when it is not a draft any more (a second press)."""
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            """
-            UPDATE broadcasts SET status = 'sending', started_at = now(), owner = $2,
-                lease_until = now() + make_interval(secs => $3),
-                progress_chat_id = $4, progress_message_id = $5
-            WHERE id = $1 AND status = 'draft'
-            RETURNING target_kind, target_id
-            """,
-            broadcast_id, owner, float(lease_seconds), progress_chat_id, progress_message_id,
-        )
-        if row is None:
-            return None
-        result = await conn.execute(
-            f"""
-            INSERT INTO broadcast_recipients (broadcast_id, user_id, chat_id)
-            SELECT $2, r.user_id, r.chat_id FROM ({_TARGETS[row["target_kind"]]}) r
-            ON CONFLICT DO NOTHING
-            """,
-            row["target_id"], broadcast_id,
-        )
+    number of recipients, or None when it is not a draft any more (a second press).
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    row = await conn.fetchrow(
+        """
+        UPDATE broadcasts SET status = 'sending', started_at = now(), owner = $2,
+            lease_until = now() + make_interval(secs => $3),
+            progress_chat_id = $4, progress_message_id = $5
+        WHERE id = $1 AND status = 'draft'
+        RETURNING target_kind, target_id
+        """,
+        broadcast_id, owner, float(lease_seconds), progress_chat_id, progress_message_id,
+    )
+    if row is None:
+        return None
+    result = await conn.execute(
+        f"""
+        INSERT INTO broadcast_recipients (broadcast_id, user_id, chat_id)
+        SELECT $2, r.user_id, r.chat_id FROM ({_TARGETS[row["target_kind"]]}) r
+        ON CONFLICT DO NOTHING
+        """,
+        row["target_id"], broadcast_id,
+    )
     return int(result.split()[-1])
 
 
@@ -150,38 +153,39 @@ async def take_over(
     conn: asyncpg.Connection, owner: str, lease_seconds: float, limit: int = 5
 ) -> list[uuid.UUID]:
     """Adopt broadcasts whose owner's lease ran out. Rows that owner had in flight become
-    'unconfirmed' (never re-sent); rows it had only claimed are free again."""
-    async with conn.transaction():
-        ids = [r["id"] for r in await conn.fetch(
+    'unconfirmed' (never re-sent); rows it had only claimed are free again.
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    ids = [r["id"] for r in await conn.fetch(
+        """
+        UPDATE broadcasts b SET owner = $1, lease_until = now() + make_interval(secs => $2)
+        WHERE b.id IN (
+            SELECT id FROM broadcasts
+            WHERE status = 'sending' AND (lease_until IS NULL OR lease_until < now())
+            ORDER BY started_at LIMIT $3
+            FOR UPDATE SKIP LOCKED)
+        RETURNING b.id
+        """,
+        owner, float(lease_seconds), limit,
+    )]
+    if ids:
+        await conn.execute(
             """
-            UPDATE broadcasts b SET owner = $1, lease_until = now() + make_interval(secs => $2)
-            WHERE b.id IN (
-                SELECT id FROM broadcasts
-                WHERE status = 'sending' AND (lease_until IS NULL OR lease_until < now())
-                ORDER BY started_at LIMIT $3
-                FOR UPDATE SKIP LOCKED)
-            RETURNING b.id
+            UPDATE broadcast_recipients SET status = 'unconfirmed',
+                last_error = 'in flight when its sender stopped; not re-sent'
+            WHERE broadcast_id = ANY($1::uuid[]) AND status = 'sending'
             """,
-            owner, float(lease_seconds), limit,
-        )]
-        if ids:
-            await conn.execute(
-                """
-                UPDATE broadcast_recipients SET status = 'unconfirmed',
-                    last_error = 'in flight when its sender stopped; not re-sent'
-                WHERE broadcast_id = ANY($1::uuid[]) AND status = 'sending'
-                """,
-                ids,
-            )
-            await conn.execute(
-                """
-                UPDATE broadcast_recipients SET claimed_by = NULL,
-                    visible_at = least(visible_at, now())
-                WHERE broadcast_id = ANY($1::uuid[]) AND status = 'pending'
-                  AND claimed_by IS DISTINCT FROM $2
-                """,
-                ids, owner,
-            )
+            ids,
+        )
+        await conn.execute(
+            """
+            UPDATE broadcast_recipients SET claimed_by = NULL,
+                visible_at = least(visible_at, now())
+            WHERE broadcast_id = ANY($1::uuid[]) AND status = 'pending'
+              AND claimed_by IS DISTINCT FROM $2
+            """,
+            ids, owner,
+        )
     return ids
 
 
@@ -270,19 +274,19 @@ async def mark_failed(
     conn: asyncpg.Connection, broadcast_id: uuid.UUID, user_id: uuid.UUID, *, error: str,
     unreachable: bool,
 ) -> None:
-    async with conn.transaction():
-        await conn.execute(
-            """
+    """The recipient failed for good; `unreachable` (blocked, deactivated) marks the user too.
+    One statement, so atomic by itself: callers need no transaction for it."""
+    # A data-modifying WITH runs to completion whether or not the outer query reads it.
+    await conn.execute(
+        """
+        WITH failed AS (
             UPDATE broadcast_recipients SET status = 'failed', last_error = $3
             WHERE broadcast_id = $1 AND user_id = $2 AND status IN ('pending', 'sending')
-            """,
-            broadcast_id, user_id, error[:500],
         )
-        if unreachable:
-            await conn.execute(
-                "UPDATE users SET is_reachable = false, unreachable_at = now() WHERE id = $1",
-                user_id,
-            )
+        UPDATE users SET is_reachable = false, unreachable_at = now() WHERE id = $2 AND $4
+        """,
+        broadcast_id, user_id, error[:500], unreachable,
+    )
 
 
 async def mark_retry(

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import asyncpg
 import numpy as np
 
+from storage.pg import require_tx
+
 DEFAULT_EF_SEARCH = 200
 
 
@@ -214,41 +216,44 @@ async def vector_search(
 
     `exact=None` chooses (`scan_exactly`): a small course, or a mid-sized one that is a small
     share of all passages, is scanned exactly; otherwise the HNSW index is used, forced (no
-    sequential scan), with its settings local to this transaction."""
+    sequential scan), with its settings local to this transaction.
+
+    Call inside a transaction: the settings are `SET LOCAL`, which does nothing on an
+    autocommit connection (the search would run unforced and unsettled, silently)."""
+    require_tx(conn)
     if exact is None:
         exact = scan_exactly(*await course_size(conn, course_id))
-    async with conn.transaction():
-        # One round trip for the settings, local to this transaction. A cached generic plan
-        # keeps the settings it was made under, so every execution is planned afresh (a
-        # fraction of a millisecond): else "exact" could run a cached HNSW plan, or back.
-        if exact:
-            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan;"
-                               " SET LOCAL enable_indexscan = off")
-        else:
-            await conn.execute(
-                "SET LOCAL plan_cache_mode = force_custom_plan;"
-                f" SET LOCAL hnsw.ef_search = {int(ef_search)};"
-                " SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL enable_seqscan = off")
-        # relaxed_order streams neighbours only roughly in order: take a few times k from the
-        # index, then let the outer sort pick the true top k among them.
-        rows = await conn.fetch(
-            f"""
-            WITH near AS MATERIALIZED (
-                SELECT ch.chunk_id, 1 - (ch.embedding <=> $2) AS similarity
-                FROM course_chunks ch
-                WHERE ch.course_id = $1 AND ch.embedding IS NOT NULL
-                  AND {_LANGUAGE_FILTER.format(L="$5", D="$6")}
-                ORDER BY ch.embedding <=> $2
-                LIMIT $4
-            )
-            SELECT {_HIT_COLUMNS}, near.similarity
-            FROM near JOIN course_chunks ch USING (chunk_id)
-            {_HIT_TOPIC}
-            ORDER BY near.similarity DESC, ch.chunk_id
-            LIMIT $3
-            """,
-            course_id, query, k, k if exact else max(4 * k, 40), language, fallback or language,
+    # One round trip for the settings, local to this transaction. A cached generic plan
+    # keeps the settings it was made under, so every execution is planned afresh (a
+    # fraction of a millisecond): else "exact" could run a cached HNSW plan, or back.
+    if exact:
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan;"
+                           " SET LOCAL enable_indexscan = off")
+    else:
+        await conn.execute(
+            "SET LOCAL plan_cache_mode = force_custom_plan;"
+            f" SET LOCAL hnsw.ef_search = {int(ef_search)};"
+            " SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL enable_seqscan = off")
+    # relaxed_order streams neighbours only roughly in order: take a few times k from the
+    # index, then let the outer sort pick the true top k among them.
+    rows = await conn.fetch(
+        f"""
+        WITH near AS MATERIALIZED (
+            SELECT ch.chunk_id, 1 - (ch.embedding <=> $2) AS similarity
+            FROM course_chunks ch
+            WHERE ch.course_id = $1 AND ch.embedding IS NOT NULL
+              AND {_LANGUAGE_FILTER.format(L="$5", D="$6")}
+            ORDER BY ch.embedding <=> $2
+            LIMIT $4
         )
+        SELECT {_HIT_COLUMNS}, near.similarity
+        FROM near JOIN course_chunks ch USING (chunk_id)
+        {_HIT_TOPIC}
+        ORDER BY near.similarity DESC, ch.chunk_id
+        LIMIT $3
+        """,
+        course_id, query, k, k if exact else max(4 * k, 40), language, fallback or language,
+    )
     return [_hit({**dict(r), "rank_score": r["similarity"]}) for r in rows]
 
 

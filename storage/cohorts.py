@@ -12,6 +12,8 @@ from datetime import datetime
 
 import asyncpg
 
+from storage.pg import require_tx
+
 MEMBER_STATUSES = ("active", "invited", "paused", "removed")
 
 
@@ -70,20 +72,21 @@ async def link_chat(
     conn: asyncpg.Connection, cohort_id: uuid.UUID, chat_id: int, thread_id: int | None
 ) -> str | None:
     """Link the group (and forum thread) to the cohort. A group hosts one cohort, so a cohort
-    previously linked to it is unlinked; its name is returned."""
-    async with conn.transaction():
-        previous = await conn.fetchval(
-            """
-            UPDATE cohorts SET telegram_chat_id = NULL, telegram_thread_id = NULL
-            WHERE telegram_chat_id = $1 AND id <> $2
-            RETURNING name
-            """,
-            chat_id, cohort_id,
-        )
-        await conn.execute(
-            "UPDATE cohorts SET telegram_chat_id = $2, telegram_thread_id = $3 WHERE id = $1",
-            cohort_id, chat_id, thread_id,
-        )
+    previously linked to it is unlinked; its name is returned.
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    previous = await conn.fetchval(
+        """
+        UPDATE cohorts SET telegram_chat_id = NULL, telegram_thread_id = NULL
+        WHERE telegram_chat_id = $1 AND id <> $2
+        RETURNING name
+        """,
+        chat_id, cohort_id,
+    )
+    await conn.execute(
+        "UPDATE cohorts SET telegram_chat_id = $2, telegram_thread_id = $3 WHERE id = $1",
+        cohort_id, chat_id, thread_id,
+    )
     return previous
 
 
@@ -151,42 +154,43 @@ async def bind_invite(
     """Bind the membership behind a personal invite code to the user who opened it.
 
     The first user to open a link owns the seat; the link then stops working for anyone else
-    (a forwarded link can't move the seat)."""
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            """
-            SELECT m.id, m.cohort_id, m.user_id, m.status::text AS status, m.batch_no
-            FROM cohort_members m WHERE m.invite_code = $1 FOR UPDATE
-            """,
-            code,
-        )
-        if row is None:
-            return JoinResult("unknown")
-        cohort = await get(conn, row["cohort_id"])
-        assert cohort is not None
-        if row["user_id"] == user_id:
-            return JoinResult("already", cohort, row["batch_no"])
-        if row["user_id"] is not None:
-            return JoinResult("taken", cohort)
-        if row["status"] == "removed":
-            return JoinResult("removed", cohort)
-        if not cohort.is_active:
-            return JoinResult("inactive", cohort)
-        other = await conn.fetchval(
-            "SELECT true FROM cohort_members WHERE cohort_id = $1 AND user_id = $2",
-            row["cohort_id"], user_id,
-        )
-        if other:
-            return JoinResult("other_seat", cohort)
-        await conn.execute(
-            """
-            UPDATE cohort_members SET user_id = $2, joined_at = $3,
-                status = CASE WHEN status = 'invited' THEN 'active'::member_status ELSE status END
-            WHERE id = $1
-            """,
-            row["id"], user_id, now,
-        )
-        return JoinResult("joined", cohort, row["batch_no"])
+    (a forwarded link can't move the seat).
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    row = await conn.fetchrow(
+        """
+        SELECT m.id, m.cohort_id, m.user_id, m.status::text AS status, m.batch_no
+        FROM cohort_members m WHERE m.invite_code = $1 FOR UPDATE
+        """,
+        code,
+    )
+    if row is None:
+        return JoinResult("unknown")
+    cohort = await get(conn, row["cohort_id"])
+    assert cohort is not None
+    if row["user_id"] == user_id:
+        return JoinResult("already", cohort, row["batch_no"])
+    if row["user_id"] is not None:
+        return JoinResult("taken", cohort)
+    if row["status"] == "removed":
+        return JoinResult("removed", cohort)
+    if not cohort.is_active:
+        return JoinResult("inactive", cohort)
+    other = await conn.fetchval(
+        "SELECT true FROM cohort_members WHERE cohort_id = $1 AND user_id = $2",
+        row["cohort_id"], user_id,
+    )
+    if other:
+        return JoinResult("other_seat", cohort)
+    await conn.execute(
+        """
+        UPDATE cohort_members SET user_id = $2, joined_at = $3,
+            status = CASE WHEN status = 'invited' THEN 'active'::member_status ELSE status END
+        WHERE id = $1
+        """,
+        row["id"], user_id, now,
+    )
+    return JoinResult("joined", cohort, row["batch_no"])
 
 
 async def member_status(

@@ -8,8 +8,6 @@ decides what the day shows, inside the caller's unit of work."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +27,7 @@ from storage.journeys import (
     open_journeys,
     open_taking,
 )
+from storage.pg import require_tx
 
 
 @dataclass(frozen=True)
@@ -43,49 +42,39 @@ class TodayResult:
     next_due_at: datetime | None = None
 
 
-@asynccontextmanager
-async def _atomic(conn: asyncpg.Connection) -> AsyncIterator[None]:
-    """A transaction, unless the caller's unit of work already is one (no savepoint round
-    trips: a failure aborts the caller's transaction all the same)."""
-    if conn.is_in_transaction():
-        yield
-        return
-    async with conn.transaction():
-        yield
-
-
 async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: datetime) -> TodayResult:
     """Today's journey for one course-user: the day's existing one, else what the day offers
-    (opening it takes it when it is the next journey); plus what else is open."""
-    async with _atomic(conn):
-        cu = await lock_course_user(conn, course_user_id, now)
-        if cu is None:
-            return TodayResult(None, False, False)
-        existing = cu["existing"]
-        fresh = False
-        delivery_id = existing
-        if existing is None:
-            offer = await conn.fetchrow(
-                f"SELECT o.* FROM course_users cu, LATERAL {offer_sql('cu', '$3', '$2')} o "
-                "WHERE cu.id = $1",
-                course_user_id, now, cu["timezone"],
+    (opening it takes it when it is the next journey); plus what else is open.
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    cu = await lock_course_user(conn, course_user_id, now)
+    if cu is None:
+        return TodayResult(None, False, False)
+    existing = cu["existing"]
+    fresh = False
+    delivery_id = existing
+    if existing is None:
+        offer = await conn.fetchrow(
+            f"SELECT o.* FROM course_users cu, LATERAL {offer_sql('cu', '$3', '$2')} o "
+            "WHERE cu.id = $1",
+            course_user_id, now, cu["timezone"],
+        )
+        if offer is not None:
+            delivery_id = await conn.fetchval(
+                f"""
+                INSERT INTO journey_deliveries (course_user_id, journey_id, local_date,
+                    source, status, sent_at, opened_at, attempts)
+                VALUES ($1, $2, {local_date_sql("$4", "$3")}, 'pulled', 'sent', $3, $3, 1)
+                ON CONFLICT (course_user_id, local_date) DO NOTHING
+                RETURNING id
+                """,
+                course_user_id, offer["journey_id"], now, cu["timezone"],
             )
-            if offer is not None:
-                delivery_id = await conn.fetchval(
-                    f"""
-                    INSERT INTO journey_deliveries (course_user_id, journey_id, local_date,
-                        source, status, sent_at, opened_at, attempts)
-                    VALUES ($1, $2, {local_date_sql("$4", "$3")}, 'pulled', 'sent', $3, $3, 1)
-                    ON CONFLICT (course_user_id, local_date) DO NOTHING
-                    RETURNING id
-                    """,
-                    course_user_id, offer["journey_id"], now, cu["timezone"],
-                )
-                fresh = delivery_id is not None
-        jv = None
-        if delivery_id is not None:
-            jv = await open_taking(conn, delivery_id, now, "pulled" if fresh else None)
-        return await _situation(conn, cu, jv, fresh, now)
+            fresh = delivery_id is not None
+    jv = None
+    if delivery_id is not None:
+        jv = await open_taking(conn, delivery_id, now, "pulled" if fresh else None)
+    return await _situation(conn, cu, jv, fresh, now)
 
 
 async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyView | None,
@@ -123,12 +112,13 @@ async def open_delivery(
     conn: asyncpg.Connection, delivery_id: uuid.UUID, user_id: uuid.UUID, now: datetime
 ) -> TodayResult | None:
     """The learner pressed Start on a card (or a catch-up button). Only the owner may open it.
-    `view.taken` is False when the journey can't be opened yet (another was taken today)."""
-    async with conn.transaction():
-        cu = await lock_owned(conn, delivery_id, user_id)
-        if cu is None:
-            return None
-        jv = await open_taking(conn, delivery_id, now, None)
-        if jv is None:
-            return None
-        return await _situation(conn, cu, jv, False, now)
+    `view.taken` is False when the journey can't be opened yet (another was taken today).
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    cu = await lock_owned(conn, delivery_id, user_id)
+    if cu is None:
+        return None
+    jv = await open_taking(conn, delivery_id, now, None)
+    if jv is None:
+        return None
+    return await _situation(conn, cu, jv, False, now)

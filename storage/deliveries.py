@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from storage.journeys import local_date_sql, offer_sql
+from storage.pg import require_tx
 from storage.users import next_due_sql
 
 BACKOFF_EVERY_OTHER_DAY = 3  # unopened cards in a row (this one included): next in 2 days
@@ -214,19 +215,20 @@ async def reclaim_expired(
     conn: asyncpg.Connection, *, now: datetime, limit: int, worker: str,
     visibility_seconds: float, max_attempts: int,
 ) -> list[uuid.UUID]:
-    """Take back deliveries whose worker died or whose retry time came; give up after a limit."""
-    async with conn.transaction():
-        rows = await conn.fetch(_RECLAIM_SQL, now, limit, worker, float(visibility_seconds))
-        give_up = [r["id"] for r in rows if r["attempts"] > max_attempts]
-        if give_up:
-            await conn.execute(
-                """
-                UPDATE journey_deliveries SET status = 'failed',
-                    last_error = coalesce(last_error, '') || ' (gave up after retries)'
-                WHERE id = ANY($1::uuid[])
-                """,
-                give_up,
-            )
+    """Take back deliveries whose worker died or whose retry time came; give up after a limit.
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    rows = await conn.fetch(_RECLAIM_SQL, now, limit, worker, float(visibility_seconds))
+    give_up = [r["id"] for r in rows if r["attempts"] > max_attempts]
+    if give_up:
+        await conn.execute(
+            """
+            UPDATE journey_deliveries SET status = 'failed',
+                last_error = coalesce(last_error, '') || ' (gave up after retries)'
+            WHERE id = ANY($1::uuid[])
+            """,
+            give_up,
+        )
     return [r["id"] for r in rows if r["attempts"] <= max_attempts]
 
 
@@ -313,21 +315,21 @@ async def mark_failed(
     conn: asyncpg.Connection, delivery_id: uuid.UUID, *, error: str, unreachable: bool,
     token: uuid.UUID,
 ) -> None:
-    async with conn.transaction():
-        user_id = await conn.fetchval(
-            """
+    """The delivery failed for good (only its claim's holder may say so); `unreachable`
+    (blocked, deactivated) marks its user too. One statement, so atomic by itself."""
+    await conn.execute(
+        """
+        WITH failed AS (
             UPDATE journey_deliveries d SET status = 'failed', last_error = $2
             FROM course_users cu
             WHERE d.id = $1 AND cu.id = d.course_user_id AND d.status = 'claimed'
               AND d.claim_token = $3
             RETURNING cu.user_id
-            """,
-            delivery_id, error[:500], token,
         )
-        if unreachable and user_id:
-            await conn.execute(
-                "UPDATE users SET is_reachable = false, unreachable_at = now() WHERE id = $1",
-                user_id,
-            )
+        UPDATE users u SET is_reachable = false, unreachable_at = now()
+        FROM failed WHERE u.id = failed.user_id AND $4
+        """,
+        delivery_id, error[:500], token, unreachable,
+    )
 
 

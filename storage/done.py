@@ -26,6 +26,7 @@ from storage.journeys import (
     take,
     view,
 )
+from storage.pg import require_tx
 
 
 @dataclass(frozen=True)
@@ -49,118 +50,119 @@ async def mark_done(
     conn: asyncpg.Connection, delivery_id: uuid.UUID, user_id: uuid.UUID, now: datetime
 ) -> DoneResult | None:
     """Compare-and-set on the topic: a repeated or stale Done changes nothing twice. The
-    course-user row is locked first, so Done and a concurrent take or claim serialize."""
-    async with conn.transaction():
-        cu = await lock_owned(conn, delivery_id, user_id)
-        if cu is None:
-            return None
+    course-user row is locked first, so Done and a concurrent take or claim serialize.
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    cu = await lock_owned(conn, delivery_id, user_id)
+    if cu is None:
+        return None
+    jv = await view(conn, delivery_id)
+    if jv is None or jv.user_id != user_id:
+        return None
+    if not jv.taken and not jv.completed:
+        await take(conn, delivery_id, now)  # Done on a card never opened: take it first
         jv = await view(conn, delivery_id)
-        if jv is None or jv.user_id != user_id:
-            return None
-        if not jv.taken and not jv.completed:
-            await take(conn, delivery_id, now)  # Done on a card never opened: take it first
-            jv = await view(conn, delivery_id)
-            assert jv is not None
-            if not jv.taken:
-                return DoneResult(jv, False, 0, False, None, cu["next_due_at"], not_taken=True)
-        row = None
-        if not jv.completed:
-            row = await conn.fetchrow(
-                """
-                UPDATE journey_deliveries d SET done_at = $2,
-                    opened_at = coalesce(d.opened_at, $2)
-                WHERE d.id = $1 AND d.done_at IS NULL
-                RETURNING d.id
-                """,
-                delivery_id, now,
-            )
-        spent = 0
-        xp = streak = 0
-        badges: list[Badge] = []
-        finished = False
-        quiz_module = None
-        if row is not None:
-            opened = await conn.fetchval(
-                "SELECT opened_at FROM topic_progress WHERE user_id = $1 AND topic_id = $2 "
-                "FOR UPDATE",
-                user_id, jv.topic_id,
-            )
-            spent = min(IDLE_CAP_SECONDS, max(0, int((now - (opened or now)).total_seconds())))
-            await conn.execute(
-                """
-                INSERT INTO topic_progress AS tp (user_id, course_id, topic_id, attempts,
-                    is_completed, completed_at, last_position_s, first_started_at,
-                    last_accessed_at)
-                VALUES ($1, $2, $3, 1, true, $4, 100, $4, $4)
-                ON CONFLICT (user_id, topic_id) DO UPDATE SET
-                    time_spent_seconds = tp.time_spent_seconds + $5,
-                    is_completed = true,
-                    completed_at = coalesce(tp.completed_at, greatest($4, tp.first_started_at)),
-                    last_position_s = 100,
-                    opened_at = NULL,
-                    last_accessed_at = greatest(tp.last_accessed_at, $4)
-                """,
-                user_id, jv.course_id, jv.topic_id, now, spent,
-            )
-            await conn.execute(
-                """
-                INSERT INTO module_progress (user_id, course_id, module_no, videos_completed,
-                                             unlocked_at)
-                VALUES ($1, $2, $3, 1, $4)
-                ON CONFLICT (user_id, course_id, module_no) DO UPDATE SET
-                    videos_completed = (
-                        SELECT count(*) FROM topic_progress tp JOIN topics t ON t.id = tp.topic_id
-                        WHERE tp.user_id = $1 AND t.course_id = $2 AND t.module_no = $3
-                          AND tp.is_completed AND t.archived_at IS NULL)
-                """,
-                user_id, jv.course_id, jv.module_no, now,
-            )
-            await log_event(conn, jv, "journey.done", now, {"seconds": spent})
-            xp = await gamification.award_xp(
-                conn, user_id, jv.course_id, f"topic:{jv.topic_id}",
-                await gamification.journey_xp(conn, jv.topic_id))
-            streak = await gamification.bump_streak(conn, user_id, now)
-            badges += await gamification.streak_badges(conn, user_id, streak)
-            completed, won = await refresh_module(conn, user_id, jv.course_id, jv.module_no, now)
+        assert jv is not None
+        if not jv.taken:
+            return DoneResult(jv, False, 0, False, None, cu["next_due_at"], not_taken=True)
+    row = None
+    if not jv.completed:
+        row = await conn.fetchrow(
+            """
+            UPDATE journey_deliveries d SET done_at = $2,
+                opened_at = coalesce(d.opened_at, $2)
+            WHERE d.id = $1 AND d.done_at IS NULL
+            RETURNING d.id
+            """,
+            delivery_id, now,
+        )
+    spent = 0
+    xp = streak = 0
+    badges: list[Badge] = []
+    finished = False
+    quiz_module = None
+    if row is not None:
+        opened = await conn.fetchval(
+            "SELECT opened_at FROM topic_progress WHERE user_id = $1 AND topic_id = $2 "
+            "FOR UPDATE",
+            user_id, jv.topic_id,
+        )
+        spent = min(IDLE_CAP_SECONDS, max(0, int((now - (opened or now)).total_seconds())))
+        await conn.execute(
+            """
+            INSERT INTO topic_progress AS tp (user_id, course_id, topic_id, attempts,
+                is_completed, completed_at, last_position_s, first_started_at,
+                last_accessed_at)
+            VALUES ($1, $2, $3, 1, true, $4, 100, $4, $4)
+            ON CONFLICT (user_id, topic_id) DO UPDATE SET
+                time_spent_seconds = tp.time_spent_seconds + $5,
+                is_completed = true,
+                completed_at = coalesce(tp.completed_at, greatest($4, tp.first_started_at)),
+                last_position_s = 100,
+                opened_at = NULL,
+                last_accessed_at = greatest(tp.last_accessed_at, $4)
+            """,
+            user_id, jv.course_id, jv.topic_id, now, spent,
+        )
+        await conn.execute(
+            """
+            INSERT INTO module_progress (user_id, course_id, module_no, videos_completed,
+                                         unlocked_at)
+            VALUES ($1, $2, $3, 1, $4)
+            ON CONFLICT (user_id, course_id, module_no) DO UPDATE SET
+                videos_completed = (
+                    SELECT count(*) FROM topic_progress tp JOIN topics t ON t.id = tp.topic_id
+                    WHERE tp.user_id = $1 AND t.course_id = $2 AND t.module_no = $3
+                      AND tp.is_completed AND t.archived_at IS NULL)
+            """,
+            user_id, jv.course_id, jv.module_no, now,
+        )
+        await log_event(conn, jv, "journey.done", now, {"seconds": spent})
+        xp = await gamification.award_xp(
+            conn, user_id, jv.course_id, f"topic:{jv.topic_id}",
+            await gamification.journey_xp(conn, jv.topic_id))
+        streak = await gamification.bump_streak(conn, user_id, now)
+        badges += await gamification.streak_badges(conn, user_id, streak)
+        completed, won = await refresh_module(conn, user_id, jv.course_id, jv.module_no, now)
+        badges += won
+        if completed:
+            finished, won = await finish_course_if_complete(conn, user_id, jv.course_id,
+                                                            now)
             badges += won
-            if completed:
-                finished, won = await finish_course_if_complete(conn, user_id, jv.course_id,
-                                                                now)
-                badges += won
-            else:
-                quiz_module = await _pending_quiz(conn, user_id, jv)
-        nxt = await conn.fetchrow(
-            """
-            SELECT coalesce(tt.title, t.title) AS title
-            FROM journeys j JOIN topics t ON t.id = j.topic_id
-            LEFT JOIN topic_translations tt ON tt.topic_id = t.id
-                 AND tt.language = (SELECT locale FROM users WHERE id = $3)
-            WHERE j.course_id = $1 AND j.is_active AND j.priority > $2
-            ORDER BY j.priority LIMIT 1
-            """,
-            jv.course_id, jv.priority, user_id,
-        )
-        due = await conn.fetchval(
-            "SELECT next_due_at FROM course_users WHERE id = $1", jv.course_user_id
-        )
-        still_open = tuple(await open_journeys(conn, jv.course_user_id))
-        missing: tuple[OpenJourney, ...] = ()
-        last_of_module = await conn.fetchval(
-            """
-            SELECT NOT EXISTS (SELECT 1 FROM journeys j JOIN topics t ON t.id = j.topic_id
-                               WHERE j.course_id = $1 AND j.is_active AND j.priority > $2
-                                 AND t.module_no = $3)
-            """,
-            jv.course_id, jv.priority, jv.module_no,
-        )
-        if last_of_module:
-            missing = tuple(o for o in still_open if o.module_no == jv.module_no)
-        view_after = await view(conn, delivery_id)
-        assert view_after is not None
-        return DoneResult(
-            view_after, row is not None, spent or 0, finished, nxt["title"] if nxt else None,
-            due, xp, streak, tuple(badges), quiz_module, still_open, missing,
-        )
+        else:
+            quiz_module = await _pending_quiz(conn, user_id, jv)
+    nxt = await conn.fetchrow(
+        """
+        SELECT coalesce(tt.title, t.title) AS title
+        FROM journeys j JOIN topics t ON t.id = j.topic_id
+        LEFT JOIN topic_translations tt ON tt.topic_id = t.id
+             AND tt.language = (SELECT locale FROM users WHERE id = $3)
+        WHERE j.course_id = $1 AND j.is_active AND j.priority > $2
+        ORDER BY j.priority LIMIT 1
+        """,
+        jv.course_id, jv.priority, user_id,
+    )
+    due = await conn.fetchval(
+        "SELECT next_due_at FROM course_users WHERE id = $1", jv.course_user_id
+    )
+    still_open = tuple(await open_journeys(conn, jv.course_user_id))
+    missing: tuple[OpenJourney, ...] = ()
+    last_of_module = await conn.fetchval(
+        """
+        SELECT NOT EXISTS (SELECT 1 FROM journeys j JOIN topics t ON t.id = j.topic_id
+                           WHERE j.course_id = $1 AND j.is_active AND j.priority > $2
+                             AND t.module_no = $3)
+        """,
+        jv.course_id, jv.priority, jv.module_no,
+    )
+    if last_of_module:
+        missing = tuple(o for o in still_open if o.module_no == jv.module_no)
+    view_after = await view(conn, delivery_id)
+    assert view_after is not None
+    return DoneResult(
+        view_after, row is not None, spent or 0, finished, nxt["title"] if nxt else None,
+        due, xp, streak, tuple(badges), quiz_module, still_open, missing,
+    )
 
 
 async def _pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, jv: JourneyView

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from storage.pg import require_tx
 from storage.users import next_due_sql
 
 
@@ -21,47 +22,48 @@ class Enrollment:
 async def enroll(
     conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID, now: datetime
 ) -> Enrollment:
-    """Idempotent: a second enroll (double tap, retried update) returns the same course-user."""
-    async with conn.transaction():
-        await conn.execute(
-            """
-            INSERT INTO enrollments (user_id, course_id) VALUES ($1, $2)
-            ON CONFLICT (user_id, course_id) DO UPDATE SET
-                status = CASE WHEN enrollments.status = 'paused' THEN 'active'::enrollment_status
-                              ELSE enrollments.status END
-            """,
-            user_id, course_id,
-        )
-        row = await conn.fetchrow(
-            f"""
-            INSERT INTO course_users (user_id, course_id, next_due_at, created_at)
-            SELECT u.id, $2, {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")},
-                   $3
-            FROM users u WHERE u.id = $1
-            ON CONFLICT (course_id, user_id) DO NOTHING
-            RETURNING id
-            """,
-            user_id, course_id, now,
-        )
-        if row:
-            return Enrollment(row["id"], True)
-        back = await conn.fetchval(
-            f"""
-            UPDATE course_users cu SET left_at = NULL, lapsed_at = NULL,
-                next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")}
-            FROM users u
-            WHERE cu.user_id = $1 AND cu.course_id = $2 AND u.id = cu.user_id
-              AND cu.left_at IS NOT NULL
-            RETURNING cu.id
-            """,
-            user_id, course_id, now,
-        )
-        if back:
-            return Enrollment(back, False, rejoined=True)
-        existing = await conn.fetchval(
-            "SELECT id FROM course_users WHERE user_id = $1 AND course_id = $2", user_id, course_id
-        )
-        return Enrollment(existing, False)
+    """Idempotent: a second enroll (double tap, retried update) returns the same course-user.
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    await conn.execute(
+        """
+        INSERT INTO enrollments (user_id, course_id) VALUES ($1, $2)
+        ON CONFLICT (user_id, course_id) DO UPDATE SET
+            status = CASE WHEN enrollments.status = 'paused' THEN 'active'::enrollment_status
+                          ELSE enrollments.status END
+        """,
+        user_id, course_id,
+    )
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO course_users (user_id, course_id, next_due_at, created_at)
+        SELECT u.id, $2, {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")},
+               $3
+        FROM users u WHERE u.id = $1
+        ON CONFLICT (course_id, user_id) DO NOTHING
+        RETURNING id
+        """,
+        user_id, course_id, now,
+    )
+    if row:
+        return Enrollment(row["id"], True)
+    back = await conn.fetchval(
+        f"""
+        UPDATE course_users cu SET left_at = NULL, lapsed_at = NULL,
+            next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")}
+        FROM users u
+        WHERE cu.user_id = $1 AND cu.course_id = $2 AND u.id = cu.user_id
+          AND cu.left_at IS NOT NULL
+        RETURNING cu.id
+        """,
+        user_id, course_id, now,
+    )
+    if back:
+        return Enrollment(back, False, rejoined=True)
+    existing = await conn.fetchval(
+        "SELECT id FROM course_users WHERE user_id = $1 AND course_id = $2", user_id, course_id
+    )
+    return Enrollment(existing, False)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -104,6 +105,24 @@ async def transaction(
     else:
         async with pool_or_conn.transaction(isolation=isolation):
             yield pool_or_conn
+
+
+class NotInTransaction(RuntimeError):
+    """A storage function of several statements was called on an autocommit connection."""
+
+
+def require_tx(conn: asyncpg.Connection) -> None:
+    """Raise unless `conn` is inside a transaction.
+
+    Storage functions never choose the transaction: the use case opens it, in one visible
+    place (`async with db.tx() as conn:`). Those whose statements must commit or fail
+    together call this first, so a caller that forgot the unit of work fails loudly instead
+    of committing half a change statement by statement."""
+    if not conn.is_in_transaction():
+        caller = sys._getframe(1)
+        where = f"{caller.f_globals.get('__name__', '?')}.{caller.f_code.co_name}"
+        raise NotInTransaction(
+            f"{where} must be called inside a transaction (async with db.tx() as conn:)")
 
 
 def record_to_dict(record: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import asyncpg
 from storage import activity, gamification
 from storage.completion import refresh_module
 from storage.gamification import Badge
+from storage.pg import require_tx
 
 
 @dataclass(frozen=True)
@@ -152,74 +153,77 @@ async def quiz_module(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: u
 
 async def start(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID,
                 module_no: int, now: datetime) -> StartResult:
-    async with conn.transaction():
-        mp = await conn.fetchrow(
-            """
-            INSERT INTO module_progress (user_id, course_id, module_no, unlocked_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (user_id, course_id, module_no) DO UPDATE
-                SET unlocked_at = coalesce(module_progress.unlocked_at, EXCLUDED.unlocked_at)
-            RETURNING quiz_passed, cooldown_until
-            """,
-            user_id, course_id, module_no, now,
-        )
-        if mp["quiz_passed"]:
-            return StartResult(None, already_passed=True)
-        if mp["cooldown_until"] and mp["cooldown_until"] > now:
-            return StartResult(None, cooldown_until=mp["cooldown_until"])
-        qs = await questions(conn, course_id, module_no)
-        if not qs:
-            return StartResult(None, no_quiz=True)
-        row = await conn.fetchrow(
-            """
-            INSERT INTO quiz_attempts (user_id, course_id, module_no, question_set, started_at)
-            VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (user_id, course_id, module_no) WHERE status = 'in_progress'
-            DO UPDATE SET updated_at = now()
-            RETURNING attempt_id
-            """,
-            user_id, course_id, module_no, [str(q.id) for q in qs], now,
-        )
-        found = await attempt(conn, row["attempt_id"], user_id)
-        return StartResult(found)
+    """Open the module's quiz (or find the attempt already open). Call inside a
+    transaction: its statements commit or fail together."""
+    require_tx(conn)
+    mp = await conn.fetchrow(
+        """
+        INSERT INTO module_progress (user_id, course_id, module_no, unlocked_at)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (user_id, course_id, module_no) DO UPDATE
+            SET unlocked_at = coalesce(module_progress.unlocked_at, EXCLUDED.unlocked_at)
+        RETURNING quiz_passed, cooldown_until
+        """,
+        user_id, course_id, module_no, now,
+    )
+    if mp["quiz_passed"]:
+        return StartResult(None, already_passed=True)
+    if mp["cooldown_until"] and mp["cooldown_until"] > now:
+        return StartResult(None, cooldown_until=mp["cooldown_until"])
+    qs = await questions(conn, course_id, module_no)
+    if not qs:
+        return StartResult(None, no_quiz=True)
+    row = await conn.fetchrow(
+        """
+        INSERT INTO quiz_attempts (user_id, course_id, module_no, question_set, started_at)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (user_id, course_id, module_no) WHERE status = 'in_progress'
+        DO UPDATE SET updated_at = now()
+        RETURNING attempt_id
+        """,
+        user_id, course_id, module_no, [str(q.id) for q in qs], now,
+    )
+    found = await attempt(conn, row["attempt_id"], user_id)
+    return StartResult(found)
 
 
 async def answer(conn: asyncpg.Connection, attempt_id: uuid.UUID, user_id: uuid.UUID,
                  question_index: int, option_index: int, now: datetime, lang: str = "en"
                  ) -> AnswerResult | None:
     """Record one answer; on the last one, score the attempt and settle the module. The
-    feedback (explanation, correct answer) comes in `lang` where the course has it."""
-    async with conn.transaction():
-        att = await conn.fetchrow(
-            """
-            SELECT a.*, c.pass_mark, c.quiz_cooldown_minutes FROM quiz_attempts a
-            JOIN courses c ON c.id = a.course_id
-            WHERE a.attempt_id = $1 AND a.user_id = $2 FOR UPDATE OF a
-            """,
-            attempt_id, user_id,
-        )
-        if att is None or att["status"] != "in_progress":
-            return None
-        qids: list[str] = att["question_set"]
-        if not 0 <= question_index < len(qids):
-            return None
-        qid = qids[question_index]
-        q = await question(conn, uuid.UUID(qid), lang)
-        if q is None or not 0 <= option_index < len(q.options):
-            return None
-        chosen = q.options[option_index]
-        correct_text = next(text for _, text, ok in q.options if ok)
-        answers: dict[str, str] = att["answers"]
-        if qid in answers or question_index != len(answers):
-            # a replayed or out-of-order tap: nothing to record
-            return AnswerResult(False, False, q.explanation, correct_text, False)
-        answers = {**answers, qid: str(chosen[0])}
-        await conn.execute(
-            "UPDATE quiz_attempts SET answers = $2 WHERE attempt_id = $1", attempt_id, answers
-        )
-        if len(answers) < len(qids):
-            return AnswerResult(True, chosen[2], q.explanation, correct_text, False)
-        return await _finish(conn, att, answers, q, chosen, correct_text, now)
+    feedback (explanation, correct answer) comes in `lang` where the course has it.
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    att = await conn.fetchrow(
+        """
+        SELECT a.*, c.pass_mark, c.quiz_cooldown_minutes FROM quiz_attempts a
+        JOIN courses c ON c.id = a.course_id
+        WHERE a.attempt_id = $1 AND a.user_id = $2 FOR UPDATE OF a
+        """,
+        attempt_id, user_id,
+    )
+    if att is None or att["status"] != "in_progress":
+        return None
+    qids: list[str] = att["question_set"]
+    if not 0 <= question_index < len(qids):
+        return None
+    qid = qids[question_index]
+    q = await question(conn, uuid.UUID(qid), lang)
+    if q is None or not 0 <= option_index < len(q.options):
+        return None
+    chosen = q.options[option_index]
+    correct_text = next(text for _, text, ok in q.options if ok)
+    answers: dict[str, str] = att["answers"]
+    if qid in answers or question_index != len(answers):
+        # a replayed or out-of-order tap: nothing to record
+        return AnswerResult(False, False, q.explanation, correct_text, False)
+    answers = {**answers, qid: str(chosen[0])}
+    await conn.execute(
+        "UPDATE quiz_attempts SET answers = $2 WHERE attempt_id = $1", attempt_id, answers
+    )
+    if len(answers) < len(qids):
+        return AnswerResult(True, chosen[2], q.explanation, correct_text, False)
+    return await _finish(conn, att, answers, q, chosen, correct_text, now)
 
 
 async def _finish(conn: asyncpg.Connection, att: asyncpg.Record, answers: dict[str, str],

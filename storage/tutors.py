@@ -11,6 +11,8 @@ from datetime import timedelta
 
 import asyncpg
 
+from storage.pg import require_tx
+
 
 @dataclass(frozen=True)
 class Person:
@@ -106,36 +108,39 @@ async def grant_admin(conn: asyncpg.Connection, user_id: uuid.UUID) -> bool:
 
 
 async def revoke_admin(conn: asyncpg.Connection, user_id: uuid.UUID) -> bool:
-    async with conn.transaction():
-        was = await conn.fetchval(
-            "UPDATE users SET role = 'learner' WHERE id = $1 AND role = 'admin' RETURNING true",
-            user_id,
-        )
-        await _refresh_role(conn, user_id)
+    """True when the user was an admin. Call inside a transaction: the role and its
+    refreshed menu change together."""
+    require_tx(conn)
+    was = await conn.fetchval(
+        "UPDATE users SET role = 'learner' WHERE id = $1 AND role = 'admin' RETURNING true",
+        user_id,
+    )
+    await _refresh_role(conn, user_id)
     return bool(was)
 
 
 async def grant_tutor(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
-    """Make the user an active tutor of the course; True when that is new."""
-    async with conn.transaction():
-        tutor_id = await conn.fetchval(
-            """
-            INSERT INTO tutors (user_id) VALUES ($1)
-            ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id
-            RETURNING id
-            """,
-            user_id,
-        )
-        fresh = await conn.fetchval(
-            """
-            INSERT INTO course_tutors (course_id, tutor_id, is_active) VALUES ($1, $2, true)
-            ON CONFLICT (course_id, tutor_id) DO UPDATE SET is_active = true
-                WHERE NOT course_tutors.is_active
-            RETURNING true
-            """,
-            course_id, tutor_id,
-        )
-        await _refresh_role(conn, user_id)
+    """Make the user an active tutor of the course; True when that is new.
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    tutor_id = await conn.fetchval(
+        """
+        INSERT INTO tutors (user_id) VALUES ($1)
+        ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id
+        RETURNING id
+        """,
+        user_id,
+    )
+    fresh = await conn.fetchval(
+        """
+        INSERT INTO course_tutors (course_id, tutor_id, is_active) VALUES ($1, $2, true)
+        ON CONFLICT (course_id, tutor_id) DO UPDATE SET is_active = true
+            WHERE NOT course_tutors.is_active
+        RETURNING true
+        """,
+        course_id, tutor_id,
+    )
+    await _refresh_role(conn, user_id)
     return bool(fresh)
 
 
@@ -143,18 +148,19 @@ async def revoke_tutor(
     conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID | None = None
 ) -> int:
     """Deactivate the user's tutoring of one course (or all); returns how many were active.
-    Rows are kept (is_active = false) so the history of who tutored what survives."""
-    async with conn.transaction():
-        result = await conn.execute(
-            """
-            UPDATE course_tutors ct SET is_active = false
-            FROM tutors t
-            WHERE t.id = ct.tutor_id AND t.user_id = $1 AND ct.is_active
-              AND ($2::uuid IS NULL OR ct.course_id = $2)
-            """,
-            user_id, course_id,
-        )
-        await _refresh_role(conn, user_id)
+    Rows are kept (is_active = false) so the history of who tutored what survives.
+    Call inside a transaction: its statements commit or fail together."""
+    require_tx(conn)
+    result = await conn.execute(
+        """
+        UPDATE course_tutors ct SET is_active = false
+        FROM tutors t
+        WHERE t.id = ct.tutor_id AND t.user_id = $1 AND ct.is_active
+          AND ($2::uuid IS NULL OR ct.course_id = $2)
+        """,
+        user_id, course_id,
+    )
+    await _refresh_role(conn, user_id)
     return int(result.split()[-1])
 
 

@@ -8,6 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
+from storage.pg import require_tx
+
 
 @dataclass(frozen=True)
 class User:
@@ -226,7 +228,9 @@ async def set_timezone(
     conn: asyncpg.Connection, user_id: uuid.UUID, tz: str, now: datetime
 ) -> bool:
     """Change the zone and move pending deliveries to the learner's new local hour; False
-    (nothing changed) for a zone PostgreSQL doesn't know."""
+    (nothing changed) for a zone PostgreSQL doesn't know. Call inside a transaction: the zone
+    and the schedule change together."""
+    require_tx(conn)
     if not await is_time_zone(conn, tz):
         return False
     await conn.execute("UPDATE users SET timezone = $2 WHERE id = $1", user_id, tz)
@@ -237,9 +241,11 @@ async def set_timezone(
 async def set_delivery_hour(
     conn: asyncpg.Connection, user_id: uuid.UUID, hour: int, now: datetime
 ) -> None:
-    async with conn.transaction():
-        await conn.execute("UPDATE users SET delivery_hour = $2 WHERE id = $1", user_id, hour)
-        await _reschedule(conn, user_id, now)
+    """Set the hour and move pending deliveries to it. Call inside a transaction: the hour
+    and the schedule change together."""
+    require_tx(conn)
+    await conn.execute("UPDATE users SET delivery_hour = $2 WHERE id = $1", user_id, hour)
+    await _reschedule(conn, user_id, now)
 
 
 async def _reschedule(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -13,8 +15,18 @@ from content.course_format import load_course
 from content.importer import import_source
 from storage import courses
 
+T = TypeVar("T")
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "courses" / "sql-basics"
+
+
+async def atomically(conn: asyncpg.Connection, step: Callable[..., Awaitable[T]],
+                     *args: Any, **kwargs: Any) -> T:
+    """`step(conn, ...)` in a transaction of its own, as a use case's `db.tx()` runs it:
+    storage functions of several statements refuse an autocommit connection."""
+    async with conn.transaction():
+        return await step(conn, *args, **kwargs)
 
 
 def copy_demo(tmp_path: Path) -> Path:

@@ -32,6 +32,7 @@ from bot.workers.retry import backoff
 from bot.workers.sender import RateLimitedSender, SendFailed
 from storage import broadcasts
 from storage.broadcasts import Broadcast, Recipient
+from storage.pg import transaction
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class Broadcaster:
 
     async def resume(self, bot: Bot, sender: RateLimitedSender) -> list[uuid.UUID]:
         """Adopt broadcasts whose owner's lease lapsed and send the rest of them."""
-        async with self.pool.acquire() as conn:
+        async with transaction(self.pool) as conn:
             adopted = await broadcasts.take_over(conn, self.name, self.lease)
         for broadcast_id in adopted:
             log.info("resuming broadcast %s", broadcast_id)

@@ -83,10 +83,12 @@ class DeliveryWorker:
         vt = self.settings.delivery_visibility_timeout_seconds
         limit = self.settings.delivery_batch_size
         async with self.pool.acquire() as conn:
-            reclaimed = await deliveries.reclaim_expired(
-                conn, now=now, limit=limit, worker=self.name, visibility_seconds=vt,
-                max_attempts=self.settings.delivery_max_attempts,
-            )
+            # Two transactions: reclaimed claims stay taken even if the fresh claim fails.
+            async with transaction(conn):
+                reclaimed = await deliveries.reclaim_expired(
+                    conn, now=now, limit=limit, worker=self.name, visibility_seconds=vt,
+                    max_attempts=self.settings.delivery_max_attempts,
+                )
             async with transaction(conn):
                 fresh = await deliveries.claim_due(
                     conn, now=now, limit=limit, worker=self.name, visibility_seconds=vt

@@ -9,6 +9,7 @@ import asyncpg
 
 from rag.service import RagService
 from storage import chunks
+from tests.helpers import atomically
 
 
 async def _course(conn: asyncpg.Connection):
@@ -39,8 +40,8 @@ async def test_topics_without_a_filipino_version_fall_back_to_english(
     vec = await embedder.embed_query(question)
     async with demo_pool.acquire() as conn:
         course = await _course(conn)
-        everything = await chunks.vector_search(conn, course, vec, 200, language="fil",
-                                                fallback="en")
+        everything = await atomically(conn, chunks.vector_search, course, vec, 200, language="fil",
+                                      fallback="en")
         total = await conn.fetchval(
             "SELECT count(*) FROM course_chunks WHERE course_id = $1", course)
         en_module_one = await conn.fetchval(

@@ -11,7 +11,7 @@ import pytest
 from bench.rag_eval import DEMO_OFF_TOPIC
 from rag.service import RagService
 from storage import chunks
-from tests.helpers import ROOT
+from tests.helpers import ROOT, atomically
 
 PAIRS = tomllib.loads((ROOT / "tests" / "data" / "demo_questions.toml").read_text())["pairs"]
 OFF_TOPIC = DEMO_OFF_TOPIC  # the eval's list, so the test and bench/rag_eval.py agree
@@ -89,9 +89,9 @@ async def test_hnsw_agrees_with_exact_search_on_the_demo(
         course = await _course(conn)
         for pair in PAIRS[::6]:
             vec = await embedder.embed_query(pair["question"])
-            approx = await chunks.vector_search(conn, course, vec, 10, ef_search=ef_search,
-                                                exact=False)
-            exact = await chunks.vector_search(conn, course, vec, 10, exact=True)
+            approx = await atomically(conn, chunks.vector_search, course, vec, 10,
+                                      ef_search=ef_search, exact=False)
+            exact = await atomically(conn, chunks.vector_search, course, vec, 10, exact=True)
             assert [h.chunk_id for h in approx] == [h.chunk_id for h in exact]
 
 

@@ -17,7 +17,7 @@ from storage.chat import AskContext
 from storage.day import today
 from storage.uow import Database
 from tests import factories as f
-from tests.helpers import ROOT
+from tests.helpers import ROOT, atomically
 from tests.support.fake_llm import FakeLLM
 
 NOW = datetime(2026, 6, 1, 7, 0, tzinfo=UTC)
@@ -30,8 +30,8 @@ async def learner(pool: asyncpg.Pool, *, quota: int | None = None) -> AskContext
         if quota is not None:
             await conn.execute("UPDATE courses SET prompt_quota = $1", quota)
         user = await f.user(conn)
-        enrolled = await enrollments.enroll(conn, user, course, NOW)
-        await today(conn, enrolled.course_user_id, NOW)
+        enrolled = await atomically(conn, enrollments.enroll, user, course, NOW)
+        await atomically(conn, today, enrolled.course_user_id, NOW)
         ctx = await chat.ask_context(conn, user)
     assert ctx is not None and ctx.topic_title == "Tables, rows and SELECT"
     return ctx

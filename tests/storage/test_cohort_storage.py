@@ -13,6 +13,7 @@ import pytest
 from storage import broadcasts, cohorts, coldcalls, pg, tutors
 from storage.cohorts import MemberInput
 from tests import factories as f
+from tests.helpers import atomically
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 
@@ -26,7 +27,7 @@ async def _cohort(conn: asyncpg.Connection, prompts: int = 2):
             "VALUES ($1, $2, $3, $4)", course, topic, order, f"Prompt {order}")
     cohort = await cohorts.create(conn, course, "spring")
     assert cohort is not None
-    await cohorts.link_chat(conn, cohort.id, -100123, None)
+    await atomically(conn, cohorts.link_chat, cohort.id, -100123, None)
     return await cohorts.get(conn, cohort.id), topic
 
 
@@ -38,7 +39,7 @@ async def test_invite_binds_once_and_survives_user_deletion(pool: asyncpg.Pool) 
 
     async def bind(user):
         async with pool.acquire() as c:
-            return await cohorts.bind_invite(c, row.invite_code, user, NOW)
+            return await atomically(c, cohorts.bind_invite, row.invite_code, user, NOW)
 
     results = await asyncio.gather(*(bind(u) for u in users))
     outcomes = sorted(r.outcome for r in results)
@@ -112,20 +113,20 @@ async def test_tutor_access_is_per_course(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         sql, py = await f.course(conn, "sql2"), await f.course(conn, "py")
         u = await f.user(conn)
-        assert await tutors.grant_tutor(conn, u, sql) is True
-        assert await tutors.grant_tutor(conn, u, sql) is False
-        await tutors.grant_tutor(conn, u, py)
+        assert await atomically(conn, tutors.grant_tutor, u, sql) is True
+        assert await atomically(conn, tutors.grant_tutor, u, sql) is False
+        await atomically(conn, tutors.grant_tutor, u, py)
         assert await conn.fetchval("SELECT role::text FROM users WHERE id=$1", u) == "tutor"
-        assert await tutors.revoke_tutor(conn, u, sql) == 1
+        assert await atomically(conn, tutors.revoke_tutor, u, sql) == 1
         assert not await tutors.is_course_tutor(conn, u, sql)
         assert await tutors.is_course_tutor(conn, u, py)
         assert await conn.fetchval("SELECT role::text FROM users WHERE id=$1", u) == "tutor"
-        assert await tutors.revoke_tutor(conn, u) == 1
+        assert await atomically(conn, tutors.revoke_tutor, u) == 1
         assert await conn.fetchval("SELECT role::text FROM users WHERE id=$1", u) == "learner"
         assert await tutors.grant_admin(conn, u)
-        await tutors.grant_tutor(conn, u, sql)
+        await atomically(conn, tutors.grant_tutor, u, sql)
         assert await conn.fetchval("SELECT role::text FROM users WHERE id=$1", u) == "admin"
-        assert await tutors.revoke_admin(conn, u)
+        assert await atomically(conn, tutors.revoke_admin, u)
         assert await conn.fetchval("SELECT role::text FROM users WHERE id=$1", u) == "tutor"
 
 
@@ -138,8 +139,8 @@ async def _broadcast(conn: asyncpg.Connection, n: int, owner: str = "A", lease: 
                            u, course)
     draft = await broadcasts.create_draft(conn, created_by=admin, target_kind="course",
                                           target_id=course, target_label="BC", body="Hi")
-    total = await broadcasts.start(conn, draft.id, owner=owner, lease_seconds=lease,
-                                   progress_chat_id=1, progress_message_id=1)
+    total = await atomically(conn, broadcasts.start, draft.id, owner=owner, lease_seconds=lease,
+                             progress_chat_id=1, progress_message_id=1)
     return draft.id, total
 
 
@@ -147,8 +148,8 @@ async def test_broadcast_claims_and_takeover(pool: asyncpg.Pool, db_url: str) ->
     async with pool.acquire() as conn:
         bid, total = await _broadcast(conn, 101)
         assert total == 100  # the unreachable learner is not an addressee
-        assert await broadcasts.start(conn, bid, owner="A", lease_seconds=60,
-                                      progress_chat_id=1, progress_message_id=1) is None
+        assert await atomically(conn, broadcasts.start, bid, owner="A", lease_seconds=60,
+                                progress_chat_id=1, progress_message_id=1) is None
 
     conns = [await pg.connect(db_url) for _ in range(3)]
     try:
@@ -168,9 +169,9 @@ async def test_broadcast_claims_and_takeover(pool: asyncpg.Pool, db_url: str) ->
         for r in first[:3]:
             await broadcasts.mark_sent(conn, bid, r.user_id, 1)
         # A dies here: 2 rows in flight, 55 claimed but untouched, 40 never claimed.
-        assert await broadcasts.take_over(conn, "B", 60) == []  # A's lease still runs
+        assert await atomically(conn, broadcasts.take_over, "B", 60) == []  # A's lease still runs
         await conn.execute("UPDATE broadcasts SET lease_until = now() - interval '1 second'")
-        assert await broadcasts.take_over(conn, "B", 60) == [bid]
+        assert await atomically(conn, broadcasts.take_over, "B", 60) == [bid]
         assert not await broadcasts.mark_sending(conn, bid, first[6].user_id, "A")  # A is out
         counts = await broadcasts.counts(conn, bid)
         assert (counts.sent, counts.unconfirmed, counts.pending) == (3, 2, 95)

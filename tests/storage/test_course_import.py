@@ -15,7 +15,7 @@ from storage import enrollments
 from storage.day import today
 from storage.done import mark_done
 from tests import factories as f
-from tests.helpers import DEMO, copy_demo, import_path, tiny_course, write_course
+from tests.helpers import DEMO, atomically, copy_demo, import_path, tiny_course, write_course
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 
@@ -156,11 +156,11 @@ async def test_edited_reimport_keeps_progress_and_archives_removed(
     async with pool.acquire() as conn:
         u = await f.user(conn)
         course_id = await conn.fetchval("SELECT id FROM courses WHERE slug = 'tiny'")
-        cu = (await enrollments.enroll(conn, u, course_id, NOW)).course_user_id
-        day1 = await today(conn, cu, NOW)
+        cu = (await atomically(conn, enrollments.enroll, u, course_id, NOW)).course_user_id
+        day1 = await atomically(conn, today, cu, NOW)
         assert day1.view and day1.view.topic_title == "Topic 1.1"
-        await mark_done(conn, day1.view.delivery_id, u, NOW)
-        day2 = await today(conn, cu, NOW.replace(day=5))
+        await atomically(conn, mark_done, day1.view.delivery_id, u, NOW)
+        day2 = await atomically(conn, today, cu, NOW.replace(day=5))
         assert day2.view and day2.view.topic_title == "Topic 1.2"
         old_ids = dict(await conn.fetch("SELECT key, id FROM topics"))
     # New topic at the front, topic 1.3 removed, 1.1's text edited.
@@ -185,5 +185,5 @@ async def test_edited_reimport_keeps_progress_and_archives_removed(
             "SELECT count(*) FROM journeys WHERE is_active AND course_id = $1", course_id
         ) == 4
         # The learner stays where they were (Topic 1.2) and gets 1.4 next, not Warm-up or 1.3.
-        day3 = await today(conn, cu, NOW.replace(day=6))
+        day3 = await atomically(conn, today, cu, NOW.replace(day=6))
         assert day3.view and day3.view.topic_title == "Topic 1.4"

@@ -16,7 +16,7 @@ from storage import deliveries, enrollments, journeys, pg
 from storage.day import open_delivery, today
 from storage.done import mark_done
 from tests import factories as f
-from tests.helpers import import_path, tiny_course
+from tests.helpers import atomically, import_path, tiny_course
 
 START = datetime(2026, 3, 27, 0, 0, tzinfo=UTC)  # Europe/Berlin springs forward on 29 March
 
@@ -28,7 +28,7 @@ async def _course(pool: asyncpg.Pool, tmp_path: Path, topics: int = 20):
 
 async def _learner(conn, course_id, tz: str, hour: int, now: datetime):
     u = await f.user(conn, timezone=tz, delivery_hour=hour)
-    return u, (await enrollments.enroll(conn, u, course_id, now)).course_user_id
+    return u, (await atomically(conn, enrollments.enroll, u, course_id, now)).course_user_id
 
 
 async def _tick(conn, now: datetime, *, open_cards: bool = False) -> list:
@@ -41,7 +41,7 @@ async def _tick(conn, now: datetime, *, open_cards: bool = False) -> list:
         if open_cards:
             jv = await journeys.view(conn, delivery_id)
             assert jv is not None
-            await open_delivery(conn, delivery_id, jv.user_id, now)
+            await atomically(conn, open_delivery, delivery_id, jv.user_id, now)
     return ids
 
 
@@ -88,10 +88,10 @@ async def test_today_and_scheduler_share_the_day(pool: asyncpg.Pool, tmp_path: P
     course_id = await _course(pool, tmp_path)
     async with pool.acquire() as conn:
         _u, cu = await _learner(conn, course_id, "UTC", 8, START)
-        pulled = await today(conn, cu, START + timedelta(hours=6))  # 06:00, before 08:00
+        pulled = await atomically(conn, today, cu, START + timedelta(hours=6))  # before 08:00
         assert pulled.fresh and pulled.view
         assert await _tick(conn, START + timedelta(hours=8, minutes=1)) == []  # same day: nothing
-        again = await today(conn, cu, START + timedelta(hours=20))
+        again = await atomically(conn, today, cu, START + timedelta(hours=20))
         assert not again.fresh and again.view and again.view.topic_id == pulled.view.topic_id
         pushed = await _tick(conn, START + timedelta(days=1, hours=8))
         assert len(pushed) == 1
@@ -103,7 +103,7 @@ async def test_done_is_compare_and_set(pool: asyncpg.Pool, tmp_path: Path) -> No
     course_id = await _course(pool, tmp_path, topics=2)
     async with pool.acquire() as conn:
         u, cu = await _learner(conn, course_id, "UTC", 8, START)
-        day = await today(conn, cu, START)
+        day = await atomically(conn, today, cu, START)
         assert day.view
         results = await asyncio.gather(
             *[
@@ -120,12 +120,12 @@ async def test_done_is_compare_and_set(pool: asyncpg.Pool, tmp_path: Path) -> No
         assert row["attempts"] == 1 and row["is_completed"] and row["score"] is None
         assert row["time_spent_seconds"] == 180
         other = await f.user(conn)
-        assert await mark_done(conn, day.view.delivery_id, other, START) is None
+        assert await atomically(conn, mark_done, day.view.delivery_id, other, START) is None
 
 
 async def _done_on_own_conn(pool, delivery_id, user_id, now):
     async with pool.acquire() as conn:
-        return await mark_done(conn, delivery_id, user_id, now)
+        return await atomically(conn, mark_done, delivery_id, user_id, now)
 
 
 async def test_finishing_the_course_stops_deliveries(pool: asyncpg.Pool, tmp_path: Path) -> None:
@@ -133,10 +133,10 @@ async def test_finishing_the_course_stops_deliveries(pool: asyncpg.Pool, tmp_pat
     async with pool.acquire() as conn:
         u, cu = await _learner(conn, course_id, "UTC", 8, START)
         for day in range(2):
-            res = await today(conn, cu, START + timedelta(days=day))
+            res = await atomically(conn, today, cu, START + timedelta(days=day))
             assert res.view
-            done = await mark_done(
-                conn, res.view.delivery_id, u, START + timedelta(days=day, minutes=5)
+            done = await atomically(
+                conn, mark_done, res.view.delivery_id, u, START + timedelta(days=day, minutes=5)
             )
         assert done and done.course_finished
         assert await _tick(conn, START + timedelta(days=5, hours=9)) == []
@@ -200,9 +200,8 @@ async def test_dead_workers_claims_are_retaken_once(pool: asyncpg.Pool, tmp_path
             conn, now=t0, limit=100, worker="dead", visibility_seconds=300
         )
         assert len(claimed) == 10  # ...and the worker dies before sending anything
-        early = await deliveries.reclaim_expired(
-            conn,
-            now=t0 + timedelta(seconds=100),
+        early = await atomically(
+            conn, deliveries.reclaim_expired, now=t0 + timedelta(seconds=100),
             limit=100,
             worker="w2",
             visibility_seconds=300,
@@ -210,12 +209,14 @@ async def test_dead_workers_claims_are_retaken_once(pool: asyncpg.Pool, tmp_path
         )
         assert early == []
         later = t0 + timedelta(seconds=301)
-        retaken = await deliveries.reclaim_expired(
-            conn, now=later, limit=100, worker="w2", visibility_seconds=300, max_attempts=5
+        retaken = await atomically(
+            conn, deliveries.reclaim_expired, now=later, limit=100, worker="w2",
+            visibility_seconds=300, max_attempts=5,
         )
         assert sorted(retaken) == sorted(claimed)
-        again = await deliveries.reclaim_expired(
-            conn, now=later, limit=100, worker="w3", visibility_seconds=300, max_attempts=5
+        again = await atomically(
+            conn, deliveries.reclaim_expired, now=later, limit=100, worker="w3",
+            visibility_seconds=300, max_attempts=5,
         )
         assert again == []  # w2 holds them now
         counts = Counter(
@@ -249,7 +250,7 @@ async def test_per_day_counts(pool: asyncpg.Pool, tmp_path: Path) -> None:
         per_date: dict = defaultdict(int)
         while now < START + timedelta(days=3):
             if now == START + timedelta(days=1, hours=12):
-                await users.set_timezone(conn, u, "Pacific/Honolulu", now)  # 24 h back
+                await atomically(conn, users.set_timezone, u, "Pacific/Honolulu", now)  # -24 h
             await _tick(conn, now)
             now += timedelta(minutes=30)
         for r in await conn.fetch("SELECT local_date FROM journey_deliveries"):
@@ -305,9 +306,9 @@ async def test_only_the_claim_holder_records_and_the_heartbeat_keeps_it(
         held = await deliveries.heartbeat(conn, {a: first[a]}, now=t0 + timedelta(seconds=50),
                                           visibility_seconds=60)
         assert held == {a}
-        retaken = await deliveries.reclaim_expired(
-            conn, now=t0 + timedelta(seconds=61), limit=10, worker="w2",
-            visibility_seconds=60, max_attempts=5)
+        retaken = await atomically(
+            conn, deliveries.reclaim_expired, now=t0 + timedelta(seconds=61), limit=10,
+            worker="w2", visibility_seconds=60, max_attempts=5)
         assert retaken == [b]
         second = await deliveries.claim_tokens(conn, [b])
         assert second[b] != first[b]

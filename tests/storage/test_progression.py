@@ -13,25 +13,25 @@ from storage import deliveries, enrollments, gamification, journeys, progress, q
 from storage.day import today
 from storage.done import mark_done
 from tests import factories as f
-from tests.helpers import import_path, quiz_course
+from tests.helpers import atomically, import_path, quiz_course
 
 T0 = datetime(2026, 3, 26, 9, 0, tzinfo=UTC)
 
 
 async def take_quiz(conn, user_id, course_id, module, answers: list[int], now):
-    started = await quiz.start(conn, user_id, course_id, module, now)
+    started = await atomically(conn, quiz.start, user_id, course_id, module, now)
     assert started.attempt, started
     result = None
     for i, option in enumerate(answers):
-        result = await quiz.answer(conn, started.attempt.id, user_id, i, option, now)
+        result = await atomically(conn, quiz.answer, started.attempt.id, user_id, i, option, now)
     return result
 
 
 async def _do_day(conn, cu, user_id, now):
-    res = await today(conn, cu, now)
+    res = await atomically(conn, today, cu, now)
     if res.view is None:
         return res
-    await mark_done(conn, res.view.delivery_id, user_id, now + timedelta(minutes=2))
+    await atomically(conn, mark_done, res.view.delivery_id, user_id, now + timedelta(minutes=2))
     return res
 
 
@@ -42,7 +42,7 @@ async def test_failed_quiz_cooldown_then_retry(pool: asyncpg.Pool, tmp_path: Pat
         failed = await take_quiz(conn, u, course_id, 1, [1, 1], T0)  # 5 is wrong
         assert failed.finished and failed.passed is False and failed.score == 50
         assert failed.cooldown_until == T0 + timedelta(minutes=60)
-        refused = await quiz.start(conn, u, course_id, 1, T0 + timedelta(minutes=59))
+        refused = await atomically(conn, quiz.start, u, course_id, 1, T0 + timedelta(minutes=59))
         assert refused.attempt is None and refused.cooldown_until == T0 + timedelta(minutes=60)
         passed = await take_quiz(conn, u, course_id, 1, [0, 1], T0 + timedelta(minutes=61))
         assert passed.passed and passed.score == 100
@@ -57,26 +57,26 @@ async def test_replayed_answer_is_not_recorded_twice(pool: asyncpg.Pool, tmp_pat
     course_id = (await import_path(pool, quiz_course(tmp_path / "c"))).course_id
     async with pool.acquire() as conn:
         u = await f.user(conn)
-        started = await quiz.start(conn, u, course_id, 1, T0)
+        started = await atomically(conn, quiz.start, u, course_id, 1, T0)
         assert started.attempt
-        again = await quiz.start(conn, u, course_id, 1, T0)  # same open attempt, not a new one
+        again = await atomically(conn, quiz.start, u, course_id, 1, T0)  # the same open attempt
         assert again.attempt and again.attempt.id == started.attempt.id
-        first = await quiz.answer(conn, started.attempt.id, u, 0, 0, T0)
-        replay = await quiz.answer(conn, started.attempt.id, u, 0, 1, T0)
+        first = await atomically(conn, quiz.answer, started.attempt.id, u, 0, 0, T0)
+        replay = await atomically(conn, quiz.answer, started.attempt.id, u, 0, 1, T0)
         assert first.recorded and not replay.recorded
         other = await f.user(conn)
-        assert await quiz.answer(conn, started.attempt.id, other, 1, 1, T0) is None
+        assert await atomically(conn, quiz.answer, started.attempt.id, other, 1, 1, T0) is None
 
 
 async def test_next_module_waits_for_quiz(pool: asyncpg.Pool, tmp_path: Path) -> None:
     course_id = (await import_path(pool, quiz_course(tmp_path / "c"))).course_id
     async with pool.acquire() as conn:
         u = await f.user(conn, delivery_hour=8)
-        cu = (await enrollments.enroll(conn, u, course_id, T0)).course_user_id
+        cu = (await atomically(conn, enrollments.enroll, u, course_id, T0)).course_user_id
         await _do_day(conn, cu, u, T0)
         day2 = T0 + timedelta(days=1)
-        res = await today(conn, cu, day2)
-        done = await mark_done(conn, res.view.delivery_id, u, day2)
+        res = await atomically(conn, today, cu, day2)
+        done = await atomically(conn, mark_done, res.view.delivery_id, u, day2)
         assert done.quiz_module == 1  # module A's journeys are done: time for the quiz
 
         async def claim(at):
@@ -84,7 +84,7 @@ async def test_next_module_waits_for_quiz(pool: asyncpg.Pool, tmp_path: Path) ->
                                             visibility_seconds=60)
 
         assert await claim(T0 + timedelta(days=2)) == []  # module B is locked
-        locked = await today(conn, cu, T0 + timedelta(days=2, hours=1))
+        locked = await atomically(conn, today, cu, T0 + timedelta(days=2, hours=1))
         assert locked.view is None and locked.locked_after == 1
         assert (await take_quiz(conn, u, course_id, 1, [0, 1], T0 + timedelta(days=2))).passed
         [delivery] = await claim(T0 + timedelta(days=3))
@@ -109,7 +109,8 @@ async def test_streak_counts_local_days_across_zone_change_and_dst(
         assert await gamification.bump_streak(conn, u, datetime(2026, 3, 29, 21, 45,
                                                                   tzinfo=UTC)) == 3
         # Fly to Honolulu (UTC-10): 30 March 10:00 UTC is still 29 March there → same day.
-        await users.set_timezone(conn, u, "Pacific/Honolulu", datetime(2026, 3, 30, 9, tzinfo=UTC))
+        await atomically(conn, users.set_timezone, u, "Pacific/Honolulu",
+                         datetime(2026, 3, 30, 9, tzinfo=UTC))
         assert await gamification.bump_streak(conn, u, datetime(2026, 3, 30, 9, tzinfo=UTC)) == 3
         # 30 March evening in Honolulu: the next local day → 4.
         assert await gamification.bump_streak(conn, u, datetime(2026, 3, 31, 5, tzinfo=UTC)) == 4
@@ -139,9 +140,9 @@ async def test_xp_with_difficulty_and_once_per_topic(pool: asyncpg.Pool, tmp_pat
     course_id = (await import_path(pool, quiz_course(tmp_path / "c"))).course_id
     async with pool.acquire() as conn:
         u = await f.user(conn)
-        cu = (await enrollments.enroll(conn, u, course_id, T0)).course_user_id
-        res = await today(conn, cu, T0)
-        done = await mark_done(conn, res.view.delivery_id, u, T0)
+        cu = (await atomically(conn, enrollments.enroll, u, course_id, T0)).course_user_id
+        res = await atomically(conn, today, cu, T0)
+        done = await atomically(conn, mark_done, res.view.delivery_id, u, T0)
         assert done.xp == gamification.JOURNEY_XP * 3  # "One" is hard
         assert await gamification.award_xp(conn, u, course_id, f"topic:{res.view.topic_id}",
                                            30) == 0  # never twice
@@ -162,7 +163,7 @@ async def test_score_null_until_quiz(pool: asyncpg.Pool, tmp_path: Path) -> None
     course_id = (await import_path(pool, quiz_course(tmp_path / "c"))).course_id
     async with pool.acquire() as conn:
         u = await f.user(conn)
-        cu = (await enrollments.enroll(conn, u, course_id, T0)).course_user_id
+        cu = (await atomically(conn, enrollments.enroll, u, course_id, T0)).course_user_id
         await _do_day(conn, cu, u, T0)
         assert await conn.fetchval("SELECT score FROM topic_progress") is None
         await take_quiz(conn, u, course_id, 1, [1, 0], T0)  # both wrong: a real 0
