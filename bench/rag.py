@@ -149,7 +149,7 @@ async def main() -> None:
                 print(f"\n== course of {size} chunks, {len(queries)} queries; vector search "
                       f"{'scans the course exactly' if exactly else 'uses HNSW'} ==")
                 embed_ms, search_ms, total_ms = [], [], []
-                steps: dict[str, list[float]] = {"vector": [], "fts": [], "fuse": []}
+                steps: dict[str, list[float]] = {"vector": [], "fts": [], "context": [], "fuse": []}
                 async with pool.acquire() as conn:
                     for q in queries:
                         t0 = time.perf_counter()
