@@ -71,6 +71,18 @@ async def bulk_course(pool, slug: str, n: int, base: np.ndarray, texts: list[str
                 columns=["chunk_id", "course_id", "module_no", "ordinal", "heading", "content",
                          "content_hash", "token_count", "embedding"],
             )
+        # Eight chunks a topic, as the ids say: the fused ranking reads each candidate topic's
+        # and sub-section's mean embedding (rag.retrieval.SECTION_WEIGHT), so topics must exist.
+        await conn.execute(
+            """
+            INSERT INTO topics (course_id, key, module_no, topic_number, title)
+            SELECT $1, 't' || g, 1, g + 1, 'Topic ' || g FROM generate_series(0, ($2 - 1) / 8) g
+            """, course_id, n)
+        await conn.execute(
+            """
+            UPDATE course_chunks ch SET topic_id = t.id FROM topics t
+            WHERE ch.course_id = $1 AND t.course_id = $1 AND t.key = split_part(ch.chunk_id, '/', 2)
+            """, course_id)
     return course_id
 
 
@@ -149,7 +161,7 @@ async def main() -> None:
                 print(f"\n== course of {size} chunks, {len(queries)} queries; vector search "
                       f"{'scans the course exactly' if exactly else 'uses HNSW'} ==")
                 embed_ms, search_ms, total_ms = [], [], []
-                steps: dict[str, list[float]] = {"vector": [], "fts": [], "fuse": []}
+                steps: dict[str, list[float]] = {"vector": [], "fts": [], "context": [], "fuse": []}
                 async with pool.acquire() as conn:
                     for q in queries:
                         t0 = time.perf_counter()

@@ -29,8 +29,8 @@ Fusion = Literal["score", "rrf"]
 # Normalised score fusion: each search's scores are scaled to [0, 1] within the question's
 # candidates (cosine similarity min-max, BM25 over its best), then mixed. Unlike rank fusion it
 # keeps how far ahead a winner is, so one search's clear first place isn't outvoted by the
-# other's noisy runner-ups. Weight chosen on the tune half of the pg-tutorial questions.
-VECTOR_WEIGHT = 0.7
+# other's noisy runner-ups. Weight chosen on the tune halves of both corpora (with CONTEXT).
+VECTOR_WEIGHT = 0.75
 FUSION: Fusion = "score"
 RRF_K = 10  # for fusion="rrf" (the former default, tuned on the demo course)
 FTS_WEIGHT = 0.5  # BM25's vote in rank fusion
@@ -43,6 +43,13 @@ PER_SECTION = 1
 # tune questions of both corpora; unrelated questions stay under 0.25 ("best pizza place in
 # Rome?" reaches 0.248 on the PostgreSQL docs, 0.11 on the demo course).
 MIN_SIMILARITY = 0.26
+# A passage's cosine similarity, as fused, is smoothed with its sub-section's and its topic's
+# (the mean embedding of their passages): a slice whose own words drift from the question is
+# carried by the section around it, and a lone slice of an unrelated section that happens to
+# match loses a little. Weights (of the passage's own similarity, 1) chosen on a plateau of the
+# tune halves of both corpora: section 0.2-0.4 and topic 0.2-0.4 give the same recall there.
+SECTION_WEIGHT = 0.3
+TOPIC_WEIGHT = 0.3
 # A tenth of the fused scale: enough to break near-ties toward the topic being read, never to
 # lift an unrelated passage over a clear winner.
 TOPIC_BOOST = 0.1
@@ -143,24 +150,40 @@ def fuse(
     return scored
 
 
+Context = dict[tuple[uuid.UUID, str, str | None], float]
+
+
+def smoothed(hit: Hit, context: Context | None) -> float:
+    """The passage's similarity mixed with its sub-section's and topic's (when known)."""
+    if not context or hit.topic_id is None:
+        return hit.similarity
+    section = context.get((hit.topic_id, hit.language, hit.heading), hit.similarity)
+    topic = context.get((hit.topic_id, hit.language, None), hit.similarity)
+    return (hit.similarity + SECTION_WEIGHT * section + TOPIC_WEIGHT * topic) \
+        / (1 + SECTION_WEIGHT + TOPIC_WEIGHT)
+
+
 def fuse_scores(
     vector_hits: list[Hit], text_hits: list[Hit], *, vector_weight: float | None = None,
     current_topic: uuid.UUID | None = None, boost: float | None = None,
+    context: Context | None = None,
 ) -> list[_Fused]:
-    """Normalised score fusion of a vector and a BM25 list: cosine similarity min-max scaled
-    over all candidates (every candidate has one: the text search fills it in), BM25 divided by
-    the best BM25 score (0 for a passage BM25 didn't return)."""
+    """Normalised score fusion of a vector and a BM25 list: cosine similarity (smoothed with
+    `context`, see `smoothed`) min-max scaled over all candidates (every candidate has one: the
+    text search fills it in), BM25 divided by the best BM25 score (0 for a passage BM25 didn't
+    return)."""
     alpha = VECTOR_WEIGHT if vector_weight is None else vector_weight
     boost = TOPIC_BOOST if boost is None else boost
     best, ranks = _ranks([vector_hits, text_hits])
-    sims = [h.similarity for h in best.values()]
+    sim = {chunk_id: smoothed(h, context) for chunk_id, h in best.items()}
+    sims = list(sim.values())
     lo, hi = (min(sims), max(sims)) if sims else (0.0, 1.0)
     spread = hi - lo if hi > lo else 1.0
     bm25 = {h.chunk_id: h.rank_score for h in text_hits}
     top_bm25 = max(bm25.values(), default=0.0) or 1.0
     scored = []
     for chunk_id, hit in best.items():
-        score = alpha * (hit.similarity - lo) / spread \
+        score = alpha * (sim[chunk_id] - lo) / spread \
             + (1 - alpha) * bm25.get(chunk_id, 0.0) / top_bm25
         if current_topic is not None and hit.topic_id == current_topic:
             score += boost
@@ -213,7 +236,7 @@ async def retrieve(
     (BM25 stays within one language: its statistics and stemming are per language).
     `lexical_gate` (an English-only model, a question in another language): only passages
     BM25 finds for the question's content words count (see FUNCTION_WORDS).
-    `timings`, when given, receives each step's milliseconds (vector, fts, fuse)."""
+    `timings`, when given, receives each step's milliseconds (vector, fts, context, fuse)."""
     clock = time.perf_counter
     lists: list[list[Hit]] = []
     weights: list[float] = []
@@ -236,8 +259,15 @@ async def retrieve(
                      if words.strip() else [])
         weights.append(FTS_WEIGHT)
     t2 = clock()
+    context: Context | None = None
+    if FUSION == "score" and len(lists) == 2 and query_vec is not None \
+            and (SECTION_WEIGHT or TOPIC_WEIGHT):
+        topics = list(dict.fromkeys(h.topic_id for hits in lists for h in hits if h.topic_id))
+        context = await chunks.context_similarities(conn, course_id, query_vec, topics) \
+            if topics else None
+    t3 = clock()
     if FUSION == "score" and len(lists) == 2:
-        fused = fuse_scores(lists[0], lists[1], current_topic=current_topic)
+        fused = fuse_scores(lists[0], lists[1], current_topic=current_topic, context=context)
     elif len(lists) == 1 and mode == "vector":
         fused = fuse_scores(lists[0], [], vector_weight=1.0, current_topic=current_topic)
     elif len(lists) == 1 and query_vec is not None:
@@ -268,5 +298,5 @@ async def retrieve(
     ]
     if timings is not None:
         timings.update(vector=(t1 - t0) * 1000, fts=(t2 - t1) * 1000,
-                       fuse=(clock() - t2) * 1000)
+                       context=(t3 - t2) * 1000, fuse=(clock() - t3) * 1000)
     return Retrieval(question, passages, best, floor, mode, dropped, query_vec)

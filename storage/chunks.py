@@ -341,3 +341,24 @@ async def count(conn: asyncpg.Connection, course_id: uuid.UUID) -> tuple[int, in
         course_id,
     )
     return int(r["n"]), int(r["e"])
+
+
+async def context_similarities(
+    conn: asyncpg.Connection, course_id: uuid.UUID, query: np.ndarray,
+    topic_ids: list[uuid.UUID],
+) -> dict[tuple[uuid.UUID, str, str | None], float]:
+    """Cosine similarity of `query` to the centroid (mean embedding) of each sub-section of the
+    given topics, keyed (topic_id, language, heading), and of each whole topic, keyed
+    (topic_id, language, None). Reads only those topics' passages."""
+    rows = await conn.fetch(
+        """
+        SELECT topic_id, language, CASE WHEN GROUPING(heading) = 0 THEN heading END AS heading,
+               1 - (avg(embedding) <=> $2) AS similarity
+        FROM course_chunks
+        WHERE course_id = $1 AND topic_id = ANY($3::uuid[]) AND embedding IS NOT NULL
+        GROUP BY GROUPING SETS ((topic_id, language, heading), (topic_id, language))
+        """,
+        course_id, query, topic_ids,
+    )
+    return {(r["topic_id"], r["language"], r["heading"]): float(r["similarity"])
+            for r in rows if r["similarity"] is not None}

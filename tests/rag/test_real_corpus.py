@@ -11,11 +11,11 @@ from bench import rag_eval
 from content.importer import import_source
 from rag.service import RagService
 
-# What learnbot reaches on the held-out questions today (0.736 and 0.887 at @1 and @3, first
-# sentence 0.717: bench/rag_eval.py), less a question's worth of slack for CPU-dependent float
+# What learnbot reaches on the held-out questions today (0.755 and 0.925 at @1 and @3, first
+# sentence 0.736: bench/rag_eval.py), less a question's worth of slack for CPU-dependent float
 # noise in the encoder; the goal (0.85, 0.95 and 0.85) is not met.
-MIN_HELDOUT = {1: 0.70, 3: 0.85}
-MIN_FIRST_SENTENCE = 0.69
+MIN_HELDOUT = {1: 0.73, 3: 0.90}
+MIN_FIRST_SENTENCE = 0.71
 
 
 async def test_learnbot_beats_the_window_baselines_on_held_out_questions(

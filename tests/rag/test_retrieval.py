@@ -6,11 +6,14 @@ import tomllib
 import uuid
 
 import asyncpg
+import numpy as np
 import pytest
 
 from bench.rag_eval import DEMO_OFF_TOPIC
+from rag import retrieval
 from rag.service import RagService
 from storage import chunks
+from storage.chunks import Hit
 from tests.helpers import ROOT, atomically
 
 PAIRS = tomllib.loads((ROOT / "tests" / "data" / "demo_questions.toml").read_text())["pairs"]
@@ -131,3 +134,48 @@ async def test_bounded_bm25_is_exact_on_a_small_course(demo_pool: asyncpg.Pool) 
             assert [h.chunk_id for h in hits] == [r["chunk_id"] for r in full], pair
             for h, r in zip(hits, full, strict=True):
                 assert h.rank_score == pytest.approx(r["score"], rel=1e-6)
+
+
+async def test_context_similarities_are_those_of_section_and_topic_centroids(
+    demo_pool: asyncpg.Pool, embedder
+) -> None:
+    async with demo_pool.acquire() as conn:
+        course = await _course(conn)
+        rows = await conn.fetch(
+            "SELECT topic_id, language, heading, embedding FROM course_chunks"
+            " WHERE course_id = $1 AND embedding IS NOT NULL", course)
+        topic = rows[0]["topic_id"]
+        vec = await embedder.embed_query(PAIRS[0]["question"])
+        context = await chunks.context_similarities(conn, course, vec, [topic])
+    mine = [r for r in rows if r["topic_id"] == topic]
+    assert {k[0] for k in context} == {topic}
+
+    def centroid_similarity(group: list) -> float:
+        mean = np.mean([r["embedding"].to_numpy() for r in group], axis=0)
+        return float(mean @ vec / np.linalg.norm(mean) / np.linalg.norm(vec))
+
+    for language in {r["language"] for r in mine}:
+        whole = [r for r in mine if r["language"] == language]
+        assert context[(topic, language, None)] == pytest.approx(
+            centroid_similarity(whole), abs=1e-5)
+        for heading in {r["heading"] for r in whole}:
+            assert context[(topic, language, heading)] == pytest.approx(
+                centroid_similarity([r for r in whole if r["heading"] == heading]), abs=1e-5)
+
+
+def test_context_lifts_a_passage_whose_section_is_closer() -> None:
+    """Two passages as close to the question: the one whose sub-section and topic are closer
+    ranks first; without context the tie goes by chunk id. The floor's similarity is untouched."""
+    t1, t2 = uuid.uuid4(), uuid.uuid4()
+
+    def hit(chunk_id: str, topic: uuid.UUID, sim: float) -> Hit:
+        return Hit(chunk_id, topic, "T", "t", 1, "M", f"M › T › {chunk_id}", "text", sim, sim)
+
+    a, b, c = hit("a", t1, 0.5), hit("b", t2, 0.5), hit("c", t1, 0.3)
+    plain = retrieval.fuse_scores([a, b, c], [])
+    assert [h.chunk_id for h, _, _ in plain][:2] == ["a", "b"]
+    context = {(t1, "en", a.heading): 0.2, (t1, "en", None): 0.2,
+               (t2, "en", b.heading): 0.6, (t2, "en", None): 0.6}
+    fused = retrieval.fuse_scores([a, b, c], [], context=context)
+    assert [h.chunk_id for h, _, _ in fused] == ["b", "a", "c"]
+    assert fused[0][0].similarity == 0.5
