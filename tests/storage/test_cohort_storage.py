@@ -57,7 +57,7 @@ async def test_simultaneous_cold_calls_get_different_prompts(pool: asyncpg.Pool)
         tutor = await f.user(conn)
 
     async def call():
-        async with pool.acquire() as c:
+        async with pool.acquire() as c, c.transaction():  # the caller's unit of work
             return await coldcalls.start_post(c, cohort, topic, tutor)
 
     drafts = await asyncio.gather(*(call() for _ in range(3)))
@@ -95,7 +95,7 @@ async def test_threads_and_stars(pool: asyncpg.Pool) -> None:
                 "UPDATE cold_call_messages SET root_id = NULL WHERE id = $1", c.id)
 
     async def star(on):
-        async with pool.acquire() as conn:
+        async with pool.acquire() as conn, conn.transaction():
             return await coldcalls.set_star(conn, a.id, bob, on)
 
     results = await asyncio.gather(*(star(True) for _ in range(5)))
