@@ -223,7 +223,7 @@ async def lock_message(conn: asyncpg.Connection, chat_id: int, telegram_message_
     locks are taken in increasing order along a thread and can't deadlock.)"""
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended("
-        "'cold_call_message:' || $1::text || ':' || $2::text, 0))",
+        "'cold_call_message:' || $1::bigint || ':' || $2::bigint, 0))",
         chat_id, telegram_message_id,
     )
 
