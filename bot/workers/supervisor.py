@@ -1,6 +1,6 @@
 """Supervised background work: every loop of `learnbot run` is a round run on a schedule.
 
-Deliveries, broadcast resumption, pruning `processed_updates` (and nudges, when they come) are
+Deliveries, quiz-retake nudges, broadcast resumption and pruning `processed_updates` are
 each a `Loop`: an async round, and how often to run it. The supervisor runs each loop in its
 own task, so one failing never stops another:
 
