@@ -160,13 +160,16 @@ async def group_reply(
         if target is None and not _may_wait(message, cohort):
             return
         staff = await is_cohort_staff(conn, user, cohort)
-        outsider = not staff and await cohorts.member_status(conn, cohort.id, user.id) != "active"
-        if not outsider and target is None:
+        outsider = False
+        if not staff and await cohorts.member_status(conn, cohort.id, user.id) != "active":
+            # told how to join when they answered one of ours, not for any reply at all
+            outsider = target is not None
+        elif target is None:
             await coldcalls.wait_for_parent(
                 conn, cohort_id=cohort.id, user_id=user.id, is_tutor=staff, body=_body(message),
                 chat_id=chat_id, telegram_message_id=message.message_id,
                 reply_to_message_id=replied.message_id, at=clock())
-        elif not outsider and target is not None:
+        else:
             recorded = await coldcalls.record_reply(
                 conn, target, user_id=user.id, is_tutor=staff, body=_body(message),
                 chat_id=chat_id, telegram_message_id=message.message_id,

@@ -198,6 +198,8 @@ async def test_only_members_replies_in_the_cohort_thread_wait_and_not_for_ever(
         async with pool.acquire() as conn:
             kept = await conn.fetch("SELECT user_id, body FROM cold_call_waiting_replies")
             assert len(kept) == 1 and kept[0]["body"] == "Me too"  # Ada's, a member's
+        assert h.emu.messages_to(EVE) == []  # a reply to chatter earns no "how to join"
+        async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM cold_call_messages") == 0
             await conn.execute("UPDATE cold_call_waiting_replies "
                                "SET received_at = now() - interval '49 hours'")
