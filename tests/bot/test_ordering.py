@@ -10,6 +10,7 @@ import random
 
 import asyncpg
 
+from storage import coldcalls
 from tests.bot.cohort_helpers import (
     ADA,
     BOB,
@@ -173,6 +174,10 @@ async def test_fifty_shuffled_replies_thread_right_whatever_arrives_first(
                 n, t = expected.get(uid, (0, 0))
                 expected[uid] = (n + 1, t + (parent_of[m["message_id"]] is not None))
         assert {e["telegram_id"]: (e["n"], e["threaded"]) for e in events} == expected
+        async with pool.acquire() as conn:  # what /top counts as the post's answers
+            cohort_id = await conn.fetchval("SELECT cohort_id FROM cold_call_posts")
+            current = await coldcalls.current_prompt(conn, cohort_id)
+        assert current is not None and current.answers == sum(n for n, _ in expected.values())
 
 
 async def test_only_members_replies_in_the_cohort_thread_wait_and_not_for_ever(
@@ -189,15 +194,20 @@ async def test_only_members_replies_in_the_cohort_thread_wait_and_not_for_ever(
         chatter = h.emu.push_message(EVE, "Anyone for lunch?", chat_id=GROUP,
                                      chat_type="supergroup", first_name="Eve",
                                      thread_id=THREAD, is_topic_message=True)
+        sent = {}
         for who, name, thread in ((ADA, "Ada", THREAD), (EVE, "Eve", THREAD),
                                   (BOB, "Bob", THREAD + 1)):
             m = h.emu.push_message(who, "Me too", chat_id=GROUP, chat_type="supergroup",
                                    first_name=name, reply_to_message_id=chatter["message_id"],
                                    thread_id=thread, is_topic_message=True)
             await h.feed({"update_id": h._next(), "message": m})
+            sent[who] = m
+        # an edit reaches a reply where it waits
+        await h.feed({"update_id": h._next(), "edited_message": {
+            **sent[ADA], "text": "Me too!", "edit_date": 1}})
         async with pool.acquire() as conn:
             kept = await conn.fetch("SELECT user_id, body FROM cold_call_waiting_replies")
-            assert len(kept) == 1 and kept[0]["body"] == "Me too"  # Ada's, a member's
+            assert len(kept) == 1 and kept[0]["body"] == "Me too!"  # Ada's, a member's
         assert h.emu.messages_to(EVE) == []  # a reply to chatter earns no "how to join"
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM cold_call_messages") == 0
