@@ -145,7 +145,8 @@ async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
             if args.once:
                 report = await worker.run_once()
                 print(f"sent={report.sent} failed={report.failed} "
-                      f"retry_later={report.retry_later} blocked={report.blocked}")
+                      f"retry_later={report.retry_later} blocked={report.blocked} "
+                      f"nudges={report.nudges}")
             else:
                 stop = asyncio.Event()
                 worker.stopping = stop
