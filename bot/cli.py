@@ -145,7 +145,8 @@ async def cmd_deliver(settings: Settings, args: argparse.Namespace) -> int:
             if args.once:
                 report = await worker.run_once()
                 print(f"sent={report.sent} failed={report.failed} "
-                      f"retry_later={report.retry_later} blocked={report.blocked}")
+                      f"retry_later={report.retry_later} blocked={report.blocked} "
+                      f"nudges={report.nudges}")
             else:
                 stop = asyncio.Event()
                 worker.stopping = stop
@@ -200,7 +201,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         worker.stopping = stop  # a shutdown ends the round after the sends in flight
         supervisor = Supervisor(give_up_after=settings.supervisor_give_up_seconds)
-        supervisor.add("delivery", worker.round, settings.delivery_poll_seconds)
+        worker.supervise(supervisor)  # deliveries and retake nudges, each its own loop
         # Broadcasts a killed process left half-sent are resumed here (bot/workers/broadcast).
         supervisor.add("broadcast resumption", lambda: broadcaster.resume(bot, sender),
                        settings.broadcast_lease_seconds / 2)

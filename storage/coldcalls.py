@@ -1,13 +1,23 @@
 """Cold calls (seed 001): prompts posted into a cohort's group, threaded replies, stars.
 
 Threading: a reply to the prompt post is top-level (parent_id and root_id NULL); a reply to a
-recorded reply has parent_id = that reply and root_id = the top-level reply it hangs under."""
+recorded reply has parent_id = that reply and root_id = the top-level reply it hangs under.
+
+Arrival order doesn't matter: a reply whose parent isn't stored yet waits in
+`cold_call_waiting_replies` and is recorded, threaded, in the transaction that stores its parent
+(`link_waiting`). "Is the parent there?" and "is anything waiting for me?" are serialized per
+message by a transaction-scoped advisory lock (`lock_message`), so two processes handling a
+parent and its reply at the same instant can't both miss each other.
+
+Storage functions take a connection and never choose the transaction: the caller opens it
+(`async with db.tx() as conn:`, storage/uow.py)."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -90,36 +100,36 @@ async def start_post(
     until Telegram answers). "Next" is by display_order among the prompts posted least often
     here, so a topic whose prompts were all used starts over from the first.
 
-    The cohort row is locked so two tutors calling at once get different prompts."""
-    async with conn.transaction():
-        await conn.execute("SELECT 1 FROM cohorts WHERE id = $1 FOR UPDATE", cohort.id)
-        row = await conn.fetchrow(
-            f"""
-            WITH lang AS ({GROUP_LANGUAGE_SQL.format(cohort="$2", poster="$3")})
-            SELECT p.id, coalesce(pt.prompt, p.prompt) AS prompt, p.display_order,
-                   coalesce(tt.title, t.title) AS topic_title, count(*) OVER () AS total
-            FROM cold_call_prompts p JOIN topics t ON t.id = p.topic_id
-            LEFT JOIN cold_call_prompt_translations pt ON pt.prompt_id = p.id
-                 AND pt.language = (SELECT language FROM lang)
-            LEFT JOIN topic_translations tt ON tt.topic_id = t.id
-                 AND tt.language = (SELECT language FROM lang)
-            WHERE p.topic_id = $1
-            ORDER BY (SELECT count(*) FROM cold_call_posts cp
-                      WHERE cp.prompt_id = p.id AND cp.cohort_id = $2), p.display_order
-            LIMIT 1
-            """,
-            topic_id, cohort.id, posted_by,
-        )
-        if row is None:
-            return None
-        post_id = await conn.fetchval(
-            """
-            INSERT INTO cold_call_posts (prompt_id, cohort_id, posted_by, telegram_chat_id,
-                                         telegram_thread_id)
-            VALUES ($1, $2, $3, $4, $5) RETURNING id
-            """,
-            row["id"], cohort.id, posted_by, cohort.telegram_chat_id, cohort.telegram_thread_id,
-        )
+    The cohort row is locked (until the caller's transaction ends) so two tutors calling at
+    once get different prompts."""
+    await conn.execute("SELECT 1 FROM cohorts WHERE id = $1 FOR UPDATE", cohort.id)
+    row = await conn.fetchrow(
+        f"""
+        WITH lang AS ({GROUP_LANGUAGE_SQL.format(cohort="$2", poster="$3")})
+        SELECT p.id, coalesce(pt.prompt, p.prompt) AS prompt, p.display_order,
+               coalesce(tt.title, t.title) AS topic_title, count(*) OVER () AS total
+        FROM cold_call_prompts p JOIN topics t ON t.id = p.topic_id
+        LEFT JOIN cold_call_prompt_translations pt ON pt.prompt_id = p.id
+             AND pt.language = (SELECT language FROM lang)
+        LEFT JOIN topic_translations tt ON tt.topic_id = t.id
+             AND tt.language = (SELECT language FROM lang)
+        WHERE p.topic_id = $1
+        ORDER BY (SELECT count(*) FROM cold_call_posts cp
+                  WHERE cp.prompt_id = p.id AND cp.cohort_id = $2), p.display_order
+        LIMIT 1
+        """,
+        topic_id, cohort.id, posted_by,
+    )
+    if row is None:
+        return None
+    post_id = await conn.fetchval(
+        """
+        INSERT INTO cold_call_posts (prompt_id, cohort_id, posted_by, telegram_chat_id,
+                                     telegram_thread_id)
+        VALUES ($1, $2, $3, $4, $5) RETURNING id
+        """,
+        row["id"], cohort.id, posted_by, cohort.telegram_chat_id, cohort.telegram_thread_id,
+    )
     return PostDraft(post_id, row["id"], row["prompt"], row["display_order"], row["total"],
                      topic_id, row["topic_title"])
 
@@ -206,15 +216,117 @@ async def record_reply(
     return Recorded(**dict(row))
 
 
+async def lock_message(conn: asyncpg.Connection, chat_id: int, telegram_message_id: int) -> None:
+    """Hold the group message's slot until the caller's transaction ends: taken before looking
+    for a reply's parent and before looking for the replies waiting on a message, so one of
+    the two always sees the other's commit. (A reply's parent has a smaller message id, so
+    locks are taken in increasing order along a thread and can't deadlock.)"""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended("
+        "'cold_call_message:' || $1::bigint || ':' || $2::bigint, 0))",
+        chat_id, telegram_message_id,
+    )
+
+
+async def wait_for_parent(
+    conn: asyncpg.Connection, *, cohort_id: uuid.UUID, user_id: uuid.UUID, is_tutor: bool,
+    body: str, chat_id: int, telegram_message_id: int, reply_to_message_id: int,
+    at: datetime,
+) -> bool:
+    """Keep a member's reply whose parent isn't stored yet (call with the parent's slot held,
+    see `lock_message`). True if it is waiting now for the first time."""
+    return bool(await conn.fetchval(
+        """
+        INSERT INTO cold_call_waiting_replies (telegram_chat_id, telegram_message_id,
+                                               reply_to_message_id, cohort_id, user_id,
+                                               is_tutor_reply, body, replied_at)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8
+        WHERE NOT EXISTS (SELECT 1 FROM cold_call_messages
+                          WHERE telegram_chat_id = $1 AND telegram_message_id = $2)
+        ON CONFLICT (telegram_chat_id, telegram_message_id) DO NOTHING
+        RETURNING true
+        """,
+        chat_id, telegram_message_id, reply_to_message_id, cohort_id, user_id, is_tutor, body,
+        at,
+    ))
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A waiting reply that was just recorded under its parent."""
+    recorded: Recorded
+    user_id: uuid.UUID
+    is_tutor: bool
+    threaded: bool
+    replied_at: datetime
+
+
+async def link_waiting(
+    conn: asyncpg.Connection, chat_id: int, telegram_message_id: int
+) -> list[Linked]:
+    """Record the replies waiting on a message that is now stored (a reply or a confirmed
+    post), and those waiting on them, down the thread. Each waiting row is deleted as it is
+    recorded, in the caller's transaction, so a reply's effects happen once: a redelivered
+    update or a second look finds nothing waiting. A reply whose parent turned out to belong
+    to another cohort is dropped."""
+    linked: list[Linked] = []
+    queue = [telegram_message_id]
+    while queue:
+        parent = queue.pop(0)
+        await lock_message(conn, chat_id, parent)
+        target = await find_target(conn, chat_id, parent)
+        if target is None:
+            continue
+        waiting = await conn.fetch(
+            """
+            DELETE FROM cold_call_waiting_replies
+            WHERE telegram_chat_id = $1 AND reply_to_message_id = $2
+            RETURNING telegram_message_id, cohort_id, user_id, is_tutor_reply, body, replied_at
+            """,
+            chat_id, parent,
+        )
+        for row in sorted(waiting, key=lambda r: r["telegram_message_id"]):
+            if row["cohort_id"] != target.cohort_id:
+                continue
+            recorded = await record_reply(
+                conn, target, user_id=row["user_id"], is_tutor=row["is_tutor_reply"],
+                body=row["body"], chat_id=chat_id,
+                telegram_message_id=row["telegram_message_id"],
+            )
+            if recorded.created:
+                linked.append(Linked(recorded, row["user_id"], row["is_tutor_reply"],
+                                     target.kind == "message", row["replied_at"]))
+            queue.append(row["telegram_message_id"])
+    return linked
+
+
+async def forget_waiting_older_than(conn: asyncpg.Connection, hours: int = 48) -> int:
+    """Replies whose parent never came (it was not ours to record) are not kept."""
+    result = await conn.execute(
+        "DELETE FROM cold_call_waiting_replies "
+        "WHERE received_at < now() - make_interval(hours => $1)",
+        hours,
+    )
+    return int(result.split()[-1])
+
+
 async def edit_body(
     conn: asyncpg.Connection, chat_id: int, telegram_message_id: int, user_id: uuid.UUID,
     body: str,
 ) -> bool:
+    """A reply still waiting for its parent is edited where it waits."""
     done = await conn.fetchval(
         """
-        UPDATE cold_call_messages SET body = $4
-        WHERE telegram_chat_id = $1 AND telegram_message_id = $2 AND user_id = $3
-        RETURNING true
+        WITH recorded AS (
+            UPDATE cold_call_messages SET body = $4
+            WHERE telegram_chat_id = $1 AND telegram_message_id = $2 AND user_id = $3
+            RETURNING true
+        ), waiting AS (
+            UPDATE cold_call_waiting_replies SET body = $4
+            WHERE telegram_chat_id = $1 AND telegram_message_id = $2 AND user_id = $3
+            RETURNING true
+        )
+        SELECT EXISTS (SELECT 1 FROM recorded) OR EXISTS (SELECT 1 FROM waiting)
         """,
         chat_id, telegram_message_id, user_id, body,
     )
@@ -233,26 +345,25 @@ async def set_star(
 ) -> StarResult:
     """`on` True/False sets the user's star; None toggles it. Unique per (message, user), so
     repeats and races never count twice."""
-    async with conn.transaction():
-        if on is None:
-            removed = await conn.fetchval(
-                "DELETE FROM cold_call_stars WHERE message_id = $1 AND user_id = $2 RETURNING true",
-                message_id, user_id,
-            )
-            on = not removed
-            changed = True
-            if on:
-                changed = bool(await _add_star(conn, message_id, user_id))
-        elif on:
-            changed = bool(await _add_star(conn, message_id, user_id))
-        else:
-            changed = bool(await conn.fetchval(
-                "DELETE FROM cold_call_stars WHERE message_id = $1 AND user_id = $2 RETURNING true",
-                message_id, user_id,
-            ))
-        stars = await conn.fetchval(
-            "SELECT count(*) FROM cold_call_stars WHERE message_id = $1", message_id
+    if on is None:
+        removed = await conn.fetchval(
+            "DELETE FROM cold_call_stars WHERE message_id = $1 AND user_id = $2 RETURNING true",
+            message_id, user_id,
         )
+        on = not removed
+        changed = True
+        if on:
+            changed = bool(await _add_star(conn, message_id, user_id))
+    elif on:
+        changed = bool(await _add_star(conn, message_id, user_id))
+    else:
+        changed = bool(await conn.fetchval(
+            "DELETE FROM cold_call_stars WHERE message_id = $1 AND user_id = $2 RETURNING true",
+            message_id, user_id,
+        ))
+    stars = await conn.fetchval(
+        "SELECT count(*) FROM cold_call_stars WHERE message_id = $1", message_id
+    )
     return StarResult(on, changed, stars)
 
 

@@ -12,7 +12,9 @@ class GroupOrderMiddleware(BaseMiddleware):
     """Handle one group's updates in arrival order.
 
     aiogram runs each update of a polling batch as its own task, so a reply could be handled
-    before the message it replies to is stored (and then not thread under it). Updates from
+    before the message it replies to is stored. It would still thread (it waits for its
+    parent: storage/coldcalls.py), but keeping arrival order makes that the exception, for
+    updates Telegram itself delivered out of order or to another process. Updates from
     the same group chat queue on one FIFO lock, taken before anything awaits; private chats
     and different groups still run concurrently. Per process, like the flood control.
 

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
 from aiogram import Bot
@@ -35,6 +35,9 @@ from bot.workers.retry import backoff
 from bot.workers.sender import RateLimitedSender, SendFailed
 from storage import deliveries, journeys, users
 from storage.pg import transaction
+
+if TYPE_CHECKING:
+    from bot.workers.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,6 +55,7 @@ class DeliveryReport:
     blocked: int = 0
     batches: int = 0
     nudges: int = 0
+    nudges_failed: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -97,7 +101,15 @@ class DeliveryWorker:
                 return await deliveries.claim_tokens(conn, ids) if ids else {}
 
     async def run_once(self) -> DeliveryReport:
-        """Deliver everything due now, batch after batch, then return."""
+        """Deliver everything due now — cards batch after batch, then quiz-retake nudges — and
+        return (`learnbot deliver --once`; tests step the day with it)."""
+        report = await self.deliver_due()
+        if not self.stopping.is_set():
+            await self.send_nudges(report)
+        return report
+
+    async def deliver_due(self) -> DeliveryReport:
+        """Journey cards only: claim and send batches until nothing is due."""
         report = DeliveryReport()
         while not self.stopping.is_set():
             claims = await self.claim()
@@ -106,8 +118,6 @@ class DeliveryWorker:
             report.batches += 1
             report.claimed += len(claims)
             await self.send_batch(claims, report)
-        if not self.stopping.is_set():
-            await self.send_nudges(report)
         return report
 
     async def send_nudges(self, report: DeliveryReport) -> None:
@@ -138,16 +148,33 @@ class DeliveryWorker:
                                 module_no=row["module_no"], claimed_at=row["claimed_at"],
                                 now=self.clock(), max_attempts=self.settings.delivery_max_attempts,
                                 first_wait=NUDGE_RETRY_AFTER)
+                    report.nudges_failed += 1
                     continue
                 report.nudges += 1
 
     async def round(self) -> DeliveryReport:
-        """One supervised round (see bot/workers/supervisor.py)."""
-        report = await self.run_once()
+        """One supervised delivery round (see bot/workers/supervisor.py): cards only, so a
+        nudge that can't be claimed or recorded never holds up the day's journeys."""
+        report = await self.deliver_due()
         if report.claimed:
             log.info("delivered: sent=%s failed=%s retry=%s blocked=%s", report.sent,
                      report.failed, report.retry_later, report.blocked)
         return report
+
+    async def nudge_round(self) -> DeliveryReport:
+        """One supervised nudge round: its own loop, restarted with its own backoff."""
+        report = DeliveryReport()
+        if not self.stopping.is_set():
+            await self.send_nudges(report)
+        if report.nudges or report.nudges_failed:
+            log.info("retake nudges: sent=%s failed=%s", report.nudges, report.nudges_failed)
+        return report
+
+    def supervise(self, supervisor: Supervisor) -> None:
+        """Add this worker's loops: deliveries and nudges fail and back off independently."""
+        every = self.settings.delivery_poll_seconds
+        supervisor.add("delivery", self.round, every)
+        supervisor.add("retake nudges", self.nudge_round, every)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """`learnbot deliver`: rounds under a supervisor until `stop`; raises WorkerFailed
@@ -156,7 +183,7 @@ class DeliveryWorker:
 
         log.info("delivery worker %s started", self.name)
         supervisor = Supervisor(give_up_after=self.settings.supervisor_give_up_seconds)
-        supervisor.add("delivery", self.round, self.settings.delivery_poll_seconds)
+        self.supervise(supervisor)
         await supervisor.run(stop)
         if supervisor.failed:
             raise WorkerFailed(supervisor.failed)

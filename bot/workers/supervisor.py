@@ -1,6 +1,6 @@
 """Supervised background work: every loop of `learnbot run` is a round run on a schedule.
 
-Deliveries, broadcast resumption, pruning `processed_updates` (and nudges, when they come) are
+Deliveries, quiz-retake nudges, broadcast resumption and pruning `processed_updates` are
 each a `Loop`: an async round, and how often to run it. The supervisor runs each loop in its
 own task, so one failing never stops another:
 
@@ -157,11 +157,16 @@ class Supervisor:
 
 
 async def prune_updates_round(pool: Any, keep_hours: int = 48) -> int:
-    """One pruning round: forget handled update ids older than `keep_hours`."""
-    from storage import updates
+    """One pruning round: forget handled update ids older than `keep_hours`, and cold-call
+    replies that waited as long for a parent that never came (it was no message of ours)."""
+    from storage import coldcalls, updates
 
     async with pool.acquire() as conn:
         removed = await updates.forget_older_than(conn, keep_hours)
+        orphans = await coldcalls.forget_waiting_older_than(conn, keep_hours)
     if removed:
         log.info("pruned %s processed update ids older than %sh", removed, keep_hours)
+    if orphans:
+        log.info("forgot %s cold-call replies whose parent never came in %sh", orphans,
+                 keep_hours)
     return removed

@@ -136,3 +136,42 @@ async def test_stop_lets_the_round_in_progress_finish() -> None:
     await asyncio.wait_for(task, 5)
     assert finished.is_set()  # not cancelled mid-round
     assert sup.failed is None
+
+
+async def test_a_failing_nudge_loop_restarts_while_cards_keep_going() -> None:
+    """The delivery worker's two loops: nudges that can't be claimed (say the nudge query
+    breaks) back off and are retried on their own, and journey cards go out every round all
+    the while; once nudges work again they go out too."""
+    from bot.config import Settings
+    from bot.workers.delivery import DeliveryReport, DeliveryWorker
+
+    vt = VirtualTime()
+    sup = supervisor(vt)
+    stop = asyncio.Event()
+    worker = DeliveryWorker(None, None, None, Settings(delivery_poll_seconds=10),  # type: ignore[arg-type]
+                            name="test")
+    calls = {"cards": 0, "nudges": 0, "sent": 0}
+
+    async def deliver_due() -> DeliveryReport:
+        calls["cards"] += 1
+        if calls["cards"] >= 30:
+            stop.set()
+        return DeliveryReport(claimed=1, sent=1)
+
+    async def send_nudges(report: DeliveryReport) -> None:
+        calls["nudges"] += 1
+        if calls["nudges"] <= 4:
+            raise RuntimeError("nudge claim failed")
+        report.nudges += 1
+        calls["sent"] += 1
+
+    worker.deliver_due = deliver_due  # type: ignore[method-assign]
+    worker.send_nudges = send_nudges  # type: ignore[method-assign]
+    worker.supervise(sup)
+    delivery, nudges = sup.loops
+    assert (delivery.name, nudges.name) == ("delivery", "retake nudges")
+    await asyncio.wait_for(sup.run(stop), 5)
+    assert calls["cards"] >= 30 and delivery.failures == 0  # never held up
+    assert nudges.rounds > 5 and nudges.failures == 0 and calls["sent"] >= 1  # recovered
+    assert nudges.last_error == "RuntimeError: nudge claim failed"
+    assert sup.failed is None

@@ -110,3 +110,32 @@ async def test_cold_call_in_a_supergroup(
     assert {m["message_id"]: rows[m["message_id"]]["stars"] for m in top_level} == {
         ada["message_id"]: 2, bob["message_id"]: 0, carol["message_id"]: 1}
     assert events == 4  # one per learner answer; the tutor's reply is not learner activity
+
+    # A thread under Carol's answer reaches the process shuffled: replies come before the
+    # messages they answer. (The emulator's queue is reordered under its lock, before the bot
+    # can poll any of it.) Each waits and is threaded when its parent arrives.
+    people = [ADA, BOB, TUTOR, CAROL]
+    thread: list[dict] = []
+    parent_of: dict[int, int] = {}
+    with emu._lock:
+        for i in range(12):
+            parent = carol if i < 2 else thread[(i * 7) % len(thread)]
+            m = in_group(emu, people[i % 4], f"Thread {i}", parent["message_id"])
+            thread.append(m)
+            parent_of[m["message_id"]] = parent["message_id"]
+        tail = [emu._updates.pop() for _ in range(12)][::-1]
+        order = [11, 3, 7, 0, 9, 5, 1, 10, 4, 8, 2, 6]  # children before parents, often
+        emu._updates.extend(tail[j] for j in order)
+    await until(stored(5 + 12))
+    async with pool.acquire() as conn:
+        ids = {r["telegram_message_id"]: r for r in await conn.fetch(
+            "SELECT id, telegram_message_id, parent_id, root_id FROM cold_call_messages")}
+        waiting = await conn.fetchval("SELECT count(*) FROM cold_call_waiting_replies")
+        events = await conn.fetchval(
+            "SELECT count(*) FROM learner_activity_events WHERE event_type = 'cold_call.reply'")
+    for m in thread:
+        row = ids[m["message_id"]]
+        assert row["parent_id"] == ids[parent_of[m["message_id"]]]["id"], m["text"]
+        assert row["root_id"] == ids[carol["message_id"]]["id"], m["text"]
+    assert waiting == 0
+    assert events == 4 + sum(1 for m in thread if m["from"]["id"] != TUTOR)  # each once

@@ -58,7 +58,7 @@ async def test_simultaneous_cold_calls_get_different_prompts(pool: asyncpg.Pool)
         tutor = await f.user(conn)
 
     async def call():
-        async with pool.acquire() as c:
+        async with pool.acquire() as c, c.transaction():  # the caller's unit of work
             return await coldcalls.start_post(c, cohort, topic, tutor)
 
     drafts = await asyncio.gather(*(call() for _ in range(3)))
@@ -66,6 +66,73 @@ async def test_simultaneous_cold_calls_get_different_prompts(pool: asyncpg.Pool)
     async with pool.acquire() as conn:
         again = await coldcalls.start_post(conn, cohort, topic, tutor)
         assert again and again.display_order == 1  # all used once: start over
+
+
+async def test_replies_before_the_post_is_confirmed_wait_and_link_down_the_thread(
+    pool: asyncpg.Pool,
+) -> None:
+    """Ada answers the post before its message id is confirmed, and Bob answers Ada: both
+    wait; confirming the post links Ada's answer top-level and Bob's under it, once."""
+    async with pool.acquire() as conn:
+        cohort, topic = await _cohort(conn)
+        tutor, ada, bob = [await f.user(conn) for _ in range(3)]
+        draft = await coldcalls.start_post(conn, cohort, topic, tutor)
+        for user, msg, to in ((bob, 12, 11), (ada, 11, 10)):
+            async with conn.transaction():
+                await coldcalls.lock_message(conn, -100123, to)
+                assert await coldcalls.find_target(conn, -100123, to) is None
+                assert await coldcalls.wait_for_parent(
+                    conn, cohort_id=cohort.id, user_id=user, is_tutor=False, body=f"{msg}",
+                    chat_id=-100123, telegram_message_id=msg, reply_to_message_id=to, at=NOW)
+        async with conn.transaction():
+            await coldcalls.confirm_post(conn, draft.post_id, 10)
+            linked = await coldcalls.link_waiting(conn, -100123, 10)
+        assert [(x.user_id, x.threaded) for x in linked] == [(ada, False), (bob, True)]
+        async with conn.transaction():
+            assert await coldcalls.link_waiting(conn, -100123, 10) == []
+        rows = {r["telegram_message_id"]: r for r in await conn.fetch(
+            "SELECT id, telegram_message_id, parent_id, root_id, post_id "
+            "FROM cold_call_messages")}
+        assert rows[11]["parent_id"] is None and rows[11]["post_id"] == draft.post_id
+        assert rows[12]["parent_id"] == rows[12]["root_id"] == rows[11]["id"]
+        assert await conn.fetchval("SELECT count(*) FROM cold_call_waiting_replies") == 0
+
+
+async def test_a_reply_and_its_parent_at_the_same_instant_never_miss_each_other(
+    pool: asyncpg.Pool,
+) -> None:
+    """Two processes: one stores Ada's answer (11) and looks for replies waiting on it, the
+    other handles Bob's reply to it at the same time. The reply's look for its parent waits
+    on the parent's slot, so it sees the parent once that commits instead of waiting for
+    ever."""
+    async with pool.acquire() as conn:
+        cohort, topic = await _cohort(conn)
+        tutor, ada = await f.user(conn), await f.user(conn)
+        draft = await coldcalls.start_post(conn, cohort, topic, tutor)
+        await coldcalls.confirm_post(conn, draft.post_id, 10)
+    parent_linked = asyncio.Event()
+    async with pool.acquire() as a, pool.acquire() as b:
+        tx = a.transaction()
+        await tx.start()
+        post = await coldcalls.find_target(a, -100123, 10)
+        assert post is not None
+        await coldcalls.record_reply(a, post, user_id=ada, is_tutor=False, body="A",
+                                     chat_id=-100123, telegram_message_id=11)
+        assert await coldcalls.link_waiting(a, -100123, 11) == []  # holds 11's slot
+
+        async def reply() -> coldcalls.ReplyTarget | None:
+            async with b.transaction():
+                await coldcalls.lock_message(b, -100123, 11)
+                assert parent_linked.is_set()  # it waited for the parent's transaction
+                return await coldcalls.find_target(b, -100123, 11)
+
+        task = asyncio.create_task(reply())
+        await asyncio.sleep(0.2)
+        assert not task.done()
+        parent_linked.set()
+        await tx.commit()
+        target = await task
+    assert target is not None and target.kind == "message"
 
 
 async def test_threads_and_stars(pool: asyncpg.Pool) -> None:
@@ -96,7 +163,7 @@ async def test_threads_and_stars(pool: asyncpg.Pool) -> None:
                 "UPDATE cold_call_messages SET root_id = NULL WHERE id = $1", c.id)
 
     async def star(on):
-        async with pool.acquire() as conn:
+        async with pool.acquire() as conn, conn.transaction():
             return await coldcalls.set_star(conn, a.id, bob, on)
 
     results = await asyncio.gather(*(star(True) for _ in range(5)))
