@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import textwrap
+import zipfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,3 +125,12 @@ def quiz_course(root: Path, cooldown: int = 60) -> Path:
         "01-a.toml": quiz_toml,
         "02-b.md": "# Module B\n\n## Three\n\nThird.\n",
     })
+
+
+def zip_course(root: Path) -> bytes:
+    """A course folder as the .zip an admin sends to /import (inside one top folder)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for path in root.rglob("*"):
+            z.write(path, f"course/{path.relative_to(root)}")
+    return buf.getvalue()

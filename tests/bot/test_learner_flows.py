@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
-from tests.helpers import DEMO, import_path, write_course
+from tests.helpers import DEMO, import_path, write_course, zip_course
 from tests.support.harness import ADMIN, Harness
 
 ADA = 5001
@@ -102,14 +100,6 @@ async def test_flood_control(harness: Harness) -> None:
     assert sum("very fast" in t for t in texts) == 1
 
 
-def _zip(root: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for path in root.rglob("*"):
-            z.write(path, f"course/{path.relative_to(root)}")
-    return buf.getvalue()
-
-
 async def _send_zip(harness: Harness, user_id: int, data: bytes, name: str) -> None:
     message = harness.emu.push_document(user_id, name, data, caption="/import")
     message["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": 7}]
@@ -117,7 +107,7 @@ async def _send_zip(harness: Harness, user_id: int, data: bytes, name: str) -> N
 
 
 async def test_admin_imports_zip_and_learner_cannot(harness: Harness, tmp_path: Path) -> None:
-    good = _zip(DEMO)
+    good = zip_course(DEMO)
     await _send_zip(harness, ADA, good, "demo.zip")
     assert any("only admins" in t for t in harness.texts_to(ADA))
 
@@ -125,7 +115,7 @@ async def test_admin_imports_zip_and_learner_cannot(harness: Harness, tmp_path: 
         "course.toml": 'slug = "broken"\ntitle = "B"\n',
         "01-m.md": "# M\n\n## Empty topic\n",
     })
-    await _send_zip(harness, ADMIN, _zip(broken_root), "broken.zip")
+    await _send_zip(harness, ADMIN, zip_course(broken_root), "broken.zip")
     await _send_zip(harness, ADMIN, b"not a zip at all", "junk.zip")
     await _send_zip(harness, ADMIN, good, "demo.zip")
     # Each import answers at once with a progress message, then edits it with the result.

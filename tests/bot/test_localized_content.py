@@ -8,8 +8,6 @@ Filipino passages."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,7 +29,16 @@ from tests.bot.cohort_helpers import (
     last_text,
     rig,
 )
-from tests.helpers import DEMO, DUE_AT, DUE_BASE, Clock, copy_demo, import_path, seed_learners
+from tests.helpers import (
+    DEMO,
+    DUE_AT,
+    DUE_BASE,
+    Clock,
+    copy_demo,
+    import_path,
+    seed_learners,
+    zip_course,
+)
 from tests.support.botapi import BotAPIEmulator
 from tests.support.fake_llm import FakeLLM
 from tests.support.harness import ADMIN, Harness
@@ -284,13 +291,6 @@ async def test_a_broken_translation_is_reported_to_an_admin_in_their_language(
     line = [i for i, row in enumerate(text[:cut + 1].splitlines(), 1)
             if row.startswith("## ")][-1]
 
-    def zipped(folder: Path) -> bytes:
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as z:
-            for path in folder.rglob("*"):
-                z.write(path, f"course/{path.relative_to(folder)}")
-        return buf.getvalue()
-
     async def send(admin_locale: str, data: bytes) -> str:
         await set_locale(h.pool, ADMIN, admin_locale)
         mark = len(h.texts_to(ADMIN))
@@ -300,18 +300,18 @@ async def test_a_broken_translation_is_reported_to_an_admin_in_their_language(
         return [t for t in h.texts_to(ADMIN)[mark:] if not t.startswith("⏳")][-1]
 
     await h.say(ADMIN, "/start")
-    fil = await send("fil", zipped(root))
+    fil = await send("fil", zip_course(root))
     assert (f"01-asking-questions.fil.md:{line}: may 3 na topic dito pero 4 ang nasa "
             "01-asking-questions.md: walang salin ang 'Pattern matching and expressions' "
             "(01-asking-questions.md:") in fil, fil
     assert "has 3 topics" not in fil and "not imported" not in fil
-    eng = await send("en", zipped(root))
+    eng = await send("en", zip_course(root))
     assert (f"01-asking-questions.fil.md:{line}: has 3 topics where 01-asking-questions.md "
             "has 4: no translation of 'Pattern matching and expressions'") in eng, eng
     async with h.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM courses") == 0
     # and what a good import did, in the admin's language too
-    done = await send("fil", zipped(DEMO))
+    done = await send("fil", zip_course(DEMO))
     assert done.startswith("✅ Na-import: nagawa ang course na 'sql-basics', 12 na topic ang "
                            "nadagdag"), done
     assert "4 na topic sa 'fil'" in done, done
