@@ -22,6 +22,7 @@ from datetime import datetime
 import asyncpg
 
 from storage.cohorts import Cohort
+from storage.pg import require_tx
 
 _NUMBERED = re.compile(r"^(\d{1,3})\.(\d{1,3})$")
 
@@ -102,6 +103,7 @@ async def start_post(
 
     The cohort row is locked (until the caller's transaction ends) so two tutors calling at
     once get different prompts."""
+    require_tx(conn)
     await conn.execute("SELECT 1 FROM cohorts WHERE id = $1 FOR UPDATE", cohort.id)
     row = await conn.fetchrow(
         f"""
@@ -221,6 +223,7 @@ async def lock_message(conn: asyncpg.Connection, chat_id: int, telegram_message_
     for a reply's parent and before looking for the replies waiting on a message, so one of
     the two always sees the other's commit. (A reply's parent has a smaller message id, so
     locks are taken in increasing order along a thread and can't deadlock.)"""
+    require_tx(conn)
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended("
         "'cold_call_message:' || $1::bigint || ':' || $2::bigint, 0))",
@@ -235,6 +238,7 @@ async def wait_for_parent(
 ) -> bool:
     """Keep a member's reply whose parent isn't stored yet (call with the parent's slot held,
     see `lock_message`). True if it is waiting now for the first time."""
+    require_tx(conn)
     return bool(await conn.fetchval(
         """
         INSERT INTO cold_call_waiting_replies (telegram_chat_id, telegram_message_id,
@@ -269,6 +273,7 @@ async def link_waiting(
     recorded, in the caller's transaction, so a reply's effects happen once: a redelivered
     update or a second look finds nothing waiting. A reply whose parent turned out to belong
     to another cohort is dropped."""
+    require_tx(conn)
     linked: list[Linked] = []
     queue = [telegram_message_id]
     while queue:
@@ -345,6 +350,7 @@ async def set_star(
 ) -> StarResult:
     """`on` True/False sets the user's star; None toggles it. Unique per (message, user), so
     repeats and races never count twice."""
+    require_tx(conn)
     if on is None:
         removed = await conn.fetchval(
             "DELETE FROM cold_call_stars WHERE message_id = $1 AND user_id = $2 RETURNING true",

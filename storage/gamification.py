@@ -13,6 +13,7 @@ import asyncpg
 
 from domain import progression
 from domain.progression import JOURNEY_XP, QUIZ_XP, XP_PER_LEVEL, Streak
+from storage.pg import require_tx
 
 __all__ = ["JOURNEY_XP", "QUIZ_XP", "XP_PER_LEVEL"]
 
@@ -66,6 +67,7 @@ async def quiz_xp(conn: asyncpg.Connection, course_id: uuid.UUID, module_no: int
 async def bump_streak(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> int:
     """Count `now`'s *local* date (in the learner's current zone) as an active day (see
     `progression.count_active_day`); the row lock makes concurrent counts line up."""
+    require_tx(conn)
     row = await conn.fetchrow(
         """
         SELECT streak_current, streak_longest, streak_last_date,

@@ -19,6 +19,7 @@ import asyncpg
 
 from storage import activity
 from storage.completion import unlocked_sql
+from storage.pg import require_tx
 
 MIN_PRIORITY = -2_147_483_648
 IDLE_CAP_SECONDS = 30 * 60  # time between open and Done counts at most this much
@@ -242,6 +243,7 @@ async def lock_course_user(conn: asyncpg.Connection, course_user_id: uuid.UUID,
                            now: datetime | None = None) -> asyncpg.Record | None:
     """The course-user, locked; with `now`, also `existing`: the day's delivery (if any) on
     the learner's local date."""
+    require_tx(conn)
     return await conn.fetchrow(
         f"""
         SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on,

@@ -64,7 +64,7 @@ async def test_simultaneous_cold_calls_get_different_prompts(pool: asyncpg.Pool)
     drafts = await asyncio.gather(*(call() for _ in range(3)))
     assert sorted(d.display_order for d in drafts) == [1, 2, 3]
     async with pool.acquire() as conn:
-        again = await coldcalls.start_post(conn, cohort, topic, tutor)
+        again = await atomically(conn, coldcalls.start_post, cohort, topic, tutor)
         assert again and again.display_order == 1  # all used once: start over
 
 
@@ -76,7 +76,7 @@ async def test_replies_before_the_post_is_confirmed_wait_and_link_down_the_threa
     async with pool.acquire() as conn:
         cohort, topic = await _cohort(conn)
         tutor, ada, bob = [await f.user(conn) for _ in range(3)]
-        draft = await coldcalls.start_post(conn, cohort, topic, tutor)
+        draft = await atomically(conn, coldcalls.start_post, cohort, topic, tutor)
         for user, msg, to in ((bob, 12, 11), (ada, 11, 10)):
             async with conn.transaction():
                 await coldcalls.lock_message(conn, -100123, to)
@@ -108,7 +108,7 @@ async def test_a_reply_and_its_parent_at_the_same_instant_never_miss_each_other(
     async with pool.acquire() as conn:
         cohort, topic = await _cohort(conn)
         tutor, ada = await f.user(conn), await f.user(conn)
-        draft = await coldcalls.start_post(conn, cohort, topic, tutor)
+        draft = await atomically(conn, coldcalls.start_post, cohort, topic, tutor)
         await coldcalls.confirm_post(conn, draft.post_id, 10)
     parent_linked = asyncio.Event()
     async with pool.acquire() as a, pool.acquire() as b:
@@ -139,7 +139,7 @@ async def test_threads_and_stars(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         cohort, topic = await _cohort(conn)
         tutor, ada, bob = [await f.user(conn) for _ in range(3)]
-        draft = await coldcalls.start_post(conn, cohort, topic, tutor)
+        draft = await atomically(conn, coldcalls.start_post, cohort, topic, tutor)
         await coldcalls.confirm_post(conn, draft.post_id, 10)
         post = await coldcalls.find_target(conn, -100123, 10)
         assert post and post.kind == "post"
@@ -169,9 +169,10 @@ async def test_threads_and_stars(pool: asyncpg.Pool) -> None:
     results = await asyncio.gather(*(star(True) for _ in range(5)))
     assert sum(r.changed for r in results) == 1 and {r.stars for r in results} <= {1}
     async with pool.acquire() as conn:
-        assert (await coldcalls.set_star(conn, a.id, bob, None)).starred is False  # toggles off
-        assert (await coldcalls.set_star(conn, a.id, bob, None)).starred is True
-        assert (await coldcalls.set_star(conn, a.id, bob, False)).stars == 0
+        # toggles off, then on again
+        assert (await atomically(conn, coldcalls.set_star, a.id, bob, None)).starred is False
+        assert (await atomically(conn, coldcalls.set_star, a.id, bob, None)).starred is True
+        assert (await atomically(conn, coldcalls.set_star, a.id, bob, False)).stars == 0
         top = await coldcalls.top_answers(conn, draft.post_id)
         assert top == []
 

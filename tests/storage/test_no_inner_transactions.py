@@ -48,6 +48,51 @@ def test_no_storage_module_opens_its_own_transaction() -> None:
                         f"(async with db.tx() as conn:): {found}"
 
 
+# Locks that last until the transaction ends: in autocommit they end with their statement.
+# That is all a single statement that locks and writes needs; but a lock taken for the
+# statements after it (a second statement, or a lone SELECT ... FOR UPDATE / advisory lock
+# whose caller goes on) means nothing outside a transaction, so such a function must refuse
+# to run there.
+_HOLDS = re.compile(r"FOR UPDATE|FOR NO KEY UPDATE|FOR SHARE|advisory_xact_lock")
+_WRITES = re.compile(r"\b(UPDATE|INSERT|DELETE)\b")
+
+
+def _statements(node: ast.AsyncFunctionDef) -> int:
+    return sum(isinstance(n, ast.Await) and isinstance(n.value, ast.Call)
+               and isinstance(n.value.func, ast.Attribute)
+               and isinstance(n.value.func.value, ast.Name) and n.value.func.value.id == "conn"
+               for n in ast.walk(node))
+
+
+def unguarded_locks(name: str, source: str) -> list[str]:
+    """`file:function` for every function whose lock outlives its statement only inside a
+    transaction, and that doesn't `require_tx(conn)`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.AsyncFunctionDef):
+            body = ast.get_source_segment(source, node) or ""
+            if not _HOLDS.search(body) or "require_tx(conn)" in body:
+                continue
+            code = body.replace(ast.get_docstring(node, clean=False) or "", "")
+            if _statements(node) > 1 or "advisory_xact_lock" in code \
+                    or not _WRITES.search(_HOLDS.sub("", code)):
+                found.append(f"{name}:{node.name}")
+    return found
+
+
+def test_every_storage_function_that_locks_requires_a_transaction() -> None:
+    modules = sorted(STORAGE.glob("*.py"))
+    found = [hit for path in modules if path.name not in INFRASTRUCTURE
+             for hit in unguarded_locks(path.name, path.read_text(encoding="utf-8"))]
+    assert found == [], f"these lock rows but would run in autocommit: {found}"
+    planted = (
+        'async def lock(conn):\n    await conn.fetch("SELECT 1 FROM t FOR UPDATE")\n'
+        'async def claim(conn):\n'
+        '    await conn.fetch("UPDATE t SET a = 1 FROM (SELECT 1 FROM t FOR UPDATE) s")\n'
+    )
+    assert unguarded_locks("x.py", planted) == ["x.py:lock"]
+
+
 def test_the_scan_finds_a_transaction_opened_in_storage() -> None:
     planted = (
         "async def enroll(conn):\n"

@@ -103,19 +103,23 @@ async def test_streak_counts_local_days_across_zone_change_and_dst(
         evenings = [datetime(2026, 3, d, 22, 30, tzinfo=UTC) for d in (27, 28)]
         evenings.append(datetime(2026, 3, 29, 21, 30, tzinfo=UTC))  # 23:30 CEST
         for moment in evenings:
-            streak = await gamification.bump_streak(conn, u, moment)
+            streak = await atomically(conn, gamification.bump_streak, u, moment)
         assert streak == 3
         # Same local day again: unchanged.
-        assert await gamification.bump_streak(conn, u, datetime(2026, 3, 29, 21, 45,
+        assert await atomically(conn, gamification.bump_streak, u,
+                                datetime(2026, 3, 29, 21, 45,
                                                                   tzinfo=UTC)) == 3
         # Fly to Honolulu (UTC-10): 30 March 10:00 UTC is still 29 March there → same day.
         await atomically(conn, users.set_timezone, u, "Pacific/Honolulu",
                          datetime(2026, 3, 30, 9, tzinfo=UTC))
-        assert await gamification.bump_streak(conn, u, datetime(2026, 3, 30, 9, tzinfo=UTC)) == 3
+        assert await atomically(conn, gamification.bump_streak, u,
+                                datetime(2026, 3, 30, 9, tzinfo=UTC)) == 3
         # 30 March evening in Honolulu: the next local day → 4.
-        assert await gamification.bump_streak(conn, u, datetime(2026, 3, 31, 5, tzinfo=UTC)) == 4
+        assert await atomically(conn, gamification.bump_streak, u,
+                                datetime(2026, 3, 31, 5, tzinfo=UTC)) == 4
         # Skip a local day: back to 1, longest kept.
-        assert await gamification.bump_streak(conn, u, datetime(2026, 4, 2, 5, tzinfo=UTC)) == 1
+        assert await atomically(conn, gamification.bump_streak, u,
+                                datetime(2026, 4, 2, 5, tzinfo=UTC)) == 1
         row = await conn.fetchrow("SELECT streak_current, streak_longest FROM users WHERE id=$1",
                                   u)
         assert (row["streak_current"], row["streak_longest"]) == (1, 4)
@@ -154,7 +158,7 @@ async def test_streak_badge_awarded_once(pool: asyncpg.Pool) -> None:
         u = await f.user(conn)
         won = []
         for day in range(4):
-            streak = await gamification.bump_streak(conn, u, T0 + timedelta(days=day))
+            streak = await atomically(conn, gamification.bump_streak, u, T0 + timedelta(days=day))
             won += await gamification.streak_badges(conn, u, streak)
         assert [b.code for b in won] == ["streak_3"]
 
