@@ -305,7 +305,15 @@ async def link_waiting(
     return linked
 
 
-async def forget_waiting_older_than(conn: asyncpg.Connection, hours: int = 48) -> int:
+# A reply overtakes its parent by moments (two updates of one polling batch, two webhook
+# processes): only a reply to a message sent this shortly before it waits for it, and what
+# still waits after an hour had a parent that was never ours to record (someone's chatter).
+WAIT_FOR_PARENT_SECONDS = 600
+WAITING_KEPT_HOURS = 1
+
+
+async def forget_waiting_older_than(conn: asyncpg.Connection,
+                                    hours: int = WAITING_KEPT_HOURS) -> int:
     """Replies whose parent never came (it was not ours to record) are not kept."""
     result = await conn.execute(
         "DELETE FROM cold_call_waiting_replies "

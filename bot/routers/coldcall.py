@@ -143,8 +143,8 @@ async def group_reply(
 ) -> None:
     """A reply in a linked group: recorded when it answers a prompt post or a recorded reply
     of this cohort, by a member or its staff. A member's reply to a message we haven't stored
-    *yet* (updates overtake each other) waits for it, briefly; anything else is none of our
-    business."""
+    *yet* (updates overtake each other) waits for it, at most `coldcalls.WAITING_KEPT_HOURS`;
+    anything else is none of our business."""
     replied = message.reply_to_message
     if user is None or replied is None or (message.text or "").startswith("/"):
         return
@@ -157,7 +157,7 @@ async def group_reply(
         target = await coldcalls.find_target(conn, chat_id, replied.message_id)
         if target is not None and target.cohort_id != cohort.id:
             return
-        if target is None and not _may_wait(message, cohort):
+        if target is None and not _may_wait(message, cohort, bot.id):
             return
         staff = await is_cohort_staff(conn, user, cohort)
         outsider = False
@@ -183,17 +183,25 @@ async def group_reply(
         await _tell_how_to_join(bot, sender, message, cohort, user.locale)
 
 
-def _may_wait(message: Message, cohort: Cohort) -> bool:
-    """Only a reply in the cohort's own thread waits for its parent. In a forum topic a
-    message that replies to nothing points at the topic's first message: that is no reply."""
+def _may_wait(message: Message, cohort: Cohort, bot_id: int) -> bool:
+    """Only a reply in the cohort's own thread to a message sent moments before it (one its
+    reply overtook) waits for its parent; replies to older messages or to other bots are
+    none of ours. In a forum topic, a message that replies to nothing points at the topic's
+    first message: that is no reply. (In a group without topics a reply's thread id is its
+    thread's first message, often the prompt post itself: that reply may well wait.)"""
     replied = message.reply_to_message
     if replied is None:
         return False
     if cohort.telegram_thread_id is not None and \
             message.message_thread_id != cohort.telegram_thread_id:
         return False
-    return replied.forum_topic_created is None and \
-        replied.message_id != message.message_thread_id
+    if replied.forum_topic_created is not None or (
+            message.is_topic_message and replied.message_id == message.message_thread_id):
+        return False
+    author = replied.from_user
+    if author is not None and author.is_bot and author.id != bot_id:
+        return False
+    return abs((message.date - replied.date).total_seconds()) <= coldcalls.WAIT_FOR_PARENT_SECONDS
 
 
 async def _log_answer(conn: Connection, user_id: uuid.UUID, recorded: coldcalls.Recorded,

@@ -158,15 +158,14 @@ class Supervisor:
 
 async def prune_updates_round(pool: Any, keep_hours: int = 48) -> int:
     """One pruning round: forget handled update ids older than `keep_hours`, and cold-call
-    replies that waited as long for a parent that never came (it was no message of ours)."""
+    replies that waited an hour for a parent that never came (it was no message of ours)."""
     from storage import coldcalls, updates
 
     async with pool.acquire() as conn:
         removed = await updates.forget_older_than(conn, keep_hours)
-        orphans = await coldcalls.forget_waiting_older_than(conn, keep_hours)
+        orphans = await coldcalls.forget_waiting_older_than(conn)
     if removed:
         log.info("pruned %s processed update ids older than %sh", removed, keep_hours)
     if orphans:
-        log.info("forgot %s cold-call replies whose parent never came in %sh", orphans,
-                 keep_hours)
+        log.info("forgot %s cold-call replies whose parent never came", orphans)
     return removed

@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import uuid
 
 import asyncpg
+from aiogram.types import Message
 
 from storage import coldcalls
+from storage.cohorts import Cohort
 from tests.bot.cohort_helpers import (
     ADA,
     BOB,
@@ -185,7 +188,7 @@ async def test_only_members_replies_in_the_cohort_thread_wait_and_not_for_ever(
 ) -> None:
     """What waits for a parent is a member's reply in the cohort's thread, nothing else: an
     outsider's reply, a reply in another topic and a plain message are never kept, and what
-    waited 48 hours for a parent that never came is forgotten with the update ids."""
+    waited an hour for a parent that never came is forgotten by the pruning round."""
     from bot.workers.supervisor import prune_updates_round
 
     async with rig(pool) as h:
@@ -212,7 +215,44 @@ async def test_only_members_replies_in_the_cohort_thread_wait_and_not_for_ever(
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM cold_call_messages") == 0
             await conn.execute("UPDATE cold_call_waiting_replies "
-                               "SET received_at = now() - interval '49 hours'")
+                               "SET received_at = now() - interval '61 minutes'")
         await prune_updates_round(pool, 48)
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM cold_call_waiting_replies") == 0
+
+
+def _reply(*, replied: dict, thread: int | None, topic: bool, date: int = 1_780_000_060
+           ) -> Message:
+    return Message.model_validate({
+        "message_id": 900, "date": date, "text": "my answer",
+        "chat": {"id": GROUP, "type": "supergroup", "title": "g"},
+        "from": {"id": ADA, "is_bot": False, "first_name": "Ada"},
+        "message_thread_id": thread, "is_topic_message": topic or None,
+        "reply_to_message": {"chat": {"id": GROUP, "type": "supergroup", "title": "g"},
+                             "date": 1_780_000_000, **replied},
+    })
+
+
+def test_which_replies_may_wait_for_their_parent() -> None:
+    """In a group without topics a reply's thread id is the thread's first message — often the
+    prompt post itself, whose confirmation the answer can overtake: such an answer waits. A
+    forum topic's implicit reply to its first message, a reply to an old message or to some
+    other bot, don't."""
+    from bot.routers.coldcall import _may_wait
+
+    bot_id = 4242
+    post = {"message_id": 700, "from": {"id": bot_id, "is_bot": True, "first_name": "learnbot"}}
+    plain = Cohort(uuid.uuid4(), uuid.uuid4(), "c", "C", "spring", GROUP, None, "x", True)
+    forum = Cohort(uuid.uuid4(), uuid.uuid4(), "c", "C", "spring", GROUP, THREAD, "x", True)
+    assert _may_wait(_reply(replied=post, thread=700, topic=False), plain, bot_id)
+    assert _may_wait(_reply(replied=post, thread=THREAD, topic=True), forum, bot_id)
+    topic_start = {"message_id": THREAD, "forum_topic_created": {"name": "t", "icon_color": 1},
+                   "from": {"id": 1, "is_bot": False, "first_name": "T"}}
+    assert not _may_wait(_reply(replied=topic_start, thread=THREAD, topic=True), forum, bot_id)
+    implicit = {"message_id": THREAD, "from": {"id": 1, "is_bot": False, "first_name": "T"}}
+    assert not _may_wait(_reply(replied=implicit, thread=THREAD, topic=True), forum, bot_id)
+    other_bot = {"message_id": 701, "from": {"id": 99, "is_bot": True, "first_name": "quiz"}}
+    assert not _may_wait(_reply(replied=other_bot, thread=700, topic=False), plain, bot_id)
+    day_later = 1_780_000_000 + 86_400
+    assert not _may_wait(_reply(replied=post, thread=700, topic=False, date=day_later), plain,
+                         bot_id)
