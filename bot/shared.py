@@ -45,8 +45,8 @@ HORIZON_MICROS = 50_000
 # A slot its process only gets to this late (a stall) is dropped, not used: sending it then
 # would crowd the slots of the other processes.
 LATE_SECONDS = 0.02
-# The most sends any one second may hold across all processes is `send_cap`: 3% (at least
-# one) under the rate, a moving window of actual sends each process takes right before its
+# The most sends any one second may hold across all processes is `send_window`'s: 3% under
+# the rate, a moving window of actual sends each process takes right before its
 # request, so that requests delayed on their way still land inside the budget. The shared
 # clock paces sends this much below the cap: late wake-ups bunch sends, which the window
 # flattens, but on time the window never has to hold anyone back.
@@ -88,9 +88,18 @@ return 0
 """
 
 
-def send_cap(rate_per_second: float) -> int:
-    rate = max(1, math.floor(rate_per_second))
-    return max(1, rate - max(1, math.ceil(rate * 0.03)))
+def send_window(rate_per_second: float) -> tuple[int, int]:
+    """The shared cap on actual sends, as (sends, per seconds): 3% under the rate, rounded
+    down to whole sends. Rates under 10/s count over ten seconds, so that 0.5/s is not
+    rounded to 1/s (nor 2/s to 1/s)."""
+    seconds = 1 if rate_per_second >= 10 else 10
+    return max(1, math.floor(rate_per_second * seconds * 0.97)), seconds
+
+
+def paced_interval(rate_per_second: float) -> float:
+    """Seconds between the shared clock's slots: 1% below the cap."""
+    sends, seconds = send_window(rate_per_second)
+    return seconds / (sends * PACE_OF_CAP)
 
 
 class SharedUnavailable(Exception):
@@ -159,7 +168,7 @@ class SharedLimits:
         horizon (a pause, or every near slot taken); ask again after `wait`."""
         if time.monotonic() - self._announced >= ANNOUNCE_SECONDS:
             await self._announce()
-        interval = max(1, round(1_000_000 / (send_cap(rate_per_second) * PACE_OF_CAP)))
+        interval = max(1, round(1_000_000 * paced_interval(rate_per_second)))
         n, micros = await self._run("reserve", self._slot(
             keys=[self.key("send", "next"), self.key("send", "pause")],
             args=[interval, max(1, wanted), HORIZON_MICROS]))

@@ -127,9 +127,9 @@ class RateLimitedSender:
             # moving windows count whole seconds: a fractional interval rounds up (stricter)
             self._chat_item = RateLimitItemPerSecond(1, max(1, math.ceil(chat_interval)))
             self._group_item = RateLimitItemPerMinute(group_per_minute)
-            from bot.shared import send_cap
+            from bot.shared import send_window
 
-            self._send_item = RateLimitItemPerSecond(send_cap(rate_per_second))
+            self._send_item = RateLimitItemPerSecond(*send_window(rate_per_second))
         self._slots: deque[float] = deque()  # shared-clock slots held (monotonic times)
         self._slot_lock = asyncio.Lock()
         self._slot_waiters = 0
@@ -167,8 +167,8 @@ class RateLimitedSender:
         The windows are taken at the head of this process's queue, right before the slot
         (at most the 50 ms horizon ahead of it), so the gap between two sends to one chat is
         measured where it matters; a window that says "not yet" hands the slot to the next
-        send in the queue. After the slot nothing but the request itself is left to do, and a
-        slot reached too late (a stall) is dropped: sending then would crowd other
+        send in the queue. After the slot only the send window (`_admit`) and the request are
+        left, and a slot reached too late (a stall) is dropped: sending then would crowd other
         processes' slots."""
         from bot.shared import LATE_SECONDS
 
@@ -232,20 +232,28 @@ class RateLimitedSender:
         The slot clock spaces sends evenly but can't see what happens after a slot is handed
         out: a process stalled on a busy CPU sends its slots late, bunched against other
         processes' on-time ones. The window counts sends as they leave, so whatever the
-        stalls, no second ever holds more than `send_cap` of them; the clock paces them
-        1% below that, so the window only bites on such bunches."""
+        stalls, no second holds more than `send_window` allows; the clock paces them 1%
+        below that, so the window only bites on such bunches. A refused send waits for room
+        rather than give its slot back (a dropped slot is budget lost for good: on a loaded
+        machine that cost a tenth of the rate), and looks for a 429 pause another process
+        was given meanwhile (False: start over after it). Its chat's window was taken when
+        the slot came, so a send held here can leave less than a second before the chat's
+        next one — by at most this wait, in a bunch, and only for a chat sent to twice in
+        a row."""
         from bot.shared import SharedUnavailable
 
         assert self.shared is not None
-        while self._paused_until <= self.clock():
-            try:
+        try:
+            while self._paused_until <= self.clock():
                 wait = await self.shared.hit(self._send_item, "send", "window")
-            except SharedUnavailable:
-                self._local_share()
-                return True  # the slot was the shared clock's: send it, then pace locally
-            if not wait:
-                return True
-            await asyncio.sleep(wait)
+                if not wait:
+                    return True
+                await asyncio.sleep(wait)
+                if await self.shared.paused_for() > 0:
+                    return False
+        except SharedUnavailable:
+            self._local_share()
+            return True  # the slot was the shared clock's: send it, then pace locally
         return False
 
     async def _pause_all(self, retry_after: float) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -14,7 +15,7 @@ import pytest
 
 from bot.app import build_dispatcher, make_bot
 from bot.config import load_settings
-from bot.shared import SharedLimits
+from bot.shared import SharedLimits, send_window
 from bot.workers.sender import RateLimitedSender
 from tests.helpers import max_in_one_second
 from tests.support.botapi import BotAPIEmulator
@@ -69,6 +70,37 @@ async def test_two_senders_share_one_rate_one_chat_interval_and_one_429_pause(
         sevens = sorted(c.at for c in calls if c.params["chat_id"] == 7)
         assert all(b - a >= 0.95 for a, b in itertools.pairwise(sevens)), sevens
 
+
+
+async def test_a_full_send_window_holds_a_send_back_until_its_second_has_room(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Other processes' sends, bunched by a stall, filled this second's window: a send whose
+    slot comes now waits for room (a new slot, its chat's window taken again) and goes once."""
+    async with BotAPIEmulator() as emu:
+        settings = load_settings(bot_token=TOKEN, telegram_api_url=emu.url)
+        bot = make_bot(settings)
+        shared = SharedLimits(redis_url, prefix=redis_prefix)
+        sender = RateLimitedSender(rate_per_second=20, shared=shared)
+        try:
+            await bot.get_me()
+            sends, seconds = send_window(20)
+            assert (sends, seconds) == (19, 1)  # 3% under 20/s, whole sends
+            filled = time.monotonic()
+            for _ in range(sends):  # what the other processes sent just now
+                assert await shared.hit(sender._send_item, "send", "window") == 0
+            await sender.send(7, lambda: bot.send_message(7, "hi"))
+        finally:
+            await bot.session.close()
+            await shared.close()
+        (call,) = emu.calls("sendMessage")
+        assert call.ok and call.at - filled >= 0.9  # the window's second had to pass
+
+
+def test_the_send_window_keeps_slow_rates_slow() -> None:
+    assert send_window(100) == (97, 1)
+    assert send_window(0.5) == (4, 10)  # 0.4/s, not rounded up to 1/s
+    assert send_window(2) == (19, 10)
 
 async def test_redis_going_away_falls_back_to_a_share_of_the_rate(
     caplog: pytest.LogCaptureFixture,
