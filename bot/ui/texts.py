@@ -175,14 +175,35 @@ def course_problem(problem: Problem) -> str:
     return problem.render(_)
 
 
+# /courses shows this much of a description: a course team's long one would otherwise push
+# the listing past one message (and the buttons with it).
+DESCRIPTION_SHOWN = 300
+
+
 def course_listing(rows: list[CourseRow]) -> str:
     """/courses: the header, then each course's title and description (in the learner's
-    language where the course has them: `storage.courses.list_courses`)."""
+    language where the course has them: `storage.courses.list_courses`), descriptions cut
+    short, and left out once the message would outgrow Telegram's limit."""
     out = [_msg("COURSES_HEADER")]
+    size = len(out[0])
     for c in rows:
-        desc = f"\n{esc(c.description)}" if c.description else ""
-        out.append(f"<b>{esc(c.title)}</b>{desc}")
+        title = f"<b>{esc(c.title)}</b>"
+        entry = title
+        if c.description:
+            entry += "\n" + esc(_shortened(c.description, DESCRIPTION_SHOWN))
+        if size + len(entry) + 2 > TELEGRAM_LIMIT:
+            entry = title
+            if size + len(entry) + 2 > TELEGRAM_LIMIT:
+                break  # the buttons still list every course
+        out.append(entry)
+        size += len(entry) + 2
     return "\n\n".join(out)
+
+
+def _shortened(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
 
 
 def fmt_when(moment: datetime | None, tz: str) -> str:

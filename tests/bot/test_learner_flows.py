@@ -80,6 +80,26 @@ async def test_long_journey_is_split_to_fit_telegram(harness: Harness, tmp_path:
     assert any("Long & <Tricky>" in (m.plain_text or "") for m in sent)  # escaped, not parsed
 
 
+async def test_a_long_catalogue_still_fits_one_courses_message(harness: Harness,
+                                                               tmp_path: Path) -> None:
+    """Twenty courses with long descriptions: /courses still answers, in one message within
+    Telegram's limit, descriptions cut short, every course a button."""
+    blurb = "A thorough course about data, queries and the people who write them. " * 40
+    for n in range(20):
+        await import_path(harness.pool, write_course(tmp_path / f"c{n}", {
+            "course.toml": f'slug = "c{n:02d}"\ntitle = "Course {n:02d}"\n'
+                           f'description = "{blurb}"\n',
+            "01-m.md": "# M\n\n## Topic\n\nSome text.\n",
+        }))
+    before = len(harness.emu.messages_to(ADA))
+    await harness.say(ADA, "/courses")
+    (listing,) = harness.emu.messages_to(ADA)[before:]
+    assert len(listing.text or "") <= 4096
+    assert len(listing.buttons) == 20
+    assert "Course 00" in (listing.plain_text or "") and "…" in (listing.plain_text or "")
+    assert blurb.strip() not in (listing.plain_text or "")
+
+
 async def test_pause_resume_and_time(harness: Harness) -> None:
     await harness.say(ADA, "/pause")
     await harness.say(ADA, "/time 6")

@@ -155,6 +155,9 @@ async def test_two_webhook_processes_fed_the_same_updates_have_every_effect_once
     async with aiohttp.ClientSession() as http:
         await asyncio.gather(*(learner(http, n) for n in range(USERS)))
     assert statuses[200] == 5 * USERS + twins and set(statuses) <= {200, 503}, statuses
+    # a 503 (e.g. no pooled connection within the acquire timeout) is the exception, not the
+    # way this load gets through
+    assert statuses[503] <= 0.01 * statuses.total(), statuses
     assert twins > 100  # the 10% really happened
 
     # every effect once: enrollments, Done marks, time zones, processed updates ...
