@@ -463,21 +463,43 @@ def _parse_module_toml(path: Path, rel: str, module: ModuleSource, personas: lis
             module.variants.append((topic.key, persona, body))
 
 
+def _translation_language_ok(rel: str, language: str, languages: list[str], original: str,
+                             problems: list[Problem]) -> bool:
+    """A translation's language must be one course.toml declares, and not its default (whose
+    text belongs in `original`)."""
+    if language not in languages:
+        problems.append(Problem(rel, None, N_("is in '{language}', which course.toml doesn't "
+                                              "declare (languages = {languages})"),
+                                {"language": language, "languages": languages}))
+        return False
+    if language == languages[0]:
+        problems.append(Problem(rel, None, N_("'{language}' is the course's default "
+                                              "language: its text belongs in {file}"),
+                                {"language": language, "file": original}))
+        return False
+    return True
+
+
+def _refuse_untranslatable(rel: str, data: dict, translatable: set[str], known: set[str],
+                           problems: list[Problem], text: str | None = None) -> None:
+    """Keys a translation may not hold: structure set in the original, or unknown ones (with
+    the key's line when the file's text is given)."""
+    allowed = ", ".join(sorted(translatable))
+    for key in sorted(set(data) - translatable):
+        message = (N_("key '{key}' can't be translated (set in the original); a translation "
+                      "holds {allowed}") if key in known else
+                   N_("key '{key}' can't be translated (unknown); a translation holds {allowed}"))
+        problems.append(Problem(rel, _key_line(text, key) if text is not None else None,
+                                message, {"key": key, "allowed": allowed}))
+
+
 def _parse_translation(path: Path, stem: str, language: str, kind: str, languages: list[str],
                        by_file: dict[str, ModuleSource], problems: list[Problem]) -> None:
     """A translated .md or .toml: its language must be one the course declares (not the
     default), and its structure must match its original's item by item."""
     rel = path.name
     original = by_file.get(f"{stem}.md")
-    if language not in languages:
-        problems.append(Problem(rel, None, N_("is in '{language}', which course.toml doesn't "
-                                              "declare (languages = {languages})"),
-                                {"language": language, "languages": languages}))
-        return
-    if language == languages[0]:
-        problems.append(Problem(rel, None, N_("'{language}' is the course's default "
-                                              "language: its text belongs in {file}"),
-                                {"language": language, "file": f"{stem}.{kind}"}))
+    if not _translation_language_ok(rel, language, languages, f"{stem}.{kind}", problems):
         return
     if original is None:
         if not (path.parent / f"{stem}.md").is_file():
@@ -541,12 +563,7 @@ def _parse_translated_toml(path: Path, rel: str, original: ModuleSource,
     if loaded is None:
         return
     data, text = loaded
-    for key in sorted(set(data) - TRANSLATED_KEYS):
-        message = (N_("key '{key}' can't be translated (set in the original); a translation "
-                      "holds {allowed}") if key in MODULE_KEYS else
-                   N_("key '{key}' can't be translated (unknown); a translation holds {allowed}"))
-        problems.append(Problem(rel, None, message,
-                                {"key": key, "allowed": ", ".join(sorted(TRANSLATED_KEYS))}))
+    _refuse_untranslatable(rel, data, TRANSLATED_KEYS, MODULE_KEYS, problems)
     orig_file = original.file.removesuffix(".md") + ".toml"
 
     def entries(name: str, expected: int) -> list[tuple[dict, int | None]] | None:
@@ -740,27 +757,13 @@ def _parse_course_translation(path: Path, language: str, languages: list[str],
                               problems: list[Problem]) -> CourseTranslation | None:
     """course.<lang>.toml: `title` and/or `description` in a declared, non-default language."""
     rel = path.name
-    if language not in languages:
-        problems.append(Problem(rel, None, N_("is in '{language}', which course.toml doesn't "
-                                              "declare (languages = {languages})"),
-                                {"language": language, "languages": languages}))
-        return None
-    if language == languages[0]:
-        problems.append(Problem(rel, None, N_("'{language}' is the course's default "
-                                              "language: its text belongs in {file}"),
-                                {"language": language, "file": "course.toml"}))
+    if not _translation_language_ok(rel, language, languages, "course.toml", problems):
         return None
     loaded = _load_toml(path, rel, problems)
     if loaded is None:
         return None
     data, text = loaded
-    allowed = ", ".join(sorted(COURSE_TRANSLATED_KEYS))
-    for key in sorted(set(data) - COURSE_TRANSLATED_KEYS):
-        message = (N_("key '{key}' can't be translated (set in the original); a translation "
-                      "holds {allowed}") if key in COURSE_KEYS else
-                   N_("key '{key}' can't be translated (unknown); a translation holds {allowed}"))
-        problems.append(Problem(rel, _key_line(text, key), message,
-                                {"key": key, "allowed": allowed}))
+    _refuse_untranslatable(rel, data, COURSE_TRANSLATED_KEYS, COURSE_KEYS, problems, text)
     tr = CourseTranslation(language)
     for key in sorted(COURSE_TRANSLATED_KEYS & set(data)):
         value = data[key]
