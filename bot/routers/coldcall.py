@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import Message, MessageReactionUpdated, ReactionTypeEmoji
-from asyncpg import Connection
 
 from bot.filters import CohortMember, CohortStaff, is_cohort_staff
 from bot.i18n import speaking
 from bot.ui import texts
 from bot.ui.replies import GROUP_TYPES, reply
 from bot.workers.sender import RateLimitedSender, SendFailed
-from storage import activity, cohorts, coldcalls
+from storage import cohorts, coldcalls, group_replies
 from storage.cohorts import Cohort
+from storage.group_replies import GroupReply
 from storage.uow import Transactor
 from storage.users import User
 
@@ -69,7 +68,7 @@ async def coldcall(
     async with db.tx() as conn:
         await coldcalls.confirm_post(conn, draft.post_id, posted.message_id)
         # learners quick enough to answer before the post was confirmed were kept waiting
-        await _link_waiting(conn, chat_id, posted.message_id, cohort)
+        await group_replies.link_waiting(conn, chat_id, posted.message_id, cohort)
     if message.chat.id != chat_id:  # called privately: confirm there; the group sees the post
         await message.answer(texts.COLDCALL_POSTED.format(
             order=draft.display_order, total=draft.prompts_total,
@@ -141,46 +140,19 @@ async def group_reply(
     message: Message, bot: Bot, db: Transactor, sender: RateLimitedSender,
     clock: Callable[[], datetime], user: User | None = None,
 ) -> None:
-    """A reply in a linked group: recorded when it answers a prompt post or a recorded reply
-    of this cohort, by a member or its staff. A member's reply to a message we haven't stored
-    *yet* (updates overtake each other) waits for it, at most `coldcalls.WAITING_KEPT_HOURS`;
-    anything else is none of our business."""
+    """A reply in a linked group: the use case is `storage.group_replies.take_reply`; here,
+    what Telegram's message says, and the hint for an outsider who answered one of ours."""
     replied = message.reply_to_message
     if user is None or replied is None or (message.text or "").startswith("/"):
         return
-    chat_id = message.chat.id
+    reply_of = GroupReply(chat_id=message.chat.id, telegram_message_id=message.message_id,
+                          reply_to_message_id=replied.message_id, body=_body(message))
     async with db.tx() as conn:
-        cohort = await cohorts.get_by_chat(conn, chat_id)
-        if cohort is None or not cohort.is_active:
-            return
-        await coldcalls.lock_message(conn, chat_id, replied.message_id)
-        target = await coldcalls.find_target(conn, chat_id, replied.message_id)
-        if target is not None and target.cohort_id != cohort.id:
-            return
-        if target is None and not _may_wait(message, cohort, bot.id):
-            return
-        staff = await is_cohort_staff(conn, user, cohort)
-        outsider = False
-        if not staff and await cohorts.member_status(conn, cohort.id, user.id) != "active":
-            # told how to join when they answered one of ours, not for any reply at all
-            outsider = target is not None
-        elif target is None:
-            await coldcalls.wait_for_parent(
-                conn, cohort_id=cohort.id, user_id=user.id, is_tutor=staff, body=_body(message),
-                chat_id=chat_id, telegram_message_id=message.message_id,
-                reply_to_message_id=replied.message_id, at=clock())
-        else:
-            recorded = await coldcalls.record_reply(
-                conn, target, user_id=user.id, is_tutor=staff, body=_body(message),
-                chat_id=chat_id, telegram_message_id=message.message_id,
-            )
-            if recorded.created and not staff:
-                await _log_answer(conn, user.id, recorded, cohort,
-                                  threaded=target.kind == "message", at=clock())
-            if recorded.created:  # else whoever recorded it linked its waiting replies
-                await _link_waiting(conn, chat_id, message.message_id, cohort)
-    if outsider:
-        await _tell_how_to_join(bot, sender, message, cohort, user.locale)
+        outcome = await group_replies.take_reply(
+            conn, reply_of, user_id=user.id, is_admin=user.is_admin,
+            may_wait=lambda cohort: _may_wait(message, cohort, bot.id), at=clock())
+    if outcome is not None and outcome.outsider:
+        await _tell_how_to_join(bot, sender, message, outcome.cohort, user.locale)
 
 
 def _may_wait(message: Message, cohort: Cohort, bot_id: int) -> bool:
@@ -202,23 +174,6 @@ def _may_wait(message: Message, cohort: Cohort, bot_id: int) -> bool:
     if author is not None and author.is_bot and author.id != bot_id:
         return False
     return abs((message.date - replied.date).total_seconds()) <= coldcalls.WAIT_FOR_PARENT_SECONDS
-
-
-async def _log_answer(conn: Connection, user_id: uuid.UUID, recorded: coldcalls.Recorded,
-                      cohort: Cohort, *, threaded: bool, at: datetime) -> None:
-    await activity.log(conn, user_id=user_id, course_id=recorded.course_id,
-                       topic_id=recorded.topic_id, event_type="cold_call.reply",
-                       payload={"cohort": cohort.name, "threaded": threaded}, at=at)
-
-
-async def _link_waiting(conn: Connection, chat_id: int, telegram_message_id: int,
-                        cohort: Cohort) -> None:
-    """The replies that arrived before this message are recorded now, with the effects a
-    reply has (a learner's answer is logged once: it was not when it started waiting)."""
-    for linked in await coldcalls.link_waiting(conn, chat_id, telegram_message_id):
-        if not linked.is_tutor:
-            await _log_answer(conn, linked.user_id, linked.recorded, cohort,
-                              threaded=linked.threaded, at=linked.replied_at)
 
 
 # When each outsider was last told how to join a cohort: once a day is helpful, every reply
