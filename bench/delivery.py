@@ -4,6 +4,12 @@ through Redis, against the local Bot API emulator. Prints figures; asserts nothi
 
     .venv/bin/python bench/delivery.py [--sizes 100000 1000000] [--workers 4]
         [--rates 25 100 500 1000] [--processes 1 2 4] [--process-rate 1000]
+        [--shared-buffers 1GB]
+
+The bench's own embedded server runs with `--shared-buffers` (default 1GB, `''` for
+PostgreSQL's 128MB default): at 1M learners the claim's working set (course_users, users and
+their indexes, ~600 MB) is several times 128MB, and every claimed row's index inserts then
+evict and re-read pages.
 
 The multi-process figures need a Redis: REDIS_URL, else 127.0.0.1:6379, else a
 `redis-server` the bench starts itself.
@@ -159,6 +165,14 @@ def a_redis():
         yield url
 
 
+def size_shared_buffers(server, size: str) -> None:
+    """Restart the bench's own (just created, unshared) server with `size` of shared buffers."""
+    from pgserver._commands import pg_ctl
+
+    server.psql(f"ALTER SYSTEM SET shared_buffers = '{size}';")
+    pg_ctl(["-w", "restart"], pgdata=server.pgdata, user=server.system_user)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
@@ -168,10 +182,15 @@ async def main() -> None:
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--process-rate", type=float, default=1000)
     parser.add_argument("--process-messages", type=int, default=10_000)
+    parser.add_argument("--shared-buffers", default="1GB")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="learnbot-bench-") as tmp:
         server = embedded.start_embedded(Path(tmp))
+        if args.shared_buffers:
+            size_shared_buffers(server, args.shared_buffers)
         admin_url = server.get_uri("postgres")
+        print(f"embedded PostgreSQL, shared_buffers = "
+              f"{server.psql('SHOW shared_buffers;').split()[2]}")
         for n in args.sizes:
             await claim_bench(admin_url, n, args.workers, args.batch)
         await send_bench(admin_url, args.rates, 5000)
@@ -179,7 +198,7 @@ async def main() -> None:
             with a_redis() as redis_url:
                 await processes_bench(admin_url, args.processes, args.process_rate,
                                       args.process_messages, redis_url)
-        del server
+        server.cleanup()  # stopped before its directory goes (else rmtree races the shutdown)
 
 
 if __name__ == "__main__":
