@@ -18,7 +18,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from bot.background import Background
 from bot.clock import utcnow
 from bot.config import Settings
-from bot.filters import inline_sync_filters
+from bot.filters import gate_commands, inline_sync_filters
 from bot.i18n import LocaleMiddleware
 from bot.middlewares import (
     DatabaseTroubleMiddleware,
@@ -127,8 +127,9 @@ def build_dispatcher(
 
 def feature_routers() -> list[Router]:
     """A fresh router per feature, in dispatch order (each Dispatcher gets its own), with
-    their magic filters run inline (`bot.filters.inline_sync_filters`)."""
-    return [inline_sync_filters(router) for router in (
+    their magic filters run inline and, where all its handlers are commands, one check of
+    the command up front (`bot.filters`)."""
+    return [gate_commands(inline_sync_filters(router)) for router in (
         private_only.build_router(),  # first: personal data never answered into a group
         admin.build_router(),
         cohort.build_router(),
