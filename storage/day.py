@@ -25,6 +25,8 @@ from storage.journeys import (
     lock_owned,
     offer_sql,
     open_journeys,
+    open_journeys_from_json,
+    open_journeys_json_sql,
     open_taking,
 )
 from storage.pg import require_tx
@@ -80,13 +82,13 @@ async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: dateti
 async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyView | None,
                      fresh: bool, now: datetime) -> TodayResult:
     """Around the day's journey (if any): what else is open, and what the next step is."""
-    others = tuple(o for o in await open_journeys(conn, cu["id"])
-                   if jv is None or o.position != jv.position)
     due = cu["next_due_at"]  # locked by `lock_course_user`; taking a journey leaves it alone
-    # The pending quiz (see `pending_quiz`) and the next journey's module, in one round trip.
+    # What else is open (`open_journeys`), the pending quiz (see `pending_quiz`) and the next
+    # journey's module, in one round trip.
     row = await conn.fetchrow(
         f"""
-        SELECT ({PENDING_QUIZ_SQL}) AS quiz_module, n.module_no, n.unlocked
+        SELECT ({PENDING_QUIZ_SQL}) AS quiz_module, n.module_no, n.unlocked,
+               {open_journeys_json_sql("$3")} AS open
         FROM (SELECT 1) AS one LEFT JOIN (
             SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
             FROM course_users cu JOIN journeys j ON j.id = {NEXT_SQL.format(cu="cu",
@@ -96,6 +98,8 @@ async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyVi
         """,
         cu["user_id"], cu["course_id"], cu["id"],
     )
+    others = tuple(o for o in open_journeys_from_json(row["open"])
+                   if jv is None or o.position != jv.position)
     quiz_module = row["quiz_module"]
     nxt = row if row["module_no"] is not None else None
     locked_after = missing = None

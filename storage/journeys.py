@@ -11,9 +11,11 @@ What the day shows around it is `storage/day.py`; Done is `storage/done.py`.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 
@@ -193,11 +195,10 @@ class OpenJourney:
     position: int
 
 
-async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
-                        module_no: int | None = None) -> list[OpenJourney]:
-    """Taken-but-undone journeys in unlocked modules (of one module, if given), in order."""
-    rows = await conn.fetch(
-        f"""
+def _open_journeys_sql(cu_id: str, module_no: str) -> str:
+    """Taken-but-undone journeys in unlocked modules (of `module_no`, when not NULL), in order;
+    `cu_id` and `module_no` are SQL expressions (placeholders)."""
+    return f"""
         SELECT DISTINCT ON (j.priority) d.id AS delivery_id,
                coalesce(tt.title, t.title) AS topic_title, t.module_no,
                (SELECT count(*) FROM journeys j2 WHERE j2.course_id = j.course_id
@@ -208,13 +209,33 @@ async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
         JOIN topics t ON t.id = j.topic_id
         LEFT JOIN topic_translations tt ON tt.topic_id = t.id AND tt.language = u.locale
         JOIN journey_deliveries d ON d.course_user_id = cu.id AND d.journey_id = j.id
-        WHERE cu.id = $1 AND j.priority <= coalesce(cu.last_priority, {MIN_PRIORITY})
-          AND ($2::int IS NULL OR t.module_no = $2)
+        WHERE cu.id = {cu_id} AND j.priority <= coalesce(cu.last_priority, {MIN_PRIORITY})
+          AND ({module_no}::int IS NULL OR t.module_no = {module_no})
           AND {unlocked_sql("cu.user_id")} AND NOT {_DONE_SQL.format(cu="cu")}
         ORDER BY j.priority, d.local_date DESC
-        """,
-        course_user_id, module_no,
-    )
+    """
+
+
+def open_journeys_json_sql(cu_id: str, module_no: str = "NULL") -> str:
+    """`open_journeys` as one JSON array column, to read along with something else in the same
+    round trip (`open_journeys_from_json` turns it back). `position` grows with the priority,
+    so ordering by it keeps the order of `open_journeys`."""
+    return (f"(SELECT coalesce(json_agg(o ORDER BY o.position), '[]') "
+            f"FROM ({_open_journeys_sql(cu_id, module_no)}) AS o)")
+
+
+def open_journeys_from_json(items: list[dict[str, Any]] | str) -> list[OpenJourney]:
+    """The pool decodes json (storage/pg.py); a bare connection hands over the text."""
+    if isinstance(items, str):
+        items = json.loads(items)
+    return [OpenJourney(uuid.UUID(o["delivery_id"]), o["topic_title"], o["module_no"],
+                        o["position"]) for o in items]
+
+
+async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
+                        module_no: int | None = None) -> list[OpenJourney]:
+    """Taken-but-undone journeys in unlocked modules (of one module, if given), in order."""
+    rows = await conn.fetch(_open_journeys_sql("$1", "$2"), course_user_id, module_no)
     return [OpenJourney(**dict(r)) for r in rows]
 
 
@@ -236,6 +257,17 @@ async def pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: 
                        ) -> int | None:
     """The first module whose journeys are all done but whose quiz isn't passed yet."""
     return await conn.fetchval(PENDING_QUIZ_SQL, user_id, course_id)
+
+
+async def next_steps(conn: asyncpg.Connection, course_user_id: uuid.UUID,
+                     user_id: uuid.UUID, course_id: uuid.UUID
+                     ) -> tuple[list[OpenJourney], int | None]:
+    """`open_journeys` and `pending_quiz` of one course-user, in one round trip."""
+    row = await conn.fetchrow(
+        f"SELECT ({PENDING_QUIZ_SQL}) AS quiz_module, {open_journeys_json_sql('$3')} AS open",
+        user_id, course_id, course_user_id,
+    )
+    return open_journeys_from_json(row["open"]), row["quiz_module"]
 
 
 async def lock_course_user(conn: asyncpg.Connection, course_user_id: uuid.UUID,

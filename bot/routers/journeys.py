@@ -187,8 +187,7 @@ async def show_progress(message: Message, db: Transactor, user: User) -> None:
         text = texts.progress_text(await progress.progress(conn, user.id), user.timezone)
         text += texts.projects_block(await cohorts.projects_for_user(conn, user.id))
         for cu in await enrollments.course_users_of(conn, user.id):
-            open_ = await journeys.open_journeys(conn, cu.id)
-            quiz_module = await journeys.pending_quiz(conn, user.id, cu.course_id)
+            open_, quiz_module = await journeys.next_steps(conn, cu.id, user.id, cu.course_id)
             cards += next_step_cards(course_id=cu.course_id, title=cu.title, open_=open_,
                                      missing=(),
                                      locked_after=None, quiz_module=quiz_module)
