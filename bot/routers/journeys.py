@@ -27,7 +27,6 @@ from storage import (
     gamification,
     journeys,
     progress,
-    users,
 )
 from storage.day import TodayResult
 from storage.journeys import OpenJourney
@@ -198,11 +197,9 @@ async def show_progress(message: Message, db: Transactor, user: User) -> None:
 
 async def badges(message: Message, db: Transactor, user: User) -> None:
     async with db.read() as conn:
-        items = await gamification.badges_of(conn, user.id)
-        me = await users.get(conn, user.id)
-        level = await gamification.level_of(conn, user.id)
+        me = await gamification.standing(conn, user.id)
     assert me is not None
-    await message.answer(texts.badges_text(items, me.xp_total, level, me.streak_current,
+    await message.answer(texts.badges_text(me.badges, me.xp_total, me.level, me.streak_current,
                                            me.streak_longest, user.timezone))
 
 
