@@ -131,11 +131,13 @@ def feature_routers() -> list[Router]:
     the command up front (`bot.filters`)."""
     return [gate_commands(inline_sync_filters(router)) for router in (
         private_only.build_router(),  # first: personal data never answered into a group
+        # the learner's everyday commands early: no router before them shares a command or a
+        # button with them, so only the order they are looked for changes
+        start.build_router(),
+        journeys.build_router(),
         admin.build_router(),
         cohort.build_router(),
         coldcall.build_router(),
-        start.build_router(),
-        journeys.build_router(),
         quiz.build_router(),
         preferences.build_router(),
         persona.build_router(),
