@@ -22,6 +22,7 @@ from storage.journeys import (
     OpenJourney,
     local_date_sql,
     lock_course_user,
+    lock_course_users_of,
     lock_owned,
     offer_sql,
     open_journeys,
@@ -52,6 +53,21 @@ async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: dateti
     cu = await lock_course_user(conn, course_user_id, now)
     if cu is None:
         return TodayResult(None, False, False)
+    return await _today(conn, cu, now)
+
+
+async def today_of_user(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime
+                        ) -> list[tuple[asyncpg.Record, TodayResult]]:
+    """`today` for each course the learner is in, oldest enrollment first, each with its
+    locked course-user row (`id`, `course_id`, `title`...); the courses are read and locked
+    in one statement. Call inside a transaction."""
+    require_tx(conn)
+    return [(cu, await _today(conn, cu, now))
+            for cu in await lock_course_users_of(conn, user_id, now)]
+
+
+async def _today(conn: asyncpg.Connection, cu: asyncpg.Record, now: datetime) -> TodayResult:
+    course_user_id = cu["id"]
     existing = cu["existing"]
     fresh = False
     delivery_id = existing

@@ -270,22 +270,43 @@ async def next_steps(conn: asyncpg.Connection, course_user_id: uuid.UUID,
     return open_journeys_from_json(row["open"]), row["quiz_module"]
 
 
+_LOCKED_COLUMNS = f"""
+    cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on, cu.next_due_at,
+    u.timezone,
+    CASE WHEN $2::timestamptz IS NOT NULL THEN
+        (SELECT d.id FROM journey_deliveries d WHERE d.course_user_id = cu.id
+           AND d.local_date = {local_date_sql("u.timezone", "$2::timestamptz")})
+    END AS existing
+"""
+
+
 async def lock_course_user(conn: asyncpg.Connection, course_user_id: uuid.UUID,
                            now: datetime | None = None) -> asyncpg.Record | None:
     """The course-user, locked; with `now`, also `existing`: the day's delivery (if any) on
     the learner's local date."""
     return await conn.fetchrow(
         f"""
-        SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on,
-               cu.next_due_at, u.timezone,
-               CASE WHEN $2::timestamptz IS NOT NULL THEN
-                   (SELECT d.id FROM journey_deliveries d WHERE d.course_user_id = cu.id
-                      AND d.local_date = {local_date_sql("u.timezone", "$2::timestamptz")})
-               END AS existing
+        SELECT {_LOCKED_COLUMNS}
         FROM course_users cu JOIN users u ON u.id = cu.user_id
         WHERE cu.id = $1 FOR UPDATE OF cu
         """,
         course_user_id, now,
+    )
+
+
+async def lock_course_users_of(conn: asyncpg.Connection, user_id: uuid.UUID,
+                               now: datetime) -> list[asyncpg.Record]:
+    """`lock_course_user` for each course the learner is in (left ones excluded), oldest
+    enrollment first (the order they are locked in), each with its course's `title` in the
+    learner's language: `enrollments.course_users_of` and the locks in one round trip."""
+    return await conn.fetch(
+        f"""
+        SELECT {_LOCKED_COLUMNS}, course_title(cu.course_id, u.locale) AS title
+        FROM course_users cu JOIN users u ON u.id = cu.user_id
+        WHERE cu.user_id = $1 AND cu.left_at IS NULL
+        ORDER BY cu.created_at FOR UPDATE OF cu
+        """,
+        user_id, now,
     )
 
 

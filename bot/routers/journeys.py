@@ -108,9 +108,8 @@ async def today(
 ) -> None:
     now = clock()
     async with db.tx() as conn:
-        cards = [card for cu in await enrollments.course_users_of(conn, user.id)
-                 for card in await take_today(conn, cu.id, cu.course_id, cu.title, user.timezone,
-                                              now)]
+        cards = [card for cu, result in await day.today_of_user(conn, user.id, now)
+                 for card in today_cards(result, cu["course_id"], cu["title"], user.timezone)]
     if not cards:
         await message.answer(texts.NOT_ENROLLED)
     for card in cards:
