@@ -315,17 +315,31 @@ async def open_taking(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: dat
     """Open a delivery: mark it opened, take its journey when it is the next one, start the
     clock on the topic. Returns None when the journey can't be opened yet (not taken and not
     the next one to take)."""
+    # The view is read in the same statement; it sees the delivery as it was before the
+    # UPDATE, which changes nothing it shows but `opened_at` (taken from RETURNING).
     row = await conn.fetchrow(
-        "UPDATE journey_deliveries SET opened_at = coalesce(opened_at, $2) WHERE id = $1 "
-        "RETURNING opened_at = $2 AS first, taken_at IS NOT NULL AS taken",
+        f"""
+        WITH upd AS (
+            UPDATE journey_deliveries SET opened_at = coalesce(opened_at, $2) WHERE id = $1
+            RETURNING id, opened_at, opened_at = $2 AS first, taken_at IS NOT NULL AS taken
+        )
+        SELECT upd.first AS _first, upd.taken AS _taken, upd.opened_at AS _opened_at, v.*
+        FROM upd LEFT JOIN LATERAL ({_VIEW_SELECT} WHERE d.id = upd.id) AS v ON true
+        """,
         delivery_id, now,
     )
-    first = row["first"] if row is not None else None
-    if row is None or not row["taken"]:
+    first = row["_first"] if row is not None else None
+    jv: JourneyView | None
+    if row is None or not row["_taken"]:
         # A delivery that took its journey already can't take it again (the journey is no
-        # longer the next one): only the others need the compare-and-set.
+        # longer the next one): only the others need the compare-and-set, and a new view.
         await take(conn, delivery_id, now)
-    jv = await view(conn, delivery_id)
+        jv = await view(conn, delivery_id)
+    elif row["delivery_id"] is None:
+        jv = None
+    else:
+        fields = {k: v for k, v in row.items() if not k.startswith("_")}
+        jv = JourneyView(**{**fields, "opened_at": row["_opened_at"]})
     if jv is None:
         return None
     if not jv.taken:
