@@ -315,21 +315,29 @@ async def open_taking(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: dat
     """Open a delivery: mark it opened, take its journey when it is the next one, start the
     clock on the topic. Returns None when the journey can't be opened yet (not taken and not
     the next one to take)."""
-    # The view is read in the same statement; it sees the delivery as it was before the
-    # UPDATE, which changes nothing it shows but `opened_at` (taken from RETURNING).
+    # One statement for the common case, a delivery that took its journey already: mark it
+    # opened, read its view and, when the view says the journey is taken, start the clock
+    # (`_touch_progress`). The view sees the delivery as it was before the UPDATE, which
+    # changes nothing it shows but `opened_at` (taken from RETURNING).
     row = await conn.fetchrow(
         f"""
         WITH upd AS (
             UPDATE journey_deliveries SET opened_at = coalesce(opened_at, $2) WHERE id = $1
             RETURNING id, opened_at, opened_at = $2 AS first, taken_at IS NOT NULL AS taken
+        ), v AS (
+            {_VIEW_SELECT} WHERE d.id = $1
+        ), touch AS (
+            {_TOUCH_SQL.format(source="upd, v", where="upd.taken AND v.taken",
+                               user="v.user_id", course="v.course_id", topic="v.topic_id")}
         )
         SELECT upd.first AS _first, upd.taken AS _taken, upd.opened_at AS _opened_at, v.*
-        FROM upd LEFT JOIN LATERAL ({_VIEW_SELECT} WHERE d.id = upd.id) AS v ON true
+        FROM upd LEFT JOIN v ON true
         """,
         delivery_id, now,
     )
     first = row["_first"] if row is not None else None
     jv: JourneyView | None
+    touched = False
     if row is None or not row["_taken"]:
         # A delivery that took its journey already can't take it again (the journey is no
         # longer the next one): only the others need the compare-and-set, and a new view.
@@ -340,33 +348,40 @@ async def open_taking(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: dat
     else:
         fields = {k: v for k, v in row.items() if not k.startswith("_")}
         jv = JourneyView(**{**fields, "opened_at": row["_opened_at"]})
+        touched = True  # by the statement, exactly when jv.taken
     if jv is None:
         return None
     if not jv.taken:
         return jv
-    await _touch_progress(conn, delivery_id, now)
+    if not touched:
+        await _touch_progress(conn, delivery_id, now)
     if first:
         await log_event(conn, jv, "journey.opened", now, {"source": source or jv.source})
     return jv
 
 
+# Start (or restart) the clock on a topic; every fresh opening counts one attempt. `$2` is now.
+_TOUCH_SQL = """
+    INSERT INTO topic_progress (user_id, course_id, topic_id, opened_at, attempts,
+                                first_started_at, last_accessed_at)
+    SELECT {user}, {course}, {topic}, $2, 1, $2, $2
+    FROM {source}
+    WHERE {where}
+    ON CONFLICT (user_id, topic_id) DO UPDATE SET
+        attempts = topic_progress.attempts
+                   + CASE WHEN topic_progress.opened_at IS NULL THEN 1 ELSE 0 END,
+        opened_at = coalesce(topic_progress.opened_at, $2),
+        last_accessed_at = greatest(topic_progress.last_accessed_at, $2)
+"""
+
+
 async def _touch_progress(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: datetime) -> None:
     """Start (or restart) the clock on the topic; every fresh opening counts one attempt."""
     await conn.execute(
-        """
-        INSERT INTO topic_progress (user_id, course_id, topic_id, opened_at, attempts,
-                                    first_started_at, last_accessed_at)
-        SELECT cu.user_id, cu.course_id, j.topic_id, $2, 1, $2, $2
-        FROM journey_deliveries d
-        JOIN course_users cu ON cu.id = d.course_user_id
-        JOIN journeys j ON j.id = d.journey_id
-        WHERE d.id = $1
-        ON CONFLICT (user_id, topic_id) DO UPDATE SET
-            attempts = topic_progress.attempts
-                       + CASE WHEN topic_progress.opened_at IS NULL THEN 1 ELSE 0 END,
-            opened_at = coalesce(topic_progress.opened_at, $2),
-            last_accessed_at = greatest(topic_progress.last_accessed_at, $2)
-        """,
+        _TOUCH_SQL.format(
+            source="journey_deliveries d JOIN course_users cu ON cu.id = d.course_user_id "
+                   "JOIN journeys j ON j.id = d.journey_id",
+            where="d.id = $1", user="cu.user_id", course="cu.course_id", topic="j.topic_id"),
         delivery_id, now,
     )
 
