@@ -239,18 +239,24 @@ async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
     return [OpenJourney(**dict(r)) for r in rows]
 
 
-PENDING_QUIZ_SQL = """
+def pending_quiz_sql(user: str, course: str) -> str:
+    """`pending_quiz` as SQL, for the user and course given as SQL expressions."""
+    return _PENDING_QUIZ.format(user=user, course=course)
+
+
+_PENDING_QUIZ = """
     SELECT min(q.module_no) FROM quiz_questions q
-    WHERE q.course_id = $2
-      AND NOT EXISTS (SELECT 1 FROM module_progress mp WHERE mp.user_id = $1
-                      AND mp.course_id = $2 AND mp.module_no = q.module_no
+    WHERE q.course_id = {course}
+      AND NOT EXISTS (SELECT 1 FROM module_progress mp WHERE mp.user_id = {user}
+                      AND mp.course_id = {course} AND mp.module_no = q.module_no
                       AND mp.quiz_passed)
-      AND NOT EXISTS (SELECT 1 FROM topics t WHERE t.course_id = $2
+      AND NOT EXISTS (SELECT 1 FROM topics t WHERE t.course_id = {course}
                       AND t.module_no = q.module_no AND t.archived_at IS NULL
                       AND NOT EXISTS (SELECT 1 FROM topic_progress tp
-                                      WHERE tp.topic_id = t.id AND tp.user_id = $1
+                                      WHERE tp.topic_id = t.id AND tp.user_id = {user}
                                         AND tp.is_completed))
 """
+PENDING_QUIZ_SQL = pending_quiz_sql("$1", "$2")
 
 
 async def pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID
@@ -259,15 +265,23 @@ async def pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: 
     return await conn.fetchval(PENDING_QUIZ_SQL, user_id, course_id)
 
 
-async def next_steps(conn: asyncpg.Connection, course_user_id: uuid.UUID,
-                     user_id: uuid.UUID, course_id: uuid.UUID
-                     ) -> tuple[list[OpenJourney], int | None]:
-    """`open_journeys` and `pending_quiz` of one course-user, in one round trip."""
-    row = await conn.fetchrow(
-        f"SELECT ({PENDING_QUIZ_SQL}) AS quiz_module, {open_journeys_json_sql('$3')} AS open",
-        user_id, course_id, course_user_id,
+async def next_steps_of_user(conn: asyncpg.Connection, user_id: uuid.UUID
+                            ) -> list[tuple[uuid.UUID, str, list[OpenJourney], int | None]]:
+    """For each course the learner is in (left ones excluded), oldest enrollment first: the
+    course id, its title in the learner's language, its `open_journeys` and `pending_quiz`;
+    the courses (as `enrollments.course_users_of`) and all of that in one round trip."""
+    rows = await conn.fetch(
+        f"""
+        SELECT ocu.course_id, course_title(ocu.course_id, u.locale) AS title,
+               ({pending_quiz_sql("$1", "ocu.course_id")}) AS quiz_module,
+               {open_journeys_json_sql("ocu.id")} AS open
+        FROM course_users ocu JOIN users u ON u.id = ocu.user_id
+        WHERE ocu.user_id = $1 AND ocu.left_at IS NULL ORDER BY ocu.created_at
+        """,
+        user_id,
     )
-    return open_journeys_from_json(row["open"]), row["quiz_module"]
+    return [(r["course_id"], r["title"], open_journeys_from_json(r["open"]), r["quiz_module"])
+            for r in rows]
 
 
 _LOCKED_COLUMNS = f"""

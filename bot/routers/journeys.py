@@ -23,7 +23,6 @@ from storage import (
     courses,
     day,
     done,
-    enrollments,
     gamification,
     journeys,
     progress,
@@ -184,9 +183,9 @@ async def show_progress(message: Message, db: Transactor, user: User) -> None:
     async with db.read() as conn:
         text = texts.progress_text(await progress.progress(conn, user.id), user.timezone)
         text += texts.projects_block(await cohorts.projects_for_user(conn, user.id))
-        for cu in await enrollments.course_users_of(conn, user.id):
-            open_, quiz_module = await journeys.next_steps(conn, cu.id, user.id, cu.course_id)
-            cards += next_step_cards(course_id=cu.course_id, title=cu.title, open_=open_,
+        for course_id, title, open_, quiz_module in await journeys.next_steps_of_user(
+                conn, user.id):
+            cards += next_step_cards(course_id=course_id, title=title, open_=open_,
                                      missing=(),
                                      locked_after=None, quiz_module=quiz_module)
     await answer_long(message, text)
