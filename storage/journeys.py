@@ -329,6 +329,16 @@ async def open_taking(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: dat
     """Open a delivery: mark it opened, take its journey when it is the next one, start the
     clock on the topic. Returns None when the journey can't be opened yet (not taken and not
     the next one to take)."""
+    return (await open_taking_and(conn, delivery_id, now, source))[0]
+
+
+async def open_taking_and(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: datetime,
+                          source: str | None, also: str | None = None, *also_args: Any,
+                          ) -> tuple[JourneyView | None, dict[str, Any] | None]:
+    """`open_taking`, and the one row of the query `also` (placeholders from $3, `also_args`)
+    as a dict when it could be read in the same statement: when the delivery took its
+    journey already, so nothing is taken. `also` then sees the database as it was before the
+    delivery was marked opened and its topic's clock started; else it is None."""
     # One statement for the common case, a delivery that took its journey already: mark it
     # opened, read its view and, when the view says the journey is taken, start the clock
     # (`_touch_progress`). The view sees the delivery as it was before the UPDATE, which
@@ -343,12 +353,15 @@ async def open_taking(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: dat
         ), touch AS (
             {_TOUCH_SQL.format(source="upd, v", where="upd.taken AND v.taken",
                                user="v.user_id", course="v.course_id", topic="v.topic_id")}
-        )
-        SELECT upd.first AS _first, upd.taken AS _taken, upd.opened_at AS _opened_at, v.*
+        ){f", also AS ({also})" if also else ""}
+        SELECT upd.first AS _first, upd.taken AS _taken, upd.opened_at AS _opened_at,
+               {"(SELECT row_to_json(a) FROM also AS a)" if also else "NULL::json"} AS _also,
+               v.*
         FROM upd LEFT JOIN v ON true
         """,
-        delivery_id, now,
+        delivery_id, now, *also_args,
     )
+    also_row = None
     first = row["_first"] if row is not None else None
     jv: JourneyView | None
     touched = False
@@ -363,15 +376,18 @@ async def open_taking(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: dat
         fields = {k: v for k, v in row.items() if not k.startswith("_")}
         jv = JourneyView(**{**fields, "opened_at": row["_opened_at"]})
         touched = True  # by the statement, exactly when jv.taken
+        also_row = row["_also"]
+        if isinstance(also_row, str):  # a connection without the pool's json codec
+            also_row = json.loads(also_row)
     if jv is None:
-        return None
+        return None, also_row
     if not jv.taken:
-        return jv
+        return jv, also_row
     if not touched:
         await _touch_progress(conn, delivery_id, now)
     if first:
         await log_event(conn, jv, "journey.opened", now, {"source": source or jv.source})
-    return jv
+    return jv, also_row
 
 
 # Start (or restart) the clock on a topic; every fresh opening counts one attempt. `$2` is now.
