@@ -18,6 +18,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from bot.background import Background
 from bot.clock import utcnow
 from bot.config import Settings
+from bot.filters import gate_commands, inline_sync_filters
 from bot.i18n import LocaleMiddleware
 from bot.middlewares import (
     DatabaseTroubleMiddleware,
@@ -125,14 +126,18 @@ def build_dispatcher(
 
 
 def feature_routers() -> list[Router]:
-    """A fresh router per feature, in dispatch order (each Dispatcher gets its own)."""
-    return [
+    """A fresh router per feature, in dispatch order (each Dispatcher gets its own), with
+    their magic filters run inline and, where all its handlers are commands, one check of
+    the command up front (`bot.filters`)."""
+    return [gate_commands(inline_sync_filters(router)) for router in (
         private_only.build_router(),  # first: personal data never answered into a group
+        # the learner's everyday commands early: no router before them shares a command or a
+        # button with them, so only the order they are looked for changes
+        start.build_router(),
+        journeys.build_router(),
         admin.build_router(),
         cohort.build_router(),
         coldcall.build_router(),
-        start.build_router(),
-        journeys.build_router(),
         quiz.build_router(),
         preferences.build_router(),
         persona.build_router(),
@@ -142,4 +147,4 @@ def feature_routers() -> list[Router]:
         refusals.build_router(),  # after every role-guarded handler: says why not
         ask.build_router(),  # any other private text is a question
         fallback.build_router(),  # last: unknown commands, stale buttons
-    ]
+    )]

@@ -6,12 +6,15 @@ Checked server-side on every update; a button's payload never names who is actin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from aiogram.filters import CommandObject, Filter
-from aiogram.types import CallbackQuery, Message
+from aiogram import Router
+from aiogram.dispatcher.event.handler import FilterObject
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.ui import texts
 from bot.ui.replies import in_group
@@ -19,6 +22,74 @@ from storage import chat, cohorts, courses, tutors
 from storage.cohorts import Cohort
 from storage.uow import Transactor
 from storage.users import User
+
+
+def inline_sync_filters(router: Router) -> Router:
+    """Run `router`'s synchronous filters (every `F...` magic filter) on the event loop.
+
+    aiogram hands each synchronous filter to `asyncio.to_thread`: a thread-pool round trip
+    for every check of `F.chat.type == "private"` on every update. Ours are pure attribute
+    tests, so their answer is the same inline, at a fraction of the cost."""
+    for observer in router.observers.values():
+        for handler in (observer._handler, *observer.handlers):
+            for flt in handler.filters or ():
+                if not flt.awaitable:
+                    flt.callback = _inline(flt.callback)
+                    flt.awaitable = True
+    for sub in router.sub_routers:
+        inline_sync_filters(sub)
+    return router
+
+
+def gate_commands(router: Router) -> Router:
+    """When every message handler of `router` needs one of a known set of commands, check the
+    message's command against that set once, before any handler's filters.
+
+    aiogram tries each handler's filters in turn, so an update for a command that a router
+    doesn't have paid for parsing it once per handler (two dozen `Command` checks for
+    /help before it reaches its router). The gate is only a shortcut: it turns away exactly
+    the messages none of the router's `Command` filters could accept (same prefix, same
+    case-sensitive name, the part before `@`), so which handler answers never changes. A
+    router with sub-routers, or with a handler that takes non-command messages, or with a
+    regexp, case-insensitive or other-prefix `Command`, gets no gate."""
+    observer = router.message
+    if router.sub_routers or not observer.handlers:
+        return router
+    names: set[str] = set()
+    for handler in observer.handlers:
+        commands = [f.callback for f in handler.filters or () if isinstance(f.callback, Command)]
+        if not commands:
+            return router
+        flt = commands[0]
+        if flt.prefix != "/" or flt.ignore_case or not all(isinstance(c, str)
+                                                           for c in flt.commands):
+            return router
+        names.update(flt.commands)
+    gate = FilterObject(CommandGate(frozenset(names)))
+    observer._handler.filters = [gate, *(observer._handler.filters or ())]
+    return router
+
+
+class CommandGate(Filter):
+    """Passes a message whose text (or caption) starts with /<one of names>[@...]."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    async def __call__(self, event: TelegramObject) -> bool:
+        if not isinstance(event, Message):
+            return False
+        words = (event.text or event.caption or "").split(maxsplit=1)
+        # as `Command.extract_command`: the first word, its prefix, the name before "@"
+        return bool(words) and words[0][0] == "/" and \
+            words[0][1:].partition("@")[0] in self.names
+
+
+def _inline(check: Callable[..., Any]) -> Callable[..., Any]:
+    async def inline(*args: Any, **kwargs: Any) -> Any:
+        return check(*args, **kwargs)
+
+    return inline
 
 
 class IsAdmin(Filter):

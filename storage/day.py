@@ -8,8 +8,10 @@ decides what the day shows, inside the caller's unit of work."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -17,15 +19,18 @@ from storage.completion import unlocked_sql
 from storage.journeys import (
     MIN_PRIORITY,
     NEXT_SQL,
-    PENDING_QUIZ_SQL,
     JourneyView,
     OpenJourney,
     local_date_sql,
     lock_course_user,
+    lock_course_users_of,
     lock_owned,
     offer_sql,
     open_journeys,
-    open_taking,
+    open_journeys_from_json,
+    open_journeys_json_sql,
+    open_taking_and,
+    pending_quiz_sql,
 )
 from storage.pg import require_tx
 
@@ -50,6 +55,21 @@ async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: dateti
     cu = await lock_course_user(conn, course_user_id, now)
     if cu is None:
         return TodayResult(None, False, False)
+    return await _today(conn, cu, now)
+
+
+async def today_of_user(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime
+                        ) -> list[tuple[asyncpg.Record, TodayResult]]:
+    """`today` for each course the learner is in, oldest enrollment first, each with its
+    locked course-user row (`id`, `course_id`, `title`...); the courses are read and locked
+    in one statement. Call inside a transaction."""
+    require_tx(conn)
+    return [(cu, await _today(conn, cu, now))
+            for cu in await lock_course_users_of(conn, user_id, now)]
+
+
+async def _today(conn: asyncpg.Connection, cu: asyncpg.Record, now: datetime) -> TodayResult:
+    course_user_id = cu["id"]
     existing = cu["existing"]
     fresh = False
     delivery_id = existing
@@ -71,31 +91,43 @@ async def today(conn: asyncpg.Connection, course_user_id: uuid.UUID, now: dateti
                 course_user_id, offer["journey_id"], now, cu["timezone"],
             )
             fresh = delivery_id is not None
-    jv = None
+    jv = situation = None
     if delivery_id is not None:
-        jv = await open_taking(conn, delivery_id, now, "pulled" if fresh else None)
-    return await _situation(conn, cu, jv, fresh, now)
+        # The situation is read with the opening when nothing is taken: marking the delivery
+        # opened and starting the topic's clock change nothing it depends on.
+        jv, situation = await open_taking_and(
+            conn, delivery_id, now, "pulled" if fresh else None,
+            _situation_sql("$3", "$4", "$5"), cu["user_id"], cu["course_id"], cu["id"])
+    return await _situation(conn, cu, jv, fresh, now, situation)
 
 
-async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyView | None,
-                     fresh: bool, now: datetime) -> TodayResult:
-    """Around the day's journey (if any): what else is open, and what the next step is."""
-    others = tuple(o for o in await open_journeys(conn, cu["id"])
-                   if jv is None or o.position != jv.position)
-    due = cu["next_due_at"]  # locked by `lock_course_user`; taking a journey leaves it alone
-    # The pending quiz (see `pending_quiz`) and the next journey's module, in one round trip.
-    row = await conn.fetchrow(
-        f"""
-        SELECT ({PENDING_QUIZ_SQL}) AS quiz_module, n.module_no, n.unlocked
+def _situation_sql(user_id: str, course_id: str, course_user_id: str) -> str:
+    """What else is open (`open_journeys`), the pending quiz (see `pending_quiz`) and the next
+    journey's module, as one row; the arguments are SQL expressions (placeholders)."""
+    return f"""
+        SELECT ({pending_quiz_sql(user_id, course_id)}) AS quiz_module, n.module_no,
+               n.unlocked, {open_journeys_json_sql(course_user_id)} AS open
         FROM (SELECT 1) AS one LEFT JOIN (
             SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
             FROM course_users cu JOIN journeys j ON j.id = {NEXT_SQL.format(cu="cu",
                                                                           min=MIN_PRIORITY)}
-            JOIN topics t ON t.id = j.topic_id WHERE cu.id = $3
+            JOIN topics t ON t.id = j.topic_id WHERE cu.id = {course_user_id}
         ) AS n ON true
-        """,
-        cu["user_id"], cu["course_id"], cu["id"],
-    )
+    """
+
+
+async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyView | None,
+                     fresh: bool, now: datetime, row: Mapping[str, Any] | None = None,
+                     ) -> TodayResult:
+    """Around the day's journey (if any): what else is open, and what the next step is
+    (`row`: `_situation_sql` when it was read already)."""
+    due = cu["next_due_at"]  # locked by `lock_course_user`; taking a journey leaves it alone
+    if row is None:
+        row = await conn.fetchrow(_situation_sql("$1", "$2", "$3"),
+                                  cu["user_id"], cu["course_id"], cu["id"])
+        assert row is not None
+    others = tuple(o for o in open_journeys_from_json(row["open"])
+                   if jv is None or o.position != jv.position)
     quiz_module = row["quiz_module"]
     nxt = row if row["module_no"] is not None else None
     locked_after = missing = None
@@ -118,7 +150,9 @@ async def open_delivery(
     cu = await lock_owned(conn, delivery_id, user_id)
     if cu is None:
         return None
-    jv = await open_taking(conn, delivery_id, now, None)
+    jv, situation = await open_taking_and(
+        conn, delivery_id, now, None,
+        _situation_sql("$3", "$4", "$5"), cu["user_id"], cu["course_id"], cu["id"])
     if jv is None:
         return None
-    return await _situation(conn, cu, jv, False, now)
+    return await _situation(conn, cu, jv, False, now, situation)

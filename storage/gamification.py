@@ -5,6 +5,7 @@ a streak is counted under the user row's lock."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -156,6 +157,45 @@ async def badges_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[tuple[
     )
     return [(Badge(r["code"], r["name"], r["description"], r["emoji"]), r["awarded_at"])
             for r in rows]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What /badges shows: the badges won (oldest first), XP, level and streaks."""
+
+    badges: list[tuple[Badge, datetime]]
+    xp_total: int
+    level: int
+    streak_current: int
+    streak_longest: int
+
+
+async def standing(conn: asyncpg.Connection, user_id: uuid.UUID) -> Standing | None:
+    """`badges_of`, `level_of` and the user's XP and streaks, in one round trip."""
+    row = await conn.fetchrow(
+        """
+        SELECT u.xp_total, u.level, u.streak_current, u.streak_longest,
+               (SELECT coalesce(json_agg(json_build_object(
+                           'code', b.code, 'name', b.name, 'description', b.description,
+                           'emoji', coalesce(b.media ->> 'emoji', '🏅'),
+                           'awarded_at', ub.awarded_at) ORDER BY ub.awarded_at), '[]')
+                FROM user_badges ub JOIN badges b ON b.id = ub.badge_id
+                WHERE ub.user_id = u.id) AS badges
+        FROM users u WHERE u.id = $1
+        """,
+        user_id,
+    )
+    if row is None:
+        return None
+    items = row["badges"]
+    if isinstance(items, str):  # a connection without the pool's json codec
+        items = json.loads(items)
+    return Standing(
+        badges=[(Badge(b["code"], b["name"], b["description"], b["emoji"]),
+                 datetime.fromisoformat(b["awarded_at"])) for b in items],
+        xp_total=row["xp_total"], level=row["level"] or 1,
+        streak_current=row["streak_current"], streak_longest=row["streak_longest"],
+    )
 
 
 async def level_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:

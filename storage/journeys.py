@@ -11,9 +11,11 @@ What the day shows around it is `storage/day.py`; Done is `storage/done.py`.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 
@@ -194,11 +196,10 @@ class OpenJourney:
     position: int
 
 
-async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
-                        module_no: int | None = None) -> list[OpenJourney]:
-    """Taken-but-undone journeys in unlocked modules (of one module, if given), in order."""
-    rows = await conn.fetch(
-        f"""
+def _open_journeys_sql(cu_id: str, module_no: str) -> str:
+    """Taken-but-undone journeys in unlocked modules (of `module_no`, when not NULL), in order;
+    `cu_id` and `module_no` are SQL expressions (placeholders)."""
+    return f"""
         SELECT DISTINCT ON (j.priority) d.id AS delivery_id,
                coalesce(tt.title, t.title) AS topic_title, t.module_no,
                (SELECT count(*) FROM journeys j2 WHERE j2.course_id = j.course_id
@@ -209,34 +210,89 @@ async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
         JOIN topics t ON t.id = j.topic_id
         LEFT JOIN topic_translations tt ON tt.topic_id = t.id AND tt.language = u.locale
         JOIN journey_deliveries d ON d.course_user_id = cu.id AND d.journey_id = j.id
-        WHERE cu.id = $1 AND j.priority <= coalesce(cu.last_priority, {MIN_PRIORITY})
-          AND ($2::int IS NULL OR t.module_no = $2)
+        WHERE cu.id = {cu_id} AND j.priority <= coalesce(cu.last_priority, {MIN_PRIORITY})
+          AND ({module_no}::int IS NULL OR t.module_no = {module_no})
           AND {unlocked_sql("cu.user_id")} AND NOT {_DONE_SQL.format(cu="cu")}
         ORDER BY j.priority, d.local_date DESC
-        """,
-        course_user_id, module_no,
-    )
+    """
+
+
+def open_journeys_json_sql(cu_id: str, module_no: str = "NULL") -> str:
+    """`open_journeys` as one JSON array column, to read along with something else in the same
+    round trip (`open_journeys_from_json` turns it back). `position` grows with the priority,
+    so ordering by it keeps the order of `open_journeys`."""
+    return (f"(SELECT coalesce(json_agg(o ORDER BY o.position), '[]') "
+            f"FROM ({_open_journeys_sql(cu_id, module_no)}) AS o)")
+
+
+def open_journeys_from_json(items: list[dict[str, Any]] | str) -> list[OpenJourney]:
+    """The pool decodes json (storage/pg.py); a bare connection hands over the text."""
+    if isinstance(items, str):
+        items = json.loads(items)
+    return [OpenJourney(uuid.UUID(o["delivery_id"]), o["topic_title"], o["module_no"],
+                        o["position"]) for o in items]
+
+
+async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
+                        module_no: int | None = None) -> list[OpenJourney]:
+    """Taken-but-undone journeys in unlocked modules (of one module, if given), in order."""
+    rows = await conn.fetch(_open_journeys_sql("$1", "$2"), course_user_id, module_no)
     return [OpenJourney(**dict(r)) for r in rows]
 
 
-PENDING_QUIZ_SQL = """
+def pending_quiz_sql(user: str, course: str) -> str:
+    """`pending_quiz` as SQL, for the user and course given as SQL expressions."""
+    return _PENDING_QUIZ.format(user=user, course=course)
+
+
+_PENDING_QUIZ = """
     SELECT min(q.module_no) FROM quiz_questions q
-    WHERE q.course_id = $2
-      AND NOT EXISTS (SELECT 1 FROM module_progress mp WHERE mp.user_id = $1
-                      AND mp.course_id = $2 AND mp.module_no = q.module_no
+    WHERE q.course_id = {course}
+      AND NOT EXISTS (SELECT 1 FROM module_progress mp WHERE mp.user_id = {user}
+                      AND mp.course_id = {course} AND mp.module_no = q.module_no
                       AND mp.quiz_passed)
-      AND NOT EXISTS (SELECT 1 FROM topics t WHERE t.course_id = $2
+      AND NOT EXISTS (SELECT 1 FROM topics t WHERE t.course_id = {course}
                       AND t.module_no = q.module_no AND t.archived_at IS NULL
                       AND NOT EXISTS (SELECT 1 FROM topic_progress tp
-                                      WHERE tp.topic_id = t.id AND tp.user_id = $1
+                                      WHERE tp.topic_id = t.id AND tp.user_id = {user}
                                         AND tp.is_completed))
 """
+PENDING_QUIZ_SQL = pending_quiz_sql("$1", "$2")
 
 
 async def pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UUID
                        ) -> int | None:
     """The first module whose journeys are all done but whose quiz isn't passed yet."""
     return await conn.fetchval(PENDING_QUIZ_SQL, user_id, course_id)
+
+
+async def next_steps_of_user(conn: asyncpg.Connection, user_id: uuid.UUID
+                            ) -> list[tuple[uuid.UUID, str, list[OpenJourney], int | None]]:
+    """For each course the learner is in (left ones excluded), oldest enrollment first: the
+    course id, its title in the learner's language, its `open_journeys` and `pending_quiz`;
+    the courses (as `enrollments.course_users_of`) and all of that in one round trip."""
+    rows = await conn.fetch(
+        f"""
+        SELECT ocu.course_id, course_title(ocu.course_id, u.locale) AS title,
+               ({pending_quiz_sql("$1", "ocu.course_id")}) AS quiz_module,
+               {open_journeys_json_sql("ocu.id")} AS open
+        FROM course_users ocu JOIN users u ON u.id = ocu.user_id
+        WHERE ocu.user_id = $1 AND ocu.left_at IS NULL ORDER BY ocu.created_at
+        """,
+        user_id,
+    )
+    return [(r["course_id"], r["title"], open_journeys_from_json(r["open"]), r["quiz_module"])
+            for r in rows]
+
+
+_LOCKED_COLUMNS = f"""
+    cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on, cu.next_due_at,
+    u.timezone,
+    CASE WHEN $2::timestamptz IS NOT NULL THEN
+        (SELECT d.id FROM journey_deliveries d WHERE d.course_user_id = cu.id
+           AND d.local_date = {local_date_sql("u.timezone", "$2::timestamptz")})
+    END AS existing
+"""
 
 
 async def lock_course_user(conn: asyncpg.Connection, course_user_id: uuid.UUID,
@@ -246,16 +302,27 @@ async def lock_course_user(conn: asyncpg.Connection, course_user_id: uuid.UUID,
     require_tx(conn)
     return await conn.fetchrow(
         f"""
-        SELECT cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on,
-               cu.next_due_at, u.timezone,
-               CASE WHEN $2::timestamptz IS NOT NULL THEN
-                   (SELECT d.id FROM journey_deliveries d WHERE d.course_user_id = cu.id
-                      AND d.local_date = {local_date_sql("u.timezone", "$2::timestamptz")})
-               END AS existing
+        SELECT {_LOCKED_COLUMNS}
         FROM course_users cu JOIN users u ON u.id = cu.user_id
         WHERE cu.id = $1 FOR UPDATE OF cu
         """,
         course_user_id, now,
+    )
+
+
+async def lock_course_users_of(conn: asyncpg.Connection, user_id: uuid.UUID,
+                               now: datetime) -> list[asyncpg.Record]:
+    """`lock_course_user` for each course the learner is in (left ones excluded), oldest
+    enrollment first (the order they are locked in), each with its course's `title` in the
+    learner's language: `enrollments.course_users_of` and the locks in one round trip."""
+    return await conn.fetch(
+        f"""
+        SELECT {_LOCKED_COLUMNS}, course_title(cu.course_id, u.locale) AS title
+        FROM course_users cu JOIN users u ON u.id = cu.user_id
+        WHERE cu.user_id = $1 AND cu.left_at IS NULL
+        ORDER BY cu.created_at FOR UPDATE OF cu
+        """,
+        user_id, now,
     )
 
 
@@ -264,44 +331,89 @@ async def open_taking(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: dat
     """Open a delivery: mark it opened, take its journey when it is the next one, start the
     clock on the topic. Returns None when the journey can't be opened yet (not taken and not
     the next one to take)."""
+    return (await open_taking_and(conn, delivery_id, now, source))[0]
+
+
+async def open_taking_and(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: datetime,
+                          source: str | None, also: str | None = None, *also_args: Any,
+                          ) -> tuple[JourneyView | None, dict[str, Any] | None]:
+    """`open_taking`, and the one row of the query `also` (placeholders from $3, `also_args`)
+    as a dict when it could be read in the same statement: when the delivery took its
+    journey already, so nothing is taken. `also` then sees the database as it was before the
+    delivery was marked opened and its topic's clock started; else it is None."""
+    # One statement for the common case, a delivery that took its journey already: mark it
+    # opened, read its view and, when the view says the journey is taken, start the clock
+    # (`_touch_progress`). The view sees the delivery as it was before the UPDATE, which
+    # changes nothing it shows but `opened_at` (taken from RETURNING).
     row = await conn.fetchrow(
-        "UPDATE journey_deliveries SET opened_at = coalesce(opened_at, $2) WHERE id = $1 "
-        "RETURNING opened_at = $2 AS first, taken_at IS NOT NULL AS taken",
-        delivery_id, now,
+        f"""
+        WITH upd AS (
+            UPDATE journey_deliveries SET opened_at = coalesce(opened_at, $2) WHERE id = $1
+            RETURNING id, opened_at, opened_at = $2 AS first, taken_at IS NOT NULL AS taken
+        ), v AS (
+            {_VIEW_SELECT} WHERE d.id = $1
+        ), touch AS (
+            {_TOUCH_SQL.format(source="upd, v", where="upd.taken AND v.taken",
+                               user="v.user_id", course="v.course_id", topic="v.topic_id")}
+        ){f", also AS ({also})" if also else ""}
+        SELECT upd.first AS _first, upd.taken AS _taken, upd.opened_at AS _opened_at,
+               {"(SELECT row_to_json(a) FROM also AS a)" if also else "NULL::json"} AS _also,
+               v.*
+        FROM upd LEFT JOIN v ON true
+        """,
+        delivery_id, now, *also_args,
     )
-    first = row["first"] if row is not None else None
-    if row is None or not row["taken"]:
+    also_row = None
+    first = row["_first"] if row is not None else None
+    jv: JourneyView | None
+    touched = False
+    if row is None or not row["_taken"]:
         # A delivery that took its journey already can't take it again (the journey is no
-        # longer the next one): only the others need the compare-and-set.
+        # longer the next one): only the others need the compare-and-set, and a new view.
         await take(conn, delivery_id, now)
-    jv = await view(conn, delivery_id)
+        jv = await view(conn, delivery_id)
+    elif row["delivery_id"] is None:
+        jv = None
+    else:
+        fields = {k: v for k, v in row.items() if not k.startswith("_")}
+        jv = JourneyView(**{**fields, "opened_at": row["_opened_at"]})
+        touched = True  # by the statement, exactly when jv.taken
+        also_row = row["_also"]
+        if isinstance(also_row, str):  # a connection without the pool's json codec
+            also_row = json.loads(also_row)
     if jv is None:
-        return None
+        return None, also_row
     if not jv.taken:
-        return jv
-    await _touch_progress(conn, delivery_id, now)
+        return jv, also_row
+    if not touched:
+        await _touch_progress(conn, delivery_id, now)
     if first:
         await log_event(conn, jv, "journey.opened", now, {"source": source or jv.source})
-    return jv
+    return jv, also_row
+
+
+# Start (or restart) the clock on a topic; every fresh opening counts one attempt. `$2` is now.
+_TOUCH_SQL = """
+    INSERT INTO topic_progress (user_id, course_id, topic_id, opened_at, attempts,
+                                first_started_at, last_accessed_at)
+    SELECT {user}, {course}, {topic}, $2, 1, $2, $2
+    FROM {source}
+    WHERE {where}
+    ON CONFLICT (user_id, topic_id) DO UPDATE SET
+        attempts = topic_progress.attempts
+                   + CASE WHEN topic_progress.opened_at IS NULL THEN 1 ELSE 0 END,
+        opened_at = coalesce(topic_progress.opened_at, $2),
+        last_accessed_at = greatest(topic_progress.last_accessed_at, $2)
+"""
 
 
 async def _touch_progress(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: datetime) -> None:
     """Start (or restart) the clock on the topic; every fresh opening counts one attempt."""
     await conn.execute(
-        """
-        INSERT INTO topic_progress (user_id, course_id, topic_id, opened_at, attempts,
-                                    first_started_at, last_accessed_at)
-        SELECT cu.user_id, cu.course_id, j.topic_id, $2, 1, $2, $2
-        FROM journey_deliveries d
-        JOIN course_users cu ON cu.id = d.course_user_id
-        JOIN journeys j ON j.id = d.journey_id
-        WHERE d.id = $1
-        ON CONFLICT (user_id, topic_id) DO UPDATE SET
-            attempts = topic_progress.attempts
-                       + CASE WHEN topic_progress.opened_at IS NULL THEN 1 ELSE 0 END,
-            opened_at = coalesce(topic_progress.opened_at, $2),
-            last_accessed_at = greatest(topic_progress.last_accessed_at, $2)
-        """,
+        _TOUCH_SQL.format(
+            source="journey_deliveries d JOIN course_users cu ON cu.id = d.course_user_id "
+                   "JOIN journeys j ON j.id = d.journey_id",
+            where="d.id = $1", user="cu.user_id", course="cu.course_id", topic="j.topic_id"),
         delivery_id, now,
     )
 

@@ -23,11 +23,9 @@ from storage import (
     courses,
     day,
     done,
-    enrollments,
     gamification,
     journeys,
     progress,
-    users,
 )
 from storage.day import TodayResult
 from storage.journeys import OpenJourney
@@ -109,9 +107,8 @@ async def today(
 ) -> None:
     now = clock()
     async with db.tx() as conn:
-        cards = [card for cu in await enrollments.course_users_of(conn, user.id)
-                 for card in await take_today(conn, cu.id, cu.course_id, cu.title, user.timezone,
-                                              now)]
+        cards = [card for cu, result in await day.today_of_user(conn, user.id, now)
+                 for card in today_cards(result, cu["course_id"], cu["title"], user.timezone)]
     if not cards:
         await message.answer(texts.NOT_ENROLLED)
     for card in cards:
@@ -186,10 +183,9 @@ async def show_progress(message: Message, db: Transactor, user: User) -> None:
     async with db.read() as conn:
         text = texts.progress_text(await progress.progress(conn, user.id), user.timezone)
         text += texts.projects_block(await cohorts.projects_for_user(conn, user.id))
-        for cu in await enrollments.course_users_of(conn, user.id):
-            open_ = await journeys.open_journeys(conn, cu.id)
-            quiz_module = await journeys.pending_quiz(conn, user.id, cu.course_id)
-            cards += next_step_cards(course_id=cu.course_id, title=cu.title, open_=open_,
+        for course_id, title, open_, quiz_module in await journeys.next_steps_of_user(
+                conn, user.id):
+            cards += next_step_cards(course_id=course_id, title=title, open_=open_,
                                      missing=(),
                                      locked_after=None, quiz_module=quiz_module)
     await answer_long(message, text)
@@ -199,11 +195,9 @@ async def show_progress(message: Message, db: Transactor, user: User) -> None:
 
 async def badges(message: Message, db: Transactor, user: User) -> None:
     async with db.read() as conn:
-        items = await gamification.badges_of(conn, user.id)
-        me = await users.get(conn, user.id)
-        level = await gamification.level_of(conn, user.id)
+        me = await gamification.standing(conn, user.id)
     assert me is not None
-    await message.answer(texts.badges_text(items, me.xp_total, level, me.streak_current,
+    await message.answer(texts.badges_text(me.badges, me.xp_total, me.level, me.streak_current,
                                            me.streak_longest, user.timezone))
 
 
