@@ -315,6 +315,7 @@ async def lock_course_users_of(conn: asyncpg.Connection, user_id: uuid.UUID,
     """`lock_course_user` for each course the learner is in (left ones excluded), oldest
     enrollment first (the order they are locked in), each with its course's `title` in the
     learner's language: `enrollments.course_users_of` and the locks in one round trip."""
+    require_tx(conn)
     return await conn.fetch(
         f"""
         SELECT {_LOCKED_COLUMNS}, course_title(cu.course_id, u.locale) AS title
