@@ -5,7 +5,6 @@ a streak is counted under the user row's lock."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +13,7 @@ import asyncpg
 
 from domain import progression
 from domain.progression import JOURNEY_XP, QUIZ_XP, XP_PER_LEVEL, Streak
-from storage.pg import require_tx
+from storage.pg import json_value, require_tx
 
 __all__ = ["JOURNEY_XP", "QUIZ_XP", "XP_PER_LEVEL"]
 
@@ -187,9 +186,7 @@ async def standing(conn: asyncpg.Connection, user_id: uuid.UUID) -> Standing | N
     )
     if row is None:
         return None
-    items = row["badges"]
-    if isinstance(items, str):  # a connection without the pool's json codec
-        items = json.loads(items)
+    items = json_value(row["badges"])
     return Standing(
         badges=[(Badge(b["code"], b["name"], b["description"], b["emoji"]),
                  datetime.fromisoformat(b["awarded_at"])) for b in items],

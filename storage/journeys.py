@@ -11,7 +11,6 @@ What the day shows around it is `storage/day.py`; Done is `storage/done.py`.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,7 +20,7 @@ import asyncpg
 
 from storage import activity
 from storage.completion import unlocked_sql
-from storage.pg import require_tx
+from storage.pg import json_value, require_tx
 
 MIN_PRIORITY = -2_147_483_648
 IDLE_CAP_SECONDS = 30 * 60  # time between open and Done counts at most this much
@@ -226,11 +225,9 @@ def open_journeys_json_sql(cu_id: str, module_no: str = "NULL") -> str:
 
 
 def open_journeys_from_json(items: list[dict[str, Any]] | str) -> list[OpenJourney]:
-    """The pool decodes json (storage/pg.py); a bare connection hands over the text."""
-    if isinstance(items, str):
-        items = json.loads(items)
+    """The column `open_journeys_json_sql` reads, as `open_journeys` returns it."""
     return [OpenJourney(uuid.UUID(o["delivery_id"]), o["topic_title"], o["module_no"],
-                        o["position"]) for o in items]
+                        o["position"]) for o in json_value(items)]
 
 
 async def open_journeys(conn: asyncpg.Connection, course_user_id: uuid.UUID,
@@ -379,9 +376,7 @@ async def open_taking_and(conn: asyncpg.Connection, delivery_id: uuid.UUID, now:
         fields = {k: v for k, v in row.items() if not k.startswith("_")}
         jv = JourneyView(**{**fields, "opened_at": row["_opened_at"]})
         touched = True  # by the statement, exactly when jv.taken
-        also_row = row["_also"]
-        if isinstance(also_row, str):  # a connection without the pool's json codec
-            also_row = json.loads(also_row)
+        also_row = json_value(row["_also"])
     if jv is None:
         return None, also_row
     if not jv.taken:

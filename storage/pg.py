@@ -37,6 +37,12 @@ def redact_dsn(dsn: str) -> str:
     return _KV_PASSWORD.sub(r"\1=***", dsn)
 
 
+def json_value(value: Any) -> Any:
+    """A json column's value: decoded by the codec of our pool and `connect`; a bare asyncpg
+    connection (a test's, a script's) hands over the text."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
