@@ -95,9 +95,8 @@ async def _today(conn: asyncpg.Connection, cu: asyncpg.Record, now: datetime) ->
     if delivery_id is not None:
         # The situation is read with the opening when nothing is taken: marking the delivery
         # opened and starting the topic's clock change nothing it depends on.
-        jv, situation = await open_taking_and(
-            conn, delivery_id, now, "pulled" if fresh else None,
-            _situation_sql("$3", "$4", "$5"), cu["user_id"], cu["course_id"], cu["id"])
+        jv, situation = await _open_with_situation(conn, cu, delivery_id, now,
+                                                   "pulled" if fresh else None)
     return await _situation(conn, cu, jv, fresh, now, situation)
 
 
@@ -116,6 +115,19 @@ def _situation_sql(user_id: str, course_id: str, course_user_id: str) -> str:
     """
 
 
+# Built once: they run on every /today and Start.
+_SITUATION = _situation_sql("$1", "$2", "$3")
+_SITUATION_AFTER_OPEN = _situation_sql("$3", "$4", "$5")  # after open_taking_and's own two
+
+
+async def _open_with_situation(conn: asyncpg.Connection, cu: asyncpg.Record,
+                               delivery_id: uuid.UUID, now: datetime, source: str | None,
+                               ) -> tuple[JourneyView | None, dict[str, Any] | None]:
+    """`open_taking`, with the day's situation read in the same statement when it can be."""
+    return await open_taking_and(conn, delivery_id, now, source, _SITUATION_AFTER_OPEN,
+                                 cu["user_id"], cu["course_id"], cu["id"])
+
+
 async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyView | None,
                      fresh: bool, now: datetime, row: Mapping[str, Any] | None = None,
                      ) -> TodayResult:
@@ -123,7 +135,7 @@ async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyVi
     (`row`: `_situation_sql` when it was read already)."""
     due = cu["next_due_at"]  # locked by `lock_course_user`; taking a journey leaves it alone
     if row is None:
-        row = await conn.fetchrow(_situation_sql("$1", "$2", "$3"),
+        row = await conn.fetchrow(_SITUATION,
                                   cu["user_id"], cu["course_id"], cu["id"])
         assert row is not None
     others = tuple(o for o in open_journeys_from_json(row["open"])
@@ -150,9 +162,7 @@ async def open_delivery(
     cu = await lock_owned(conn, delivery_id, user_id)
     if cu is None:
         return None
-    jv, situation = await open_taking_and(
-        conn, delivery_id, now, None,
-        _situation_sql("$3", "$4", "$5"), cu["user_id"], cu["course_id"], cu["id"])
+    jv, situation = await _open_with_situation(conn, cu, delivery_id, now, None)
     if jv is None:
         return None
     return await _situation(conn, cu, jv, False, now, situation)
