@@ -214,6 +214,21 @@ def diversify(ranked: list[_Fused], limit: int, per_section: int | None = None) 
     return first + rest
 
 
+async def lexical_candidates(
+    conn: asyncpg.Connection, course_id: uuid.UUID, question: str,
+    query_vec: np.ndarray | None, *, candidates: int = CANDIDATES, language: str = "en",
+    lexical_gate: bool = False,
+) -> list[Hit]:
+    """BM25's candidates for `retrieve` (with `lexical_gate`, over the question's content
+    words only); without `query_vec` their similarities are left at 0, to be filled in by
+    `retrieve` once the question is embedded."""
+    words = content_words(question, language) if lexical_gate else question
+    if not words.strip():
+        return []
+    return await chunks.text_search(conn, course_id, words, candidates, query_vec,
+                                    language=language)
+
+
 async def retrieve(
     conn: asyncpg.Connection,
     course_id: uuid.UUID,
@@ -230,12 +245,15 @@ async def retrieve(
     language: str = "en",
     fallback: str | None = None,
     lexical_gate: bool = False,
+    text_hits: list[Hit] | None = None,
 ) -> Retrieval:
     """Passages in `language`; with `fallback` (the course's default language) the vector
     search also sees the default language's passages of topics not written in `language`
     (BM25 stays within one language: its statistics and stemming are per language).
     `lexical_gate` (an English-only model, a question in another language): only passages
     BM25 finds for the question's content words count (see FUNCTION_WORDS).
+    `text_hits`: the BM25 list `lexical_candidates` found already (while the question was
+    being embedded); their similarities are filled in here.
     `timings`, when given, receives each step's milliseconds (vector, fts, context, fuse)."""
     clock = time.perf_counter
     lists: list[list[Hit]] = []
@@ -253,10 +271,13 @@ async def retrieve(
     # The gate judges passages the vector side found: it needs one, and BM25 beside it.
     lexical_gate = lexical_gate and query_vec is not None and mode == "hybrid"
     if mode in ("hybrid", "fts"):
-        words = content_words(question, language) if lexical_gate else question
-        lists.append(await chunks.text_search(conn, course_id, words, candidates,
-                                              query_vec, language=language)
-                     if words.strip() else [])
+        if text_hits is None:
+            text_hits = await lexical_candidates(conn, course_id, question, query_vec,
+                                                 candidates=candidates, language=language,
+                                                 lexical_gate=lexical_gate)
+        elif query_vec is not None and text_hits:
+            text_hits = await chunks.with_similarities(conn, text_hits, query_vec)
+        lists.append(text_hits)
         weights.append(FTS_WEIGHT)
     t2 = clock()
     context: Context | None = None

@@ -8,6 +8,7 @@ No Telegram here: the bot passes a `busy` context (its typing indicator) and ren
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -95,29 +96,51 @@ class RagService:
         limit: int | None = None, lang: str = "en",
     ) -> Retrieval:
         """Embed, then search (in `lang`, the learner's language, when the course is written
-        in it; else in its default language). Given a `Transactor`, a connection is taken
-        only for the search, after the embedding; tools that already hold a connection may
-        pass it."""
-        vec = await self.embedder.embed_query(question) if mode != "fts" else None
-        if isinstance(source, asyncpg.Connection):
-            return await self._search(source, course_id, question, vec, topic_id, mode, floor,
-                                      limit, lang)
+        in it; else in its default language). Given a `Transactor`, BM25 runs on a connection
+        of its own while the question is embedded (the encoder's thread and PostgreSQL work
+        side by side), and a second connection is taken for the vector search once the
+        embedding is there: none is held while the embedding is waited for. Tools that
+        already hold a connection may pass it (then the steps run one after the other)."""
+        if isinstance(source, asyncpg.Connection) or mode != "hybrid":
+            vec = await self.embedder.embed_query(question) if mode != "fts" else None
+            if isinstance(source, asyncpg.Connection):
+                return await self._search(source, course_id, question, vec, topic_id, mode,
+                                          floor, limit, lang)
+            async with source.read() as conn:
+                return await self._search(conn, course_id, question, vec, topic_id, mode,
+                                          floor, limit, lang)
+        embedding = asyncio.ensure_future(self.embedder.embed_query(question))
+        try:
+            async with source.read() as conn:
+                language, fallback = await chunks.search_languages(conn, course_id, lang)
+                text_hits = await retrieval.lexical_candidates(
+                    conn, course_id, question, None, language=language,
+                    lexical_gate=self._gate(language))
+            vec = await embedding
+        finally:
+            # Not waited for on failure: the thread finishes on its own, its result unused.
+            embedding.cancel()
         async with source.read() as conn:
             return await self._search(conn, course_id, question, vec, topic_id, mode, floor,
-                                      limit, lang)
+                                      limit, lang, languages=(language, fallback),
+                                      text_hits=text_hits)
+
+    def _gate(self, language: str) -> bool:
+        return language != "en" and self.embedder.english_only
 
     async def _search(
         self, conn: asyncpg.Connection, course_id: uuid.UUID, question: str,
         vec: np.ndarray | None, topic_id: uuid.UUID | None, mode: Mode, floor: float | None,
-        limit: int | None, lang: str,
+        limit: int | None, lang: str, *, languages: tuple[str, str] | None = None,
+        text_hits: list[chunks.Hit] | None = None,
     ) -> Retrieval:
-        language, fallback = await chunks.search_languages(conn, course_id, lang)
+        language, fallback = languages or await chunks.search_languages(conn, course_id, lang)
         found = await retrieval.retrieve(
             conn, course_id, question, vec, current_topic=topic_id, mode=mode,
             limit=limit or self.config.passages,
             floor=self.config.min_similarity if floor is None else floor,
             ef_search=self.config.ef_search, language=language, fallback=fallback,
-            lexical_gate=language != "en" and self.embedder.english_only,
+            lexical_gate=self._gate(language), text_hits=text_hits,
         )
         found.language = language
         found.query_vec = vec

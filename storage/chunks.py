@@ -10,7 +10,7 @@ BM25 over the postings and per-course statistics that migration 0100 keeps in st
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 import numpy as np
@@ -332,6 +332,19 @@ async def text_search(
         MAX_POSTINGS_PER_TERM, RESCORE, language,
     )
     return [_hit(r) for r in rows]
+
+
+async def with_similarities(conn: asyncpg.Connection, hits: list[Hit], query: np.ndarray
+                            ) -> list[Hit]:
+    """`hits` (found before the question was embedded) with their cosine similarity to
+    `query` filled in; a passage deleted meanwhile is dropped."""
+    rows = await conn.fetch(
+        "SELECT chunk_id, coalesce(1 - (embedding <=> $2), 0) AS similarity"
+        " FROM course_chunks WHERE chunk_id = ANY($1::text[])",
+        [h.chunk_id for h in hits], query,
+    )
+    sims = {r["chunk_id"]: float(r["similarity"]) for r in rows}
+    return [replace(h, similarity=sims[h.chunk_id]) for h in hits if h.chunk_id in sims]
 
 
 async def count(conn: asyncpg.Connection, course_id: uuid.UUID) -> tuple[int, int]:

@@ -10,6 +10,7 @@ import asyncpg
 from bench import rag_eval
 from content.importer import import_source
 from rag.service import RagService
+from storage.uow import Database
 
 # What learnbot reaches on the held-out questions today (0.755 and 0.925 at @1 and @3, first
 # sentence 0.736: bench/rag_eval.py), less a question's worth of slack for CPU-dependent float
@@ -52,3 +53,25 @@ async def test_extractive_citations_name_only_retrieved_passages(pool: asyncpg.P
             shown = {p.n for p in found.passages}
             assert ans.citations and set(ans.citations) <= shown, q.text
             assert len(ans.citations) <= 2 and len(ans.text) <= 4096
+
+
+async def test_the_bots_overlapped_search_finds_what_the_one_connection_search_finds(
+    pool: asyncpg.Pool, embedder
+) -> None:
+    """The bot runs BM25 while the question is embedded and fills in its passages'
+    similarities afterwards (RagService.retrieve on a pool); a tool holding one connection
+    runs the steps in turn. A learner gets the same passages, scores and floor either way."""
+    corpus = rag_eval.load_corpus("pg", rag_eval.PG_COURSE, rag_eval.PG_QUESTIONS)
+    report = await import_source(pool, corpus.src, embedder=embedder)
+    rag = RagService(embedder)
+    questions = [q.text for q in corpus.questions[::5]] + corpus.off_topic[:2]
+    for question in questions:
+        overlapped = await rag.retrieve(Database(pool), report.course_id, question)
+        async with pool.acquire() as conn:
+            in_turn = await rag.retrieve(conn, report.course_id, question)
+        assert [(p.hit.chunk_id, p.fts_rank, p.vector_rank) for p in overlapped.passages] \
+            == [(p.hit.chunk_id, p.fts_rank, p.vector_rank) for p in in_turn.passages], question
+        assert [round(p.score, 5) for p in overlapped.passages] \
+            == [round(p.score, 5) for p in in_turn.passages], question
+        assert overlapped.confident == in_turn.confident
+    assert pool.get_size() - pool.get_idle_size() == 0  # every connection went back
