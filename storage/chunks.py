@@ -306,18 +306,18 @@ async def text_search(
             ORDER BY sum(w.idf * p.impact) DESC, p.chunk_id
             LIMIT $9
         ), top AS MATERIALIZED (
-            SELECT t.chunk_id,
-                   sum(w.idf * t.tf * ($5::float8 + 1)
-                       / (t.tf + $5::float8 * (1 - $6::float8
-                                                + $6::float8 * t.doc_len / s.avg_len)))
-                       AS rank_score
-            FROM cand
-            CROSS JOIN w
-            JOIN course_terms t
-              ON t.course_id = $1 AND t.lexeme = w.lexeme AND t.chunk_id = cand.chunk_id
-            CROSS JOIN s
-            GROUP BY t.chunk_id
-            ORDER BY rank_score DESC, t.chunk_id
+            -- one primary-key probe per candidate and word: a common word's whole postings
+            -- list is never read to find the candidates' few
+            SELECT cand.chunk_id, r.rank_score
+            FROM cand CROSS JOIN s CROSS JOIN LATERAL (
+                SELECT sum(w.idf * t.tf * ($5::float8 + 1)
+                           / (t.tf + $5::float8 * (1 - $6::float8
+                                                    + $6::float8 * t.doc_len / s.avg_len)))
+                           AS rank_score
+                FROM w JOIN course_terms t
+                  ON t.course_id = $1 AND t.lexeme = w.lexeme AND t.chunk_id = cand.chunk_id
+            ) r
+            ORDER BY r.rank_score DESC, cand.chunk_id
             LIMIT $3
         )
         -- topics and similarity for the k winners only, not for every matching row
