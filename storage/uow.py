@@ -76,6 +76,25 @@ class Database:
             yield conn
 
 
+# asyncpg's isolation names, and the BEGIN asyncpg itself sends for each.
+_BEGIN = {
+    "read_committed": "BEGIN ISOLATION LEVEL READ COMMITTED",
+    "repeatable_read": "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    "serializable": "BEGIN ISOLATION LEVEL SERIALIZABLE",
+}
+
+
+async def _roll_back(conn: asyncpg.Connection) -> None:
+    """End a failed unit of work; when the connection itself broke, the pool's release
+    terminates it (nothing was committed either way)."""
+    if conn.is_closed() or not conn.is_in_transaction():
+        return
+    try:
+        await conn.execute("ROLLBACK")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        conn.terminate()
+
+
 class UpdateWork(Database):
     """The units of work of one Telegram update (see the module docstring)."""
 
@@ -87,14 +106,28 @@ class UpdateWork(Database):
 
     @asynccontextmanager
     async def tx(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
-        async with super().tx(isolation) as conn:
-            # A concurrent twin of this update blocks here on the primary key until the
-            # other commits, then finds it: effects can't happen twice.
-            if not self.recorded and not await updates.first_time(
-                    conn, self.bot_id, self.update_id):
-                raise AlreadyHandled(self.update_id)
-            yield conn
-        self.recorded = True
+        if self.recorded:  # a later unit of the same update: a plain transaction
+            async with super().tx(isolation) as conn:
+                yield conn
+            return
+        async with self.read() as conn:
+            # BEGIN and the update's record in one message, one round trip instead of two
+            # (asyncpg's `conn.transaction()` sends its BEGIN alone). Nothing inside a unit of
+            # work opens a savepoint (tests/storage/test_no_inner_transactions.py), so asyncpg
+            # needn't know; `conn.is_in_transaction()` (`pg.require_tx`) still sees it. A
+            # concurrent twin of this update blocks here on the primary key until the other
+            # commits, then finds it: effects can't happen twice.
+            record = updates.first_time_statement(self.bot_id, self.update_id)
+            try:
+                if not (await conn.execute(f"{_BEGIN[isolation]}; {record}")).endswith(" 1"):
+                    raise AlreadyHandled(self.update_id)
+                yield conn
+            except BaseException:
+                await _roll_back(conn)
+                raise
+            status = await conn.execute("COMMIT")
+        # (a transaction some statement aborted and the caller went on from answers "ROLLBACK")
+        self.recorded = status == "COMMIT"
 
     async def record(self) -> None:
         """For an update that changed nothing: remember it was handled (its reply went out)."""

@@ -69,3 +69,20 @@ async def test_update_without_effects_is_recorded_after_it_is_handled(
     work = UpdateWork(Database(pool), BOT, 9)
     await work.record()
     assert await UpdateWork(Database(pool), BOT, 9).seen()
+
+
+async def test_an_update_unit_is_a_transaction_at_its_isolation(pool: asyncpg.Pool) -> None:
+    """Its BEGIN goes out with the record (one message), not through asyncpg's
+    `transaction()`: still a transaction to `require_tx`, at the level asked for, and its
+    effects roll back with it."""
+    await pool.execute("CREATE TABLE effects (n int)")
+    work = UpdateWork(Database(pool), BOT, 11)
+    with pytest.raises(RuntimeError):
+        async with work.tx("serializable") as conn:
+            assert conn.is_in_transaction()
+            assert await conn.fetchval("SHOW transaction_isolation") == "serializable"
+            await conn.execute("INSERT INTO effects VALUES (1)")
+            raise RuntimeError
+    async with pool.acquire() as conn:  # given back clean
+        assert not conn.is_in_transaction()
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 0 and await _count(pool) == 0
