@@ -18,6 +18,7 @@ update whose effects did commit finds the record and is dropped.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
@@ -52,6 +53,7 @@ class Database:
                  acquire_timeout: float = ACQUIRE_TIMEOUT_SECONDS) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
+        self.records = Records(self)
 
     @property
     def base(self) -> Database:
@@ -74,6 +76,52 @@ class Database:
     async def tx(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
         async with self.read() as conn, conn.transaction(isolation=isolation):
             yield conn
+
+
+class Records:
+    """Group commit for the records of updates that changed nothing (/help, /progress):
+    each `add` returns once its record is committed, as a statement of its own did, but the
+    records that come in while one batch's INSERT is on its way go out together in the
+    next: one round trip for many updates instead of one each. Alone, an update waits for
+    just its own statement, as before.
+
+    A batch that fails fails every update in it (each then answers as for database
+    trouble, and stays unrecorded, so its redelivery is handled again)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._next: tuple[list[tuple[int, int]], asyncio.Future[None]] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def add(self, bot_id: int, update_id: int) -> None:
+        if self._next is None:
+            self._next = ([], asyncio.get_running_loop().create_future())
+        handled, done = self._next
+        handled.append((bot_id, update_id))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        await asyncio.shield(done)  # a cancelled waiter leaves the batch to the others
+
+    async def _flush(self) -> None:
+        try:
+            while self._next is not None:
+                (handled, done), self._next = self._next, None
+                try:
+                    async with self.db.read() as conn:
+                        await updates.record_many(conn, handled)
+                except asyncio.CancelledError:
+                    done.cancel()
+                    raise
+                except Exception as exc:  # handed to every waiter of the batch
+                    done.set_exception(exc)
+                    done.exception()  # retrieved: waiters that gave up don't log it again
+                else:
+                    done.set_result(None)
+        finally:
+            self._flusher = None
+            if self._next is not None:  # the loop is going away: nobody will flush these
+                self._next[1].cancel()
+                self._next = None
 
 
 # asyncpg's isolation names, and the BEGIN asyncpg itself sends for each.
@@ -100,6 +148,7 @@ class UpdateWork(Database):
 
     def __init__(self, db: Database, bot_id: int, update_id: int) -> None:
         super().__init__(db.pool, acquire_timeout=db.acquire_timeout)
+        self.records = db.records  # every update of the bot shares one group commit
         self.bot_id = bot_id
         self.update_id = update_id
         self.recorded = False
@@ -132,8 +181,7 @@ class UpdateWork(Database):
     async def record(self) -> None:
         """For an update that changed nothing: remember it was handled (its reply went out)."""
         if not self.recorded:
-            async with self.read() as conn:
-                await updates.first_time(conn, self.bot_id, self.update_id)
+            await self.records.add(self.bot_id, self.update_id)
             self.recorded = True
 
     async def arrive(self, telegram_id: int, **user: Any) -> tuple[bool, users.User | None]:

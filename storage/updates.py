@@ -17,6 +17,19 @@ async def first_time(conn: asyncpg.Connection, bot_id: int, update_id: int) -> b
     return bool(inserted)
 
 
+async def record_many(conn: asyncpg.Connection, handled: list[tuple[int, int]]) -> None:
+    """Record several (bot, update) pairs in one statement (repeats are no-ops): the updates
+    that changed nothing, batched by `storage.uow.Records`."""
+    await conn.execute(
+        """
+        INSERT INTO processed_updates (bot_id, update_id)
+        SELECT * FROM unnest($1::bigint[], $2::bigint[])
+        ON CONFLICT DO NOTHING
+        """,
+        [bot for bot, _ in handled], [update for _, update in handled],
+    )
+
+
 def first_time_statement(bot_id: int, update_id: int) -> str:
     """`first_time`'s INSERT as text, for a unit of work that sends it in one message with its
     BEGIN (`storage.uow.UpdateWork.tx`: a message with several statements takes no
