@@ -18,6 +18,7 @@ update whose effects did commit finds the record and is dropped.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
@@ -52,6 +53,7 @@ class Database:
                  acquire_timeout: float = ACQUIRE_TIMEOUT_SECONDS) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
+        self.records = Records(self)
 
     @property
     def base(self) -> Database:
@@ -76,31 +78,110 @@ class Database:
             yield conn
 
 
+class Records:
+    """Group commit for the records of updates that changed nothing (/help, /progress):
+    each `add` returns once its record is committed, as a statement of its own did, but the
+    records that come in while one batch's INSERT is on its way go out together in the
+    next: one round trip for many updates instead of one each. Alone, an update waits for
+    just its own statement, as before.
+
+    A batch that fails fails every update in it (each then answers as for database
+    trouble, and stays unrecorded, so its redelivery is handled again)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._next: tuple[list[tuple[int, int]], asyncio.Future[None]] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def add(self, bot_id: int, update_id: int) -> None:
+        if self._next is None:
+            self._next = ([], asyncio.get_running_loop().create_future())
+        handled, done = self._next
+        handled.append((bot_id, update_id))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        await asyncio.shield(done)  # a cancelled waiter leaves the batch to the others
+
+    async def _flush(self) -> None:
+        try:
+            while self._next is not None:
+                (handled, done), self._next = self._next, None
+                try:
+                    async with self.db.read() as conn:
+                        await updates.record_many(conn, handled)
+                except asyncio.CancelledError:
+                    done.cancel()
+                    raise
+                except Exception as exc:  # handed to every waiter of the batch
+                    done.set_exception(exc)
+                    done.exception()  # retrieved: waiters that gave up don't log it again
+                else:
+                    done.set_result(None)
+        finally:
+            self._flusher = None
+            if self._next is not None:  # the loop is going away: nobody will flush these
+                self._next[1].cancel()
+                self._next = None
+
+
+# asyncpg's isolation names, and the BEGIN asyncpg itself sends for each.
+_BEGIN = {
+    "read_committed": "BEGIN ISOLATION LEVEL READ COMMITTED",
+    "repeatable_read": "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    "serializable": "BEGIN ISOLATION LEVEL SERIALIZABLE",
+}
+
+
+async def _roll_back(conn: asyncpg.Connection) -> None:
+    """End a failed unit of work; when the connection itself broke, the pool's release
+    terminates it (nothing was committed either way)."""
+    if conn.is_closed() or not conn.is_in_transaction():
+        return
+    try:
+        await conn.execute("ROLLBACK")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        conn.terminate()
+
+
 class UpdateWork(Database):
     """The units of work of one Telegram update (see the module docstring)."""
 
     def __init__(self, db: Database, bot_id: int, update_id: int) -> None:
         super().__init__(db.pool, acquire_timeout=db.acquire_timeout)
+        self.records = db.records  # every update of the bot shares one group commit
         self.bot_id = bot_id
         self.update_id = update_id
         self.recorded = False
 
     @asynccontextmanager
     async def tx(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
-        async with super().tx(isolation) as conn:
-            # A concurrent twin of this update blocks here on the primary key until the
-            # other commits, then finds it: effects can't happen twice.
-            if not self.recorded and not await updates.first_time(
-                    conn, self.bot_id, self.update_id):
-                raise AlreadyHandled(self.update_id)
-            yield conn
-        self.recorded = True
+        if self.recorded:  # a later unit of the same update: a plain transaction
+            async with super().tx(isolation) as conn:
+                yield conn
+            return
+        async with self.read() as conn:
+            # BEGIN and the update's record in one message, one round trip instead of two
+            # (asyncpg's `conn.transaction()` sends its BEGIN alone). Nothing inside a unit of
+            # work opens a savepoint (tests/storage/test_no_inner_transactions.py), so asyncpg
+            # needn't know; `conn.is_in_transaction()` (`pg.require_tx`) still sees it. A
+            # concurrent twin of this update blocks here on the primary key until the other
+            # commits, then finds it: effects can't happen twice.
+            record = updates.first_time_statement(self.bot_id, self.update_id)
+            try:
+                if not (await conn.execute(f"{_BEGIN[isolation]}; {record}")).endswith(" 1"):
+                    raise AlreadyHandled(self.update_id)
+                yield conn
+            except BaseException:
+                await _roll_back(conn)
+                raise
+            status = await conn.execute("COMMIT")
+        # (a transaction some statement aborted and the caller went on from answers "ROLLBACK")
+        self.recorded = status == "COMMIT"
 
     async def record(self) -> None:
         """For an update that changed nothing: remember it was handled (its reply went out)."""
         if not self.recorded:
-            async with self.read() as conn:
-                await updates.first_time(conn, self.bot_id, self.update_id)
+            await self.records.add(self.bot_id, self.update_id)
             self.recorded = True
 
     async def arrive(self, telegram_id: int, **user: Any) -> tuple[bool, users.User | None]:

@@ -3,6 +3,8 @@ de-duplication record committing with its first effects."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -69,3 +71,46 @@ async def test_update_without_effects_is_recorded_after_it_is_handled(
     work = UpdateWork(Database(pool), BOT, 9)
     await work.record()
     assert await UpdateWork(Database(pool), BOT, 9).seen()
+
+
+async def test_an_update_unit_is_a_transaction_at_its_isolation(pool: asyncpg.Pool) -> None:
+    """Its BEGIN goes out with the record (one message), not through asyncpg's
+    `transaction()`: still a transaction to `require_tx`, at the level asked for, and its
+    effects roll back with it."""
+    await pool.execute("CREATE TABLE effects (n int)")
+    work = UpdateWork(Database(pool), BOT, 11)
+    with pytest.raises(RuntimeError):
+        async with work.tx("serializable") as conn:
+            assert conn.is_in_transaction()
+            assert await conn.fetchval("SHOW transaction_isolation") == "serializable"
+            await conn.execute("INSERT INTO effects VALUES (1)")
+            raise RuntimeError
+    async with pool.acquire() as conn:  # given back clean
+        assert not conn.is_in_transaction()
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 0 and await _count(pool) == 0
+
+
+async def test_updates_that_changed_nothing_are_recorded_together(pool: asyncpg.Pool) -> None:
+    """Records that come in together share one statement, and each `record()` returns only
+    once its own is committed."""
+    db = Database(pool)
+    works = [UpdateWork(db, BOT, n) for n in range(100, 140)]
+    await asyncio.gather(*(w.record() for w in works))
+    assert all(w.recorded for w in works) and await _count(pool) == 40
+    await UpdateWork(db, BOT, 100).record()  # a repeat is no error
+    assert await _count(pool) == 40
+
+
+async def test_a_failed_batch_of_records_fails_each_of_its_updates(pool: asyncpg.Pool) -> None:
+    db = Database(pool, acquire_timeout=0.2)
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        works = [UpdateWork(db, BOT, n) for n in (200, 201)]
+        results = await asyncio.gather(*(w.record() for w in works), return_exceptions=True)
+    finally:
+        for conn in held:
+            await pool.release(conn)
+    assert all(isinstance(r, DatabaseBusy) for r in results)
+    assert not any(w.recorded for w in works) and await _count(pool) == 0
+    await works[0].record()  # the next batch goes through
+    assert await _count(pool) == 1
