@@ -88,16 +88,25 @@ async def seed_enrolled(pool: asyncpg.Pool, course_id, n: int, base: int = ENROL
         )
 
 
+def daytime_zone(now: datetime) -> str:
+    """A time zone where `now` is around noon: tests that run on the real clock (worker
+    processes) seed their learners there, so quiet hours (22:00-07:00 local) never hold
+    their cards back, whenever the suite runs. (Etc/GMT's signs are inverted: UTC+5 is
+    Etc/GMT-5.)"""
+    offset = 12 - now.astimezone(UTC).hour  # -11 .. +12, all of them real zones
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
 async def seed_learners(pool: asyncpg.Pool, course_id, n: int, base: int = DUE_BASE,
-                        due: datetime = DUE_AT) -> None:
+                        due: datetime = DUE_AT, timezone: str = "UTC") -> None:
     async with pool.acquire() as conn:
         await conn.execute(
             """
-            WITH u AS (INSERT INTO users (telegram_id, display_name)
-                       SELECT $3 + g, 'L' || g FROM generate_series(1, $2) g RETURNING id)
+            WITH u AS (INSERT INTO users (telegram_id, display_name, timezone)
+                       SELECT $3 + g, 'L' || g, $5 FROM generate_series(1, $2) g RETURNING id)
             INSERT INTO course_users (user_id, course_id, next_due_at) SELECT id, $1, $4 FROM u
             """,
-            course_id, n, base, due,
+            course_id, n, base, due, timezone,
         )
 
 

@@ -13,7 +13,7 @@ from bot.app import make_bot
 from bot.config import load_settings
 from bot.workers.delivery import DeliveryWorker
 from bot.workers.sender import RateLimitedSender
-from tests.helpers import Clock, import_path, seed_learners, tiny_course
+from tests.helpers import Clock, daytime_zone, import_path, seed_learners, tiny_course
 from tests.support.botapi import BotAPIEmulator
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -171,7 +171,8 @@ async def test_two_workers_and_a_429_longer_than_the_visibility_timeout_send_eac
     visibility timeout is 5 s: worker B, polling all along, never retakes and resends them."""
     report = await import_path(pool, tiny_course(tmp_path / "c"))
     now = datetime.now(UTC)
-    await seed_learners(pool, report.course_id, 20, due=now - timedelta(minutes=5))
+    await seed_learners(pool, report.course_id, 20,
+                        due=now - timedelta(minutes=5), timezone=daytime_zone(now))
     async with BotAPIEmulator() as emu:
         emu.rate_limit(1, retry_after=7, methods={"sendMessage"})
         settings = load_settings(bot_token="123456:TEST", telegram_api_url=emu.url,

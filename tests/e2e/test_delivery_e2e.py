@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from tests.e2e.helpers import learnbot_env
-from tests.helpers import import_path, seed_learners, tiny_course
+from tests.helpers import daytime_zone, import_path, seed_learners, tiny_course
 from tests.support.botapi import BotAPIEmulator
 
 BASE = 8_000_000
@@ -26,7 +26,8 @@ async def test_four_workers_deliver_exactly_one_each(
 ) -> None:
     report = await import_path(pool, tiny_course(tmp_path / "c"))
     now = datetime.now(UTC)
-    await seed_learners(pool, report.course_id, 2000, base=BASE, due=now - timedelta(minutes=1))
+    await seed_learners(pool, report.course_id, 2000, base=BASE,
+                        due=now - timedelta(minutes=1), timezone=daytime_zone(now))
     env = learnbot_env(db_url, emu.url, tmp_path, delivery_rate_per_second="1000",
                        delivery_batch_size="100")
     workers = [await spawn(["deliver", "--once"], env) for _ in range(4)]
@@ -46,7 +47,8 @@ async def test_killed_worker_loses_nothing(
 ) -> None:
     report = await import_path(pool, tiny_course(tmp_path / "c"))
     now = datetime.now(UTC)
-    await seed_learners(pool, report.course_id, 300, base=BASE, due=now - timedelta(minutes=1))
+    await seed_learners(pool, report.course_id, 300, base=BASE,
+                        due=now - timedelta(minutes=1), timezone=daytime_zone(now))
     env = learnbot_env(db_url, emu.url, tmp_path, delivery_rate_per_second="40",
                        delivery_batch_size="200", delivery_concurrency="2",
                        delivery_visibility_timeout_seconds="5")

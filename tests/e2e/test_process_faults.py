@@ -30,7 +30,7 @@ from tests.e2e.helpers import (
     say,
     until,
 )
-from tests.helpers import DEMO, import_path, seed_enrolled, seed_learners, tiny_course
+from tests.helpers import DEMO, daytime_zone, import_path, seed_enrolled, seed_learners, tiny_course
 from tests.support.botapi import BotAPIEmulator
 
 LEARNER = 930001
@@ -126,10 +126,11 @@ async def test_postgres_restart_while_polling_and_delivering(
     report = await import_path(pool, tiny_course(tmp_path / "c"))
     now = datetime.now(UTC)
     base = 8_300_000
-    await seed_learners(pool, report.course_id, 30, base=base, due=now - timedelta(minutes=1))
+    await seed_learners(pool, report.course_id, 30, base=base,
+                        due=now - timedelta(minutes=1), timezone=daytime_zone(now))
     # a second group falls due while the database is down
     await seed_learners(pool, report.course_id, 30, base=base + 100,
-                        due=now + timedelta(seconds=25))
+                        due=now + timedelta(seconds=25), timezone=daytime_zone(now))
     await pool.expire_connections()
     bot = await spawn(["run"], learnbot_env(db_url, emu.url, tmp_path,
                                             delivery_rate_per_second="100"))

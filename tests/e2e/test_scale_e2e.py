@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from tests.e2e.helpers import learnbot_env
-from tests.helpers import import_path, max_in_one_second, seed_learners, tiny_course
+from tests.helpers import daytime_zone, import_path, max_in_one_second, seed_learners, tiny_course
 from tests.support.botapi import BotAPIEmulator
 from tests.support.redis_server import free_port
 
@@ -37,7 +37,7 @@ async def test_four_deliver_processes_keep_one_budget_and_one_429_pause(
     report = await import_path(pool, tiny_course(tmp_path / "c"))
     now = datetime.now(UTC)
     await seed_learners(pool, report.course_id, LEARNERS, base=BASE,
-                        due=now - timedelta(minutes=1))
+                        due=now - timedelta(minutes=1), timezone=daytime_zone(now))
     env = learnbot_env(db_url, emu.url, tmp_path, redis_url=redis_url,
                        redis_key_prefix=redis_prefix, delivery_rate_per_second=str(RATE))
     workers = [await spawn(["deliver", "--once"], env) for _ in range(4)]
