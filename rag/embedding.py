@@ -5,6 +5,15 @@ first encode (or `load()`, which `learnbot run` calls in the background at start
 in a worker thread under a lock: the loop keeps serving updates while a batch is encoded, and
 two encodes never fight over the CPU cores. Query embeddings are cached (LRU): learners ask the
 same suggested questions again and again.
+
+A question is encoded on one thread. One short sequence gains little from a second thread
+(6 against 10 ms on an idle 2-core machine), and when anything else is running — PostgreSQL,
+the event loop, another process — torch's team of threads waits for its slowest member: with
+one other busy process on a 2-core machine, two threads took 55-140 ms p50 and 360-520 ms p95
+per question, one thread 11-27 ms and 12-40 ms (`bench/rag.py` prints the embed figures).
+Documents (imports) keep torch's default, every core, in batches of `batch_size` (16): a
+question asked during an import goes before the import's next batch, so it waits for one
+batch at most, never for the whole import.
 """
 
 from __future__ import annotations
@@ -13,7 +22,8 @@ import asyncio
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -37,14 +47,19 @@ def resolve_model(name: str) -> str:
 
 
 class Embedder:
-    def __init__(self, model_name: str = DEFAULT_MODEL, *, batch_size: int = 64,
+    def __init__(self, model_name: str = DEFAULT_MODEL, *, batch_size: int = 16,
                  cache_size: int = 2048) -> None:
         self.model_name = model_name
         self.batch_size = batch_size
         self.cache_size = cache_size
         self._model: Any = None
         self._load_lock = threading.Lock()
-        self._encode_lock = threading.Lock()
+        # One encode at a time (two would fight over the cores); questions go first.
+        self._turns = threading.Condition()
+        self._encoding = False
+        self._questions_waiting = 0
+        self._torch: Any = None
+        self._default_threads = 1
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_hits = 0
 
@@ -69,6 +84,7 @@ class Embedder:
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             try:
+                import torch
                 import transformers
                 from sentence_transformers import SentenceTransformer
 
@@ -86,16 +102,40 @@ class Embedder:
                     f"EMBEDDING_MODEL {self.model_name!r} makes {dims}-d vectors; "
                     f"the database stores {DIMENSIONS}-d"
                 )
+            self._torch = torch
+            self._default_threads = torch.get_num_threads()
             self._model = model
 
-    def encode(self, texts: Sequence[str],
-               progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Blocking: unit-length float32 vectors, one row per text, in batches."""
+    @contextmanager
+    def _turn(self, question: bool) -> Iterator[None]:
+        """The model to this thread alone; a waiting question goes before any document batch."""
+        with self._turns:
+            self._questions_waiting += question
+            try:
+                while self._encoding or (not question and self._questions_waiting):
+                    self._turns.wait()
+            finally:
+                self._questions_waiting -= question
+            self._encoding = True
+        try:
+            yield
+        finally:
+            with self._turns:
+                self._encoding = False
+                self._turns.notify_all()
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None,
+               *, question: bool = False) -> np.ndarray:
+        """Blocking: unit-length float32 vectors, one row per text, in batches. A `question`'s
+        texts (what a learner is waiting for) are encoded on one thread, ahead of documents."""
         self.load()
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        threads = 1 if question else self._default_threads
         for start in range(0, len(texts), self.batch_size):
             batch = list(texts[start:start + self.batch_size])
-            with self._encode_lock:
+            with self._turn(question):
+                if self._torch.get_num_threads() != threads:  # process-wide: set in our turn
+                    self._torch.set_num_threads(threads)
                 out[start:start + len(batch)] = self._model.encode(
                     batch, batch_size=self.batch_size, normalize_embeddings=True,
                     convert_to_numpy=True, show_progress_bar=False,
@@ -123,15 +163,18 @@ class Embedder:
             self._cache.move_to_end(key)
             self.cache_hits += 1
             return hit
-        vec = (await asyncio.to_thread(self.encode, [text]))[0]
+        vec = (await asyncio.to_thread(self.encode, [text], None, question=True))[0]
         self._cache[key] = vec
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return vec
 
     async def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
-        """For scoring an extractive answer's candidate sentences (not cached)."""
-        return await self.embed_documents(texts)
+        """For scoring an extractive answer's candidate sentences (not cached): part of
+        answering a question, so encoded as one."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return await asyncio.to_thread(self.encode, texts, None, question=True)
 
 
 _instances: dict[str, Embedder] = {}

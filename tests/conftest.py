@@ -124,10 +124,10 @@ def _encode_each_text_once(emb) -> None:
     encode = emb.encode
     memo: dict[str, np.ndarray] = {}
 
-    def encode_once(texts, progress=None):
+    def encode_once(texts, progress=None, *, question=False):
         missing = [t for t in dict.fromkeys(texts) if t not in memo]
         if missing:
-            memo.update(zip(missing, encode(missing), strict=True))
+            memo.update(zip(missing, encode(missing, question=question), strict=True))
         if progress is not None:
             for start in range(0, len(texts), emb.batch_size):
                 progress(len(texts[start:start + emb.batch_size]))
