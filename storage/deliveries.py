@@ -47,21 +47,28 @@ def next_due_after_days_sql(tz: str, hour: str, now: str, extra_days: str) -> st
 # rule; the bot always passes false.
 _CLAIM_SQL = f"""
 WITH due AS (
-    SELECT cu.id, s.ctid AS row_at, cu.ctid AS cu_at, cu.user_id, cu.course_id,
-           cu.last_priority, cu.last_taken_on, cu.created_at, u.timezone, u.delivery_hour,
-           u.last_active_at
-    FROM course_user_schedule s
-    JOIN course_users cu ON cu.id = s.course_user_id
-    JOIN users u ON u.id = cu.user_id
-    WHERE s.next_due_at <= $1 AND NOT s.paused
-      -- what the schedule's triggers guarantee, checked again on the row at hand
-      AND cu.completed_at IS NULL AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL
-      AND cu.left_at IS NULL
-      AND u.is_reachable AND NOT u.paused AND u.telegram_id IS NOT NULL
-    ORDER BY s.next_due_at
+    -- the queue's rows are locked as they are read, before any join: the rows another
+    -- claimer holds (a whole batch each) are stepped over in the index, not looked up; the
+    -- lateral join keeps the queue's order (a nested loop, the only plan it has)
+    SELECT c.*, s.row_at
+    FROM (SELECT s.course_user_id, s.ctid AS row_at
+          FROM course_user_schedule s
+          WHERE s.next_due_at <= $1 AND NOT s.paused
+          ORDER BY s.next_due_at
+          FOR UPDATE SKIP LOCKED) s
+    CROSS JOIN LATERAL (
+        SELECT cu.id, cu.ctid AS cu_at, cu.user_id, cu.course_id, cu.last_priority,
+               cu.last_taken_on, cu.created_at, u.timezone, u.delivery_hour, u.last_active_at
+        FROM course_users cu JOIN users u ON u.id = cu.user_id
+        WHERE cu.id = s.course_user_id
+          -- what the schedule's triggers guarantee, checked again on the row at hand
+          AND cu.completed_at IS NULL AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL
+          AND cu.left_at IS NULL
+          AND u.is_reachable AND NOT u.paused AND u.telegram_id IS NOT NULL
+        -- the course-user too: a learner in the middle of /today or Done is skipped
+        FOR UPDATE OF cu SKIP LOCKED
+    ) c
     LIMIT $2
-    -- the course-user too: a learner in the middle of /today or Done is skipped, as before
-    FOR UPDATE OF s, cu SKIP LOCKED
 ), st AS (
     SELECT d.*, o.journey_id, o.priority, o.is_new, e.engaged, x.unopened,
            {quiet_sql("d.timezone", "d.delivery_hour", "$1")} AS quiet
