@@ -68,9 +68,11 @@ async def seed(pool, n: int, due: datetime = NOW - timedelta(minutes=1),
                 """
                 WITH u AS (INSERT INTO users (telegram_id, timezone)
                            SELECT 10000000 + g, ($5::text[])[1 + g % cardinality($5::text[])]
-                           FROM generate_series($2::int, $2 + $3 - 1) g RETURNING id)
-                INSERT INTO course_users (user_id, course_id, next_due_at)
-                SELECT id, $1, $4 FROM u
+                           FROM generate_series($2::int, $2 + $3 - 1) g RETURNING id),
+                     cu AS (INSERT INTO course_users (user_id, course_id) SELECT id, $1 FROM u
+                            RETURNING id)
+                INSERT INTO course_user_schedule (course_user_id, next_due_at)
+                SELECT id, $4 FROM cu
                 """,
                 course_id, start, count, due,
                 zones or ["UTC", "Europe/Berlin", "Asia/Tokyo", "America/Chicago"],

@@ -87,7 +87,8 @@ async def finish_course_if_complete(
               AND (SELECT ok FROM done)
             RETURNING id
         ), cu AS (
-            UPDATE course_users SET completed_at = coalesce(completed_at, $3), next_due_at = NULL
+            -- the schedule goes with it (0290's trigger)
+            UPDATE course_users SET completed_at = coalesce(completed_at, $3)
             WHERE user_id = $1 AND course_id = $2 AND (SELECT ok FROM done)
         )
         SELECT count(*) > 0 FROM e

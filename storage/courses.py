@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from content.course_format import CourseSource
-from storage.users import next_due_sql
+from storage.users import back_columns, schedule_back_sql
 
 
 @dataclass
@@ -157,16 +157,18 @@ async def import_course(conn: asyncpg.Connection, src: CourseSource, *,
     await conn.execute(
         f"""
         WITH back AS (
-            UPDATE course_users cu SET completed_at = NULL,
-                next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", _NOW)}
+            UPDATE course_users cu SET completed_at = NULL
             FROM users u
             WHERE cu.course_id = $1 AND u.id = cu.user_id
-              AND (cu.completed_at IS NOT NULL OR cu.next_due_at IS NULL)
+              AND (cu.completed_at IS NOT NULL
+                   OR NOT EXISTS (SELECT 1 FROM course_user_schedule s
+                                  WHERE s.course_user_id = cu.id))
               AND cu.left_at IS NULL AND cu.lapsed_at IS NULL
               AND EXISTS (SELECT 1 FROM journeys j WHERE j.course_id = cu.course_id
                           AND j.is_active
                           AND j.priority > coalesce(cu.last_priority, -2147483648))
-            RETURNING cu.user_id
+            RETURNING {back_columns(_NOW)}
+        ), sched AS ({schedule_back_sql("back")}
         )
         UPDATE enrollments e SET status = 'active', completed_at = NULL
         FROM back WHERE e.user_id = back.user_id AND e.course_id = $1

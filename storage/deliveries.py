@@ -47,15 +47,28 @@ def next_due_after_days_sql(tz: str, hour: str, now: str, extra_days: str) -> st
 # rule; the bot always passes false.
 _CLAIM_SQL = f"""
 WITH due AS (
-    SELECT cu.id, cu.ctid AS row_at, cu.user_id, cu.course_id, cu.last_priority,
-           cu.last_taken_on, cu.created_at, u.timezone, u.delivery_hour, u.last_active_at
-    FROM course_users cu JOIN users u ON u.id = cu.user_id
-    WHERE cu.next_due_at <= $1 AND cu.completed_at IS NULL
-      AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL AND cu.left_at IS NULL
-      AND u.is_reachable AND NOT u.paused AND u.telegram_id IS NOT NULL
-    ORDER BY cu.next_due_at
+    -- the queue's rows are locked as they are read, before any join: the rows another
+    -- claimer holds (a whole batch each) are stepped over in the index, not looked up; the
+    -- lateral join keeps the queue's order (a nested loop, the only plan it has)
+    SELECT c.*, s.row_at
+    FROM (SELECT s.course_user_id, s.ctid AS row_at
+          FROM course_user_schedule s
+          WHERE s.next_due_at <= $1 AND NOT s.paused
+          ORDER BY s.next_due_at
+          FOR UPDATE SKIP LOCKED) s
+    CROSS JOIN LATERAL (
+        SELECT cu.id, cu.ctid AS cu_at, cu.user_id, cu.course_id, cu.last_priority,
+               cu.last_taken_on, cu.created_at, u.timezone, u.delivery_hour, u.last_active_at
+        FROM course_users cu JOIN users u ON u.id = cu.user_id
+        WHERE cu.id = s.course_user_id
+          -- what the schedule's triggers guarantee, checked again on the row at hand
+          AND cu.completed_at IS NULL AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL
+          AND cu.left_at IS NULL
+          AND u.is_reachable AND NOT u.paused AND u.telegram_id IS NOT NULL
+        -- the course-user too: a learner in the middle of /today or Done is skipped
+        FOR UPDATE OF cu SKIP LOCKED
+    ) c
     LIMIT $2
-    FOR UPDATE OF cu SKIP LOCKED
 ), st AS (
     SELECT d.*, o.journey_id, o.priority, o.is_new, e.engaged, x.unopened,
            {quiet_sql("d.timezone", "d.delivery_hour", "$1")} AS quiet
@@ -88,24 +101,33 @@ WITH due AS (
     FROM plan p WHERE p.kind IS NOT NULL
     ON CONFLICT (course_user_id, local_date) DO NOTHING
     RETURNING id, course_user_id, kind
+), res AS (
+    SELECT p.row_at, p.cu_at, p.timezone, p.delivery_hour, p.unopened, p.is_new, p.priority,
+           ins.kind AS ins_kind, ins.id IS NOT NULL AS inserted
+    FROM plan p LEFT JOIN ins ON ins.course_user_id = p.id
 ), upd AS (
+    -- the claim's one write to every claimed learner: a narrow row, two small indexes
+    UPDATE course_user_schedule s SET next_due_at = CASE
+            WHEN res.inserted AND res.unopened + 1 >= {BACKOFF_WEEKLY}
+                THEN {next_due_after_days_sql("res.timezone", "res.delivery_hour", "$1", "6")}
+            WHEN res.inserted AND res.unopened + 1 >= {BACKOFF_EVERY_OTHER_DAY}
+                THEN {next_due_after_days_sql("res.timezone", "res.delivery_hour", "$1", "1")}
+            ELSE {next_due_sql("res.timezone", "res.delivery_hour", "$1")} END
+    FROM res
+    -- by the row's address (a TID scan): `due` holds the row's lock, so it can't have moved.
+    -- The list of addresses, not only the join, so that the planner never scans the whole
+    -- (narrow, cheap-looking) table to hash-join a thousand rows.
+    WHERE s.ctid = ANY (ARRAY(SELECT row_at FROM res)) AND s.ctid = res.row_at
+      AND res.ins_kind IS DISTINCT FROM 'farewell'
+), lapse AS (
+    -- the farewell ends the schedule (the trigger on lapsed_at deletes the row)
     UPDATE course_users cu SET
-        lapsed_at = CASE WHEN x.ins_kind = 'farewell' THEN $1 ELSE cu.lapsed_at END,
-        next_due_at = CASE
-            WHEN x.ins_kind = 'farewell' THEN NULL
-            WHEN x.inserted AND x.unopened + 1 >= {BACKOFF_WEEKLY}
-                THEN {next_due_after_days_sql("x.timezone", "x.delivery_hour", "$1", "6")}
-            WHEN x.inserted AND x.unopened + 1 >= {BACKOFF_EVERY_OTHER_DAY}
-                THEN {next_due_after_days_sql("x.timezone", "x.delivery_hour", "$1", "1")}
-            ELSE {next_due_sql("x.timezone", "x.delivery_hour", "$1")} END,
-        last_priority = CASE WHEN $5 AND x.inserted AND x.is_new THEN x.priority
+        lapsed_at = CASE WHEN res.ins_kind = 'farewell' THEN $1 ELSE cu.lapsed_at END,
+        last_priority = CASE WHEN $5 AND res.inserted AND res.is_new THEN res.priority
                              ELSE cu.last_priority END
-    FROM (SELECT p.row_at, p.timezone, p.delivery_hour, p.unopened, p.is_new, p.priority,
-                 ins.kind AS ins_kind, ins.id IS NOT NULL AS inserted
-          FROM plan p LEFT JOIN ins ON ins.course_user_id = p.id) x
-    -- by the row's address (a TID scan): `due` holds the row's lock, so it can't have moved,
-    -- and the planner never scans the whole table to hash-join a thousand rows
-    WHERE cu.ctid = x.row_at
+    FROM res
+    WHERE cu.ctid = res.cu_at
+      AND (res.ins_kind = 'farewell' OR ($5 AND res.inserted AND res.is_new))
 )
 SELECT id FROM ins
 """

@@ -143,7 +143,8 @@ async def mark_done(
         jv.course_id, jv.priority, user_id,
     )
     due = await conn.fetchval(
-        "SELECT next_due_at FROM course_users WHERE id = $1", jv.course_user_id
+        "SELECT next_due_at FROM course_user_schedule WHERE course_user_id = $1",
+        jv.course_user_id,
     )
     still_open = tuple(await open_journeys(conn, jv.course_user_id))
     missing: tuple[OpenJourney, ...] = ()

@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from storage.pg import require_tx
-from storage.users import next_due_sql
+from storage.users import back_columns, next_due_sql, schedule_back_sql
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,17 @@ async def enroll(
     )
     row = await conn.fetchrow(
         f"""
-        INSERT INTO course_users (user_id, course_id, next_due_at, created_at)
-        SELECT u.id, $2, {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")},
-               $3
-        FROM users u WHERE u.id = $1
-        ON CONFLICT (course_id, user_id) DO NOTHING
-        RETURNING id
+        WITH new AS (
+            INSERT INTO course_users (user_id, course_id, created_at)
+            SELECT u.id, $2, $3 FROM users u WHERE u.id = $1
+            ON CONFLICT (course_id, user_id) DO NOTHING
+            RETURNING id, user_id
+        ), sched AS (
+            INSERT INTO course_user_schedule (course_user_id, next_due_at)
+            SELECT new.id, {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")}
+            FROM new JOIN users u ON u.id = new.user_id
+        )
+        SELECT id FROM new
         """,
         user_id, course_id, now,
     )
@@ -49,12 +54,15 @@ async def enroll(
         return Enrollment(row["id"], True)
     back = await conn.fetchval(
         f"""
-        UPDATE course_users cu SET left_at = NULL, lapsed_at = NULL,
-            next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$3::timestamptz")}
-        FROM users u
-        WHERE cu.user_id = $1 AND cu.course_id = $2 AND u.id = cu.user_id
-          AND cu.left_at IS NOT NULL
-        RETURNING cu.id
+        WITH back AS (
+            UPDATE course_users cu SET left_at = NULL, lapsed_at = NULL
+            FROM users u
+            WHERE cu.user_id = $1 AND cu.course_id = $2 AND u.id = cu.user_id
+              AND cu.left_at IS NOT NULL
+            RETURNING {back_columns("$3::timestamptz")}
+        ), sched AS ({schedule_back_sql("back")}
+        )
+        SELECT id FROM back
         """,
         user_id, course_id, now,
     )
@@ -84,9 +92,10 @@ async def course_users_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[
         """
         SELECT cu.id, cu.course_id, c.slug,
                course_title(c.id, (SELECT locale FROM users WHERE id = $1)) AS title,
-               cu.completed_at, cu.next_due_at,
+               cu.completed_at, s.next_due_at,
                cu.paused_at, cu.lapsed_at
         FROM course_users cu JOIN courses c ON c.id = cu.course_id
+        LEFT JOIN course_user_schedule s ON s.course_user_id = cu.id
         WHERE cu.user_id = $1 AND cu.left_at IS NULL ORDER BY cu.created_at
         """,
         user_id,
@@ -99,7 +108,7 @@ async def leave(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: uuid.UU
     """Leave a course: no more cards; progress is kept for a later re-enroll."""
     return bool(await conn.fetchval(
         """
-        UPDATE course_users SET left_at = $3, next_due_at = NULL
+        UPDATE course_users SET left_at = $3  -- its schedule goes (0290's trigger)
         WHERE user_id = $1 AND course_id = $2 AND left_at IS NULL
         RETURNING true
         """,

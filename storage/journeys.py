@@ -283,7 +283,9 @@ async def next_steps_of_user(conn: asyncpg.Connection, user_id: uuid.UUID
 
 
 _LOCKED_COLUMNS = f"""
-    cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on, cu.next_due_at,
+    cu.id, cu.user_id, cu.course_id, cu.last_priority, cu.last_taken_on,
+    (SELECT s.next_due_at FROM course_user_schedule s WHERE s.course_user_id = cu.id)
+        AS next_due_at,
     u.timezone,
     CASE WHEN $2::timestamptz IS NOT NULL THEN
         (SELECT d.id FROM journey_deliveries d WHERE d.course_user_id = cu.id

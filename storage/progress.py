@@ -52,7 +52,7 @@ async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseP
         f"""
         SELECT cu.course_id, c.slug,
                course_title(c.id, (SELECT locale FROM users WHERE id = $1)) AS course_title,
-               cu.completed_at, cu.next_due_at,
+               cu.completed_at, s.next_due_at,
                t.module_no, max(coalesce(tt.module_title, t.module_title)) AS module_title,
                count(*) AS total,
                count(*) FILTER (WHERE tp.is_completed) AS done,
@@ -67,6 +67,7 @@ async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseP
                max(mp.cooldown_until) AS cooldown_until
         FROM course_users cu
         JOIN courses c ON c.id = cu.course_id
+        LEFT JOIN course_user_schedule s ON s.course_user_id = cu.id
         JOIN topics t ON t.course_id = cu.course_id AND t.archived_at IS NULL
         -- module titles in the learner's language where the course has them
         LEFT JOIN topic_translations tt ON tt.topic_id = t.id
@@ -75,7 +76,7 @@ async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseP
         LEFT JOIN module_progress mp ON mp.user_id = cu.user_id AND mp.course_id = cu.course_id
                                     AND mp.module_no = t.module_no
         WHERE cu.user_id = $1 AND cu.left_at IS NULL
-        GROUP BY cu.course_id, c.id, c.slug, cu.completed_at, cu.next_due_at, cu.created_at,
+        GROUP BY cu.course_id, c.id, c.slug, cu.completed_at, s.next_due_at, cu.created_at,
                  t.module_no
         ORDER BY cu.created_at, t.module_no
         """,

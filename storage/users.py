@@ -138,12 +138,12 @@ async def arrive(
         ), me AS (
             SELECT * FROM up UNION ALL SELECT * FROM cur WHERE NOT (SELECT seen FROM dup)
         ), back AS (
-            UPDATE course_users cu SET lapsed_at = NULL,
-                next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$7::timestamptz")}
+            UPDATE course_users cu SET lapsed_at = NULL
             FROM users u
             WHERE $7::timestamptz IS NOT NULL AND cu.user_id = (SELECT id FROM me)
               AND u.id = cu.user_id AND cu.lapsed_at IS NOT NULL
-            RETURNING cu.user_id, cu.course_id
+            RETURNING {back_columns("$7::timestamptz")}
+        ), sched AS ({schedule_back_sql("back")}
         ), ev AS (
             INSERT INTO learner_activity_events (user_id, course_id, event_type, created_at)
             SELECT user_id, course_id, 'course.welcome_back', $7::timestamptz FROM back
@@ -172,11 +172,11 @@ async def welcome_back(conn: asyncpg.Connection, user_id: uuid.UUID, now: dateti
     return len(await conn.fetch(
         f"""
         WITH back AS (
-            UPDATE course_users cu SET lapsed_at = NULL,
-                next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$2::timestamptz")}
+            UPDATE course_users cu SET lapsed_at = NULL
             FROM users u
             WHERE cu.user_id = $1 AND u.id = cu.user_id AND cu.lapsed_at IS NOT NULL
-            RETURNING cu.id, cu.course_id
+            RETURNING {back_columns("$2::timestamptz")}
+        ), sched AS ({schedule_back_sql("back")}
         ), ev AS (
             INSERT INTO learner_activity_events (user_id, course_id, event_type, created_at)
             SELECT $1, course_id, 'course.welcome_back', $2 FROM back
@@ -219,6 +219,33 @@ def next_due_sql(tz: str, hour: str, now: str) -> str:
     return NEXT_DUE_SQL.replace("$now", now).format(tz=tz, hour=hour)
 
 
+# Scheduling a course-user (migration 0290): its row in `course_user_schedule`, inserted or
+# moved. A new row says whether the course is paused (the schedule's trigger checks it); an
+# existing one already does.
+ON_CONFLICT_RESCHEDULE = (
+    "ON CONFLICT (course_user_id) DO UPDATE SET next_due_at = EXCLUDED.next_due_at")
+
+# What an `UPDATE course_users cu ... FROM users u` that brings a course-user back returns,
+# for `schedule_back_sql` to schedule it at the learner's next delivery hour after `{now}`.
+BACK_COLUMNS = """cu.id, cu.user_id, cu.course_id, cu.paused_at IS NOT NULL AS paused,
+               cu.completed_at IS NULL AND cu.left_at IS NULL AND cu.lapsed_at IS NULL
+                   AS schedulable,
+               {due} AS due"""
+
+
+def back_columns(now: str) -> str:
+    return BACK_COLUMNS.format(due=next_due_sql("u.timezone", "u.delivery_hour", now))
+
+
+def schedule_back_sql(back: str) -> str:
+    """Schedule the course-users the CTE `back` (returning `back_columns`) brought back: only
+    those still in their course (a completed or left one has no schedule)."""
+    return f"""
+        INSERT INTO course_user_schedule (course_user_id, next_due_at, paused)
+        SELECT id, due, paused FROM {back} WHERE schedulable
+        {ON_CONFLICT_RESCHEDULE}"""
+
+
 async def is_time_zone(conn: asyncpg.Connection, name: str) -> bool:
     """Whether PostgreSQL can compute local times in `name` (see migration 0150)."""
     return bool(await conn.fetchval("SELECT is_time_zone($1)", name))
@@ -254,12 +281,14 @@ async def _reschedule(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetim
     # (course_user, local_date) stops a second one whatever the new zone says.
     await conn.execute(
         f"""
-        UPDATE course_users cu
-        SET next_due_at = {next_due_sql("u.timezone", "u.delivery_hour", "$2::timestamptz")}
-        FROM users u
-        WHERE u.id = cu.user_id AND cu.user_id = $1 AND cu.completed_at IS NULL
+        INSERT INTO course_user_schedule (course_user_id, next_due_at, paused)
+        SELECT cu.id, {next_due_sql("u.timezone", "u.delivery_hour", "$2::timestamptz")},
+               cu.paused_at IS NOT NULL
+        FROM course_users cu JOIN users u ON u.id = cu.user_id
+        WHERE cu.user_id = $1 AND cu.completed_at IS NULL
           AND cu.left_at IS NULL AND cu.lapsed_at IS NULL
           AND ($3::uuid IS NULL OR cu.course_id = $3)
+        {ON_CONFLICT_RESCHEDULE}
         """,
         user_id,
         now,

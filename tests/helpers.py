@@ -103,8 +103,11 @@ async def seed_learners(pool: asyncpg.Pool, course_id, n: int, base: int = DUE_B
         await conn.execute(
             """
             WITH u AS (INSERT INTO users (telegram_id, display_name, timezone)
-                       SELECT $3 + g, 'L' || g, $5 FROM generate_series(1, $2) g RETURNING id)
-            INSERT INTO course_users (user_id, course_id, next_due_at) SELECT id, $1, $4 FROM u
+                       SELECT $3 + g, 'L' || g, $5 FROM generate_series(1, $2) g RETURNING id),
+                 cu AS (INSERT INTO course_users (user_id, course_id) SELECT id, $1 FROM u
+                        RETURNING id)
+            INSERT INTO course_user_schedule (course_user_id, next_due_at)
+            SELECT id, $4 FROM cu
             """,
             course_id, n, base, due, timezone,
         )

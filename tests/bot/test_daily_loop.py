@@ -252,7 +252,8 @@ async def test_pause_leave_and_course_pick(harness: Harness, tmp_path: Path) -> 
     async with h.pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT left_at, next_due_at FROM course_users cu JOIN courses c "
-            "ON c.id = cu.course_id WHERE c.slug = 'beta'")
+            "ON c.id = cu.course_id LEFT JOIN course_user_schedule s "
+            "ON s.course_user_id = cu.id WHERE c.slug = 'beta'")
     assert row["left_at"] is None and row["next_due_at"] is not None
 
 
@@ -342,7 +343,9 @@ async def test_reimport_pushes_new_journeys_to_finishers(
     h.clock.now += timedelta(hours=3)
     await import_path(h.pool, root, now=h.clock.now)
     async with h.pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT completed_at, next_due_at FROM course_users")
+        row = await conn.fetchrow(
+            "SELECT completed_at, next_due_at FROM course_users cu "
+            "LEFT JOIN course_user_schedule s ON s.course_user_id = cu.id")
     assert row["completed_at"] is None
     assert row["next_due_at"] == (h.clock.now + timedelta(days=1)).replace(hour=8, minute=0)
     card = await next_day(h, worker, hours=21)
@@ -404,7 +407,9 @@ async def test_farewell_then_welcome_back_where_they_left_off(
     h.clock.now = h.clock.now.replace(hour=15)
     await h.say(ADA, "/help")  # any message
     async with h.pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT lapsed_at, next_due_at FROM course_users")
+        row = await conn.fetchrow(
+            "SELECT lapsed_at, next_due_at FROM course_users cu "
+            "LEFT JOIN course_user_schedule s ON s.course_user_id = cu.id")
     assert row["lapsed_at"] is None
     assert row["next_due_at"] == (h.clock.now + timedelta(days=1)).replace(hour=8, minute=0)
     card = await next_day(h, worker, hours=18)

@@ -207,9 +207,10 @@ class Simulation:
 
 _NEXT_WAKE_SQL = """
 SELECT least(
-    (SELECT min(cu.next_due_at) FROM course_users cu JOIN users u ON u.id = cu.user_id
-     WHERE cu.completed_at IS NULL AND cu.lapsed_at IS NULL AND cu.paused_at IS NULL
-       AND cu.left_at IS NULL AND u.is_reachable AND NOT u.paused),
+    (SELECT min(s.next_due_at) FROM course_user_schedule s
+     JOIN course_users cu ON cu.id = s.course_user_id JOIN users u ON u.id = cu.user_id
+     WHERE NOT s.paused AND cu.completed_at IS NULL AND cu.lapsed_at IS NULL
+       AND cu.paused_at IS NULL AND cu.left_at IS NULL AND u.is_reachable AND NOT u.paused),
     (SELECT min(visible_at) FROM journey_deliveries WHERE status = 'claimed'),
     (SELECT min(greatest(cooldown_until, retake_nudge_retry_at)) FROM module_progress
      WHERE NOT quiz_passed

@@ -44,8 +44,11 @@ async def seed_due(pool: asyncpg.Pool, n: int) -> None:
         await conn.execute(
             """
             WITH u AS (INSERT INTO users (telegram_id, display_name)
-                       SELECT $3 + g, 'D' || g FROM generate_series(1, $2) g RETURNING id)
-            INSERT INTO course_users (user_id, course_id, next_due_at) SELECT id, $1, $4 FROM u
+                       SELECT $3 + g, 'D' || g FROM generate_series(1, $2) g RETURNING id),
+                 cu AS (INSERT INTO course_users (user_id, course_id) SELECT id, $1 FROM u
+                        RETURNING id)
+            INSERT INTO course_user_schedule (course_user_id, next_due_at)
+            SELECT id, $4 FROM cu
             """,
             course, n, DUE_BASE, NOW - timedelta(minutes=5),
         )

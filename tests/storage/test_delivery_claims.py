@@ -11,8 +11,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import pytest
 
-from storage import deliveries, enrollments, journeys, pg
+from storage import deliveries, enrollments, journeys, pg, users
 from storage.day import open_delivery, today
 from storage.done import mark_done
 from tests import factories as f
@@ -146,6 +147,66 @@ async def test_finishing_the_course_stops_deliveries(pool: asyncpg.Pool, tmp_pat
         )
 
 
+async def _claimed(conn, now: datetime) -> set:
+    """The course-users one scheduler round (cards opened) claims at `now`."""
+    ids = await _tick(conn, now, open_cards=True)
+    rows = await conn.fetch(
+        "SELECT course_user_id FROM journey_deliveries WHERE id = ANY($1::uuid[])", ids)
+    return {r["course_user_id"] for r in rows}
+
+
+async def test_paused_left_lapsed_or_completed_are_never_claimed_until_back(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    course_id = await _course(pool, tmp_path)
+    names = ("active", "paused", "user_paused", "left", "lapsed", "completed")
+    async with pool.acquire() as conn:
+        ls = {n: await _learner(conn, course_id, "UTC", 8, START) for n in names}
+        cu = {n: ls[n][1] for n in names}
+        await users.pause(conn, ls["paused"][0], course_id, START)
+        await users.pause(conn, ls["user_paused"][0])
+        assert await enrollments.leave(conn, ls["left"][0], course_id, START)
+        await conn.execute("UPDATE course_users SET lapsed_at = $2 WHERE id = $1",
+                           cu["lapsed"], START)
+        await conn.execute("UPDATE course_users SET completed_at = $2 WHERE id = $1",
+                           cu["completed"], START)
+        schedule = {r["course_user_id"]: r["paused"] for r in await conn.fetch(
+            "SELECT course_user_id, paused FROM course_user_schedule")}
+        # the paused ones keep their schedule (/progress shows it), out of the claim's queue
+        assert schedule == {cu["active"]: False, cu["paused"]: True, cu["user_paused"]: False}
+        for day in range(3):
+            now = START + timedelta(days=day, hours=9)
+            assert await _claimed(conn, now) == {cu["active"]}, day
+
+        back = START + timedelta(days=3, hours=12)
+        await atomically(conn, users.resume, ls["paused"][0], back, course_id)
+        await atomically(conn, users.resume, ls["user_paused"][0], back)
+        again = await atomically(conn, enrollments.enroll, ls["left"][0], course_id, back)
+        assert again.rejoined
+        assert await users.welcome_back(conn, ls["lapsed"][0], back) == 1
+        claimed = await _claimed(conn, START + timedelta(days=4, hours=9))
+        assert claimed == {cu[n] for n in names if n != "completed"}
+
+
+async def test_the_schedule_agrees_with_its_course_user(pool: asyncpg.Pool, tmp_path: Path
+                                                        ) -> None:
+    """0290's triggers: no schedule for a course-user who left (or completed, or lapsed), and
+    `paused` is course_users.paused_at's, whoever writes the row."""
+    course_id = await _course(pool, tmp_path)
+    async with pool.acquire() as conn:
+        u, cu = await _learner(conn, course_id, "UTC", 8, START)
+        with pytest.raises(asyncpg.CheckViolationError, match="disagrees"):
+            await conn.execute(
+                "UPDATE course_user_schedule SET paused = true WHERE course_user_id = $1", cu)
+        await enrollments.leave(conn, u, course_id, START)
+        assert await conn.fetchval(
+            "SELECT count(*) FROM course_user_schedule WHERE course_user_id = $1", cu) == 0
+        with pytest.raises(asyncpg.CheckViolationError, match="has no schedule"):
+            await conn.execute(
+                "INSERT INTO course_user_schedule (course_user_id, next_due_at) "
+                "VALUES ($1, $2)", cu, START)
+
+
 async def test_concurrent_claimers_never_share(
     pool: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
@@ -154,9 +215,11 @@ async def test_concurrent_claimers_never_share(
         await conn.execute(
             """
             WITH u AS (INSERT INTO users (telegram_id, delivery_hour)
-                       SELECT 5000000 + g, 8 FROM generate_series(1, 2000) g RETURNING id)
-            INSERT INTO course_users (user_id, course_id, next_due_at)
-            SELECT id, $1, $2 FROM u
+                       SELECT 5000000 + g, 8 FROM generate_series(1, 2000) g RETURNING id),
+                 cu AS (INSERT INTO course_users (user_id, course_id) SELECT id, $1 FROM u
+                        RETURNING id)
+            INSERT INTO course_user_schedule (course_user_id, next_due_at)
+            SELECT id, $2 FROM cu
             """,
             course_id,
             START,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,54 @@ async def test_failed_migration_applies_nothing(empty_db_url: str, tmp_path: Pat
     finally:
         await conn.close()
     assert "ok_table" in tables and "half" not in tables
+
+
+async def test_schedule_migration_keeps_every_course_users_schedule(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    """0290 moves `course_users.next_due_at` into `course_user_schedule`: an active learner
+    keeps the instant, a course-paused one keeps it paused, and a completed, left or lapsed
+    one (never claimed) or one with no schedule gets no row; the column is gone."""
+    from tests import factories as f
+
+    folder = tmp_path / "migrations"
+    shutil.copytree(migrate.default_migrations_dir(), folder)
+    later = sorted(p for p in folder.glob("*.sql") if int(p.name[:4]) >= 290)
+    held = tmp_path / "held"
+    held.mkdir()
+    for p in later:
+        p.rename(held / p.name)
+    due = datetime(2026, 6, 1, 8, tzinfo=UTC)
+    conn = await pg.connect(empty_db_url)
+    try:
+        await migrate.migrate(conn, folder)
+        course = await f.course(conn)
+        states = {
+            "active": "", "paused": "paused_at = now()", "completed": "completed_at = now()",
+            "left": "left_at = now()", "lapsed": "lapsed_at = now()", "unscheduled": "",
+        }
+        cus = {}
+        for i, (name, state) in enumerate(states.items()):
+            u = await f.user(conn)
+            cus[name] = await conn.fetchval(
+                "INSERT INTO course_users (user_id, course_id, next_due_at) VALUES ($1, $2, $3) "
+                "RETURNING id", u, course,
+                None if name == "unscheduled" else due + timedelta(minutes=i))
+            if state:
+                await conn.execute(f"UPDATE course_users SET {state} WHERE id = $1", cus[name])
+        for p in later:
+            (held / p.name).rename(p)
+        applied = await migrate.migrate(conn, folder)
+        rows = {r["course_user_id"]: r for r in await conn.fetch(
+            "SELECT course_user_id, next_due_at, paused FROM course_user_schedule")}
+        column = await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'course_users' AND column_name = 'next_due_at'")
+    finally:
+        await conn.close()
+    assert applied[0] == "0290_course_user_schedule.sql"
+    assert set(rows) == {cus["active"], cus["paused"]}
+    assert rows[cus["active"]]["next_due_at"] == due and not rows[cus["active"]]["paused"]
+    assert rows[cus["paused"]]["next_due_at"] == due + timedelta(minutes=1)
+    assert rows[cus["paused"]]["paused"]
+    assert column == 0
