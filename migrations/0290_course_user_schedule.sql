@@ -56,8 +56,10 @@ CREATE FUNCTION course_user_schedule_check() RETURNS trigger LANGUAGE plpgsql AS
 DECLARE
     cu record;
 BEGIN
+    -- FOR SHARE: a leave, lapse or completion committing meanwhile would not see this
+    -- uncommitted row to delete it; the lock makes the two take turns.
     SELECT completed_at, lapsed_at, left_at, paused_at INTO cu
-    FROM course_users WHERE id = NEW.course_user_id;
+    FROM course_users WHERE id = NEW.course_user_id FOR SHARE;
     IF NOT FOUND THEN
         RETURN NULL;  -- the foreign key says so
     END IF;

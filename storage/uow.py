@@ -38,6 +38,10 @@ class AlreadyHandled(RuntimeError):
     """This update's effects were committed before (a redelivery or a concurrent twin)."""
 
 
+class RolledBack(RuntimeError):
+    """A unit of work whose transaction a failed statement aborted: nothing of it committed."""
+
+
 class Transactor(Protocol):
     """What use cases need: short transactions and short autocommit reads."""
 
@@ -175,8 +179,12 @@ class UpdateWork(Database):
                 await _roll_back(conn)
                 raise
             status = await conn.execute("COMMIT")
-        # (a transaction some statement aborted and the caller went on from answers "ROLLBACK")
-        self.recorded = status == "COMMIT"
+        if status != "COMMIT":
+            # A statement failed and the caller went on: PostgreSQL rolled everything back.
+            # Saying so keeps the update unrecorded (`record()` must not mark as handled an
+            # update whose effects are gone), so its redelivery is handled again.
+            raise RolledBack(self.update_id)
+        self.recorded = True
 
     async def record(self) -> None:
         """For an update that changed nothing: remember it was handled (its reply went out)."""

@@ -8,7 +8,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from storage.uow import AlreadyHandled, Database, DatabaseBusy, UpdateWork
+from storage.uow import AlreadyHandled, Database, DatabaseBusy, RolledBack, UpdateWork
 
 BOT = 42
 
@@ -64,6 +64,21 @@ async def test_failed_update_is_not_recorded_and_is_handled_again(pool: asyncpg.
         await conn.execute("INSERT INTO effects VALUES (1)")
     assert await pool.fetchval("SELECT count(*) FROM effects") == 1
     assert await _count(pool) == 1
+
+
+async def test_an_update_whose_transaction_a_caught_error_aborted_stays_unrecorded(
+        pool: asyncpg.Pool) -> None:
+    db = Database(pool)
+    await pool.execute("CREATE TABLE effects (n int)")
+    work = UpdateWork(db, BOT, 11)
+    with pytest.raises(RolledBack):
+        async with work.tx() as conn:
+            await conn.execute("INSERT INTO effects VALUES (1)")
+            with pytest.raises(asyncpg.PostgresError):
+                await conn.execute("SELECT 1 / 0")  # caught: the caller goes on
+    assert not work.recorded and await _count(pool) == 0
+    assert not await UpdateWork(db, BOT, 11).seen()  # its redelivery is handled again
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 0
 
 
 async def test_update_without_effects_is_recorded_after_it_is_handled(
