@@ -145,11 +145,12 @@ class Embedder:
         return out
 
     async def embed_documents(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None,
+        *, question: bool = False,
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        return await asyncio.to_thread(self.encode, texts, progress)
+        return await asyncio.to_thread(self.encode, texts, progress, question=question)
 
     @staticmethod
     def _key(text: str) -> str:
@@ -172,9 +173,7 @@ class Embedder:
     async def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
         """For scoring an extractive answer's candidate sentences (not cached): part of
         answering a question, so encoded as one."""
-        if not texts:
-            return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        return await asyncio.to_thread(self.encode, texts, None, question=True)
+        return await self.embed_documents(texts, question=True)
 
 
 _instances: dict[str, Embedder] = {}
