@@ -19,15 +19,18 @@ update whose effects did commit finds the record and is dropped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
 from storage import updates, users
 
 ACQUIRE_TIMEOUT_SECONDS = 5.0
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class DatabaseBusy(RuntimeError):
@@ -58,6 +61,7 @@ class Database:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
         self.records = Records(self)
+        self.arrivals = Arrivals(self)
 
     @property
     def base(self) -> Database:
@@ -82,50 +86,134 @@ class Database:
             yield conn
 
 
-class Records:
+class GroupCommit(Generic[T, R]):
+    """Requests that come in while one batch is on its way go out together in the next: one
+    round trip for many updates instead of one each. Alone, a request waits for just its own
+    batch of one, as a statement of its own did; with one batch in flight at a time, the
+    batches grow with the load.
+
+    `run` gets a batch's requests and returns one result for each, in order: an exception
+    for a request that failed alone; an exception `run` raises fails the whole batch. A
+    waiter that is cancelled leaves its request in the batch: the others still get theirs."""
+
+    def __init__(self) -> None:
+        self._next: list[tuple[T, asyncio.Future[R]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.batches = 0  # batches sent (tests check that concurrent requests were grouped)
+
+    async def run(self, batch: list[T]) -> Sequence[R | Exception]:
+        raise NotImplementedError
+
+    async def submit(self, request: T) -> R:
+        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._next.append((request, done))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        return await asyncio.shield(done)  # a cancelled waiter leaves the batch to the others
+
+    async def _flush(self) -> None:
+        try:
+            while self._next:
+                batch, self._next = self._next, []
+                self.batches += 1
+                results: Sequence[R | Exception]
+                try:
+                    results = await self.run([request for request, _ in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"{len(results)} results for {len(batch)} requests")
+                except asyncio.CancelledError:
+                    for _, done in batch:
+                        done.cancel()
+                    raise
+                except Exception as exc:  # handed to every waiter of the batch
+                    results = [exc] * len(batch)
+                for (_, done), result in zip(batch, results, strict=True):
+                    if isinstance(result, Exception):
+                        done.set_exception(result)
+                        done.exception()  # retrieved: waiters that gave up don't log it again
+                    else:
+                        done.set_result(result)
+        finally:
+            self._flusher = None
+            for _, done in self._next:  # the loop is going away: nobody will flush these
+                done.cancel()
+            self._next = []
+
+
+class Records(GroupCommit[tuple[int, int], None]):
     """Group commit for the records of updates that changed nothing (/help, /progress):
-    each `add` returns once its record is committed, as a statement of its own did, but the
-    records that come in while one batch's INSERT is on its way go out together in the
-    next: one round trip for many updates instead of one each. Alone, an update waits for
-    just its own statement, as before.
+    each `add` returns once its record is committed, as a statement of its own did.
 
     A batch that fails fails every update in it (each then answers as for database
     trouble, and stays unrecorded, so its redelivery is handled again)."""
 
     def __init__(self, db: Database) -> None:
+        super().__init__()
         self.db = db
-        self._next: tuple[list[tuple[int, int]], asyncio.Future[None]] | None = None
-        self._flusher: asyncio.Task[None] | None = None
 
     async def add(self, bot_id: int, update_id: int) -> None:
-        if self._next is None:
-            self._next = ([], asyncio.get_running_loop().create_future())
-        handled, done = self._next
-        handled.append((bot_id, update_id))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
-        await asyncio.shield(done)  # a cancelled waiter leaves the batch to the others
+        await self.submit((bot_id, update_id))
 
-    async def _flush(self) -> None:
-        try:
-            while self._next is not None:
-                (handled, done), self._next = self._next, None
-                try:
-                    async with self.db.read() as conn:
-                        await updates.record_many(conn, handled)
-                except asyncio.CancelledError:
-                    done.cancel()
+    async def run(self, batch: list[tuple[int, int]]) -> Sequence[None]:
+        async with self.db.read() as conn:
+            await updates.record_many(conn, batch)
+        return [None] * len(batch)
+
+
+Arrived = tuple[bool, users.User | None]
+
+
+class Arrivals(GroupCommit[tuple[int, dict[str, Any]], Arrived]):
+    """Each update's first round trip (`users.arrive`: its repeat check and its sender's
+    upsert) grouped across the updates that come in together: a batch's statements are
+    pipelined on one connection (`users.arrive_many`), one round trip for all of them.
+
+    A batch's statements are one implicit transaction: when one fails, all roll back. The
+    batch then runs again, each statement alone on the same connection, so only the update
+    whose own statement fails gets the error; the others get their rows. That rerun is
+    sound because the failed batch left nothing behind, and `arrive` decides from the
+    database alone (a rerun is an arrival like the first). It also settles a deadlock
+    between batches: alone, a statement holds its own sender's row only. A failure that is
+    not PostgreSQL refusing a statement (no free connection, the connection lost) fails
+    every update of the batch: each answers as for database trouble and stays unrecorded."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self.db = db
+
+    async def run(self, batch: list[tuple[int, dict[str, Any]]]) -> Sequence[Arrived | Exception]:
+        async with self.db.read() as conn:
+            if len(batch) == 1:
+                telegram_id, fields = batch[0]
+                return [await users.arrive(conn, telegram_id, **fields)]
+            # By sender: batches of other processes lock users' rows in the same order, so
+            # they queue behind each other instead of deadlocking. The sort is stable: one
+            # sender's updates keep their order, the later one sees what the first wrote.
+            order = sorted(range(len(batch)), key=lambda i: batch[i][0])
+            try:
+                rows = await users.arrive_many(
+                    conn, [users.arrival(batch[i][0], **batch[i][1]) for i in order])
+            except asyncpg.PostgresError as exc:
+                if conn.is_closed() or isinstance(exc, _SERVER_GONE):
                     raise
-                except Exception as exc:  # handed to every waiter of the batch
-                    done.set_exception(exc)
-                    done.exception()  # retrieved: waiters that gave up don't log it again
-                else:
-                    done.set_result(None)
-        finally:
-            self._flusher = None
-            if self._next is not None:  # the loop is going away: nobody will flush these
-                self._next[1].cancel()
-                self._next = None
+                return [await _arrive_alone(conn, telegram_id, fields)
+                        for telegram_id, fields in batch]
+        found = dict(zip(order, rows, strict=True))
+        return [found[i] for i in range(len(batch))]
+
+
+# PostgreSQL errors that say the server or the connection went away, not that it refused
+# one statement: running the statements again on that connection would only fail again.
+_SERVER_GONE = (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError,
+                asyncpg.CrashShutdownError)
+
+
+async def _arrive_alone(conn: asyncpg.Connection, telegram_id: int, fields: dict[str, Any]
+                        ) -> Arrived | Exception:
+    try:
+        return await users.arrive(conn, telegram_id, **fields)
+    except asyncpg.PostgresError as exc:  # this update's own failure, for its waiter alone
+        return exc
 
 
 # asyncpg's isolation names, and the BEGIN asyncpg itself sends for each.
@@ -151,8 +239,11 @@ class UpdateWork(Database):
     """The units of work of one Telegram update (see the module docstring)."""
 
     def __init__(self, db: Database, bot_id: int, update_id: int) -> None:
-        super().__init__(db.pool, acquire_timeout=db.acquire_timeout)
-        self.records = db.records  # every update of the bot shares one group commit
+        # Not Database.__init__: every update of the bot shares the bot's group commits.
+        self.pool = db.pool
+        self.acquire_timeout = db.acquire_timeout
+        self.records = db.records
+        self.arrivals = db.arrivals
         self.bot_id = bot_id
         self.update_id = update_id
         self.recorded = False
@@ -193,11 +284,11 @@ class UpdateWork(Database):
             self.recorded = True
 
     async def arrive(self, telegram_id: int, **user: Any) -> tuple[bool, users.User | None]:
-        """`seen()` and the sender's upsert in one round trip (see `users.arrive`): (True,
-        None) for an update already handled, else (False, the sender)."""
-        async with self.read() as conn:
-            return await users.arrive(conn, telegram_id, bot_id=self.bot_id,
-                                      update_id=self.update_id, **user)
+        """`seen()` and the sender's upsert in one round trip (see `users.arrive`), shared
+        with the updates arriving together (`Arrivals`): (True, None) for an update already
+        handled, else (False, the sender)."""
+        return await self.arrivals.submit(
+            (telegram_id, {**user, "bot_id": self.bot_id, "update_id": self.update_id}))
 
     async def seen(self) -> bool:
         async with self.read() as conn:

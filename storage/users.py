@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -88,84 +90,6 @@ async def upsert(
     return User.from_record(row)
 
 
-# A user whose row already says all of this needs no write: their last write is at most this
-# old on both clocks (wall clock for last_seen_at, the bot's clock for last_active_at).
-TOUCH_EVERY = "1 minute"
-
-
-async def arrive(
-    conn: asyncpg.Connection,
-    telegram_id: int,
-    *,
-    display_name: str,
-    username: str | None,
-    default_timezone: str,
-    default_hour: int,
-    make_admin: bool = False,
-    now: datetime | None = None,
-    bot_id: int,
-    update_id: int,
-    locale: str = "en",
-) -> tuple[bool, User | None]:
-    """The per-update work of the bot's middleware in one round trip: whether (bot, update)
-    was already handled, and, when not, the sender as `upsert` would leave them, with a lapsed
-    learner's courses resumed (`welcome_back`, when `now` is given).
-
-    A sender seen less than `TOUCH_EVERY` ago (both clocks) whose name, username, role and
-    reachability already match is only read: `last_seen_at` / `last_active_at` then lag by at
-    most `TOUCH_EVERY`. `locale` is a new user's language only (as in `upsert`). Returns
-    (seen, user); user is None when seen."""
-    row = await conn.fetchrow(
-        f"""
-        WITH dup AS (
-            SELECT EXISTS (SELECT 1 FROM processed_updates
-                           WHERE bot_id = $8 AND update_id = $9) AS seen
-        ), cur AS (
-            SELECT {_COLUMNS} FROM users
-            WHERE telegram_id = $1 AND display_name = $2 AND username IS NOT DISTINCT FROM $3
-              AND (NOT $6 OR role = 'admin') AND is_reachable AND unreachable_at IS NULL
-              AND last_seen_at > now() - interval '{TOUCH_EVERY}'
-              AND last_active_at <= coalesce($7::timestamptz, now())
-              AND last_active_at > coalesce($7::timestamptz, now()) - interval '{TOUCH_EVERY}'
-        ), up AS (
-            INSERT INTO users (telegram_id, display_name, username, timezone, delivery_hour,
-                               role, last_seen_at, last_active_at, locale)
-            SELECT $1, $2, $3, $4, $5,
-                   CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role,
-                   now(), coalesce($7::timestamptz, now()), $10
-            WHERE NOT (SELECT seen FROM dup) AND NOT EXISTS (SELECT 1 FROM cur)
-            {_REFRESH}
-        ), me AS (
-            SELECT * FROM up UNION ALL SELECT * FROM cur WHERE NOT (SELECT seen FROM dup)
-        ), back AS (
-            UPDATE course_users cu SET lapsed_at = NULL
-            FROM users u
-            WHERE $7::timestamptz IS NOT NULL AND cu.user_id = (SELECT id FROM me)
-              AND u.id = cu.user_id AND cu.lapsed_at IS NOT NULL
-            RETURNING {back_columns("$7::timestamptz")}
-        ), sched AS ({schedule_back_sql("back")}
-        ), ev AS (
-            INSERT INTO learner_activity_events (user_id, course_id, event_type, created_at)
-            SELECT user_id, course_id, 'course.welcome_back', $7::timestamptz FROM back
-        )
-        SELECT (SELECT seen FROM dup) AS seen, me.* FROM (SELECT 1) AS one LEFT JOIN me ON true
-        """,
-        telegram_id,
-        display_name[:200],
-        username,
-        default_timezone,
-        default_hour,
-        make_admin,
-        now,
-        bot_id,
-        update_id,
-        locale,
-    )
-    if row["seen"]:
-        return True, None
-    return False, User.from_record(row)
-
-
 async def welcome_back(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> int:
     """A lapsed learner wrote again: cards resume at their next delivery hour, where they left
     off. Returns how many courses resumed (0 for nearly every update: one indexed UPDATE)."""
@@ -244,6 +168,98 @@ def schedule_back_sql(back: str) -> str:
         INSERT INTO course_user_schedule (course_user_id, next_due_at, paused)
         SELECT id, due, paused FROM {back} WHERE schedulable
         {ON_CONFLICT_RESCHEDULE}"""
+
+
+# A user whose row already says all of this needs no write: their last write is at most this
+# old on both clocks (wall clock for last_seen_at, the bot's clock for last_active_at).
+TOUCH_EVERY = "1 minute"
+
+
+def arrival(
+    telegram_id: int,
+    *,
+    display_name: str,
+    username: str | None,
+    default_timezone: str,
+    default_hour: int,
+    make_admin: bool = False,
+    now: datetime | None = None,
+    bot_id: int,
+    update_id: int,
+    locale: str = "en",
+) -> tuple[Any, ...]:
+    """`arrive`'s parameters in the order its statement takes them ($1 … $10); the one place
+    that order is written, for the single (`arrive`) and the pipelined (`arrive_many`) path."""
+    return (telegram_id, display_name[:200], username, default_timezone, default_hour,
+            make_admin, now, bot_id, update_id, locale)
+
+
+# $1 telegram_id, $2 display_name, $3 username, $4 default_timezone, $5 default_hour,
+# $6 make_admin, $7 now, $8 bot_id, $9 update_id, $10 locale (see `arrival`). Always one row.
+_ARRIVE = f"""
+        WITH dup AS (
+            SELECT EXISTS (SELECT 1 FROM processed_updates
+                           WHERE bot_id = $8 AND update_id = $9) AS seen
+        ), cur AS (
+            SELECT {_COLUMNS} FROM users
+            WHERE telegram_id = $1 AND display_name = $2 AND username IS NOT DISTINCT FROM $3
+              AND (NOT $6 OR role = 'admin') AND is_reachable AND unreachable_at IS NULL
+              AND last_seen_at > now() - interval '{TOUCH_EVERY}'
+              AND last_active_at <= coalesce($7::timestamptz, now())
+              AND last_active_at > coalesce($7::timestamptz, now()) - interval '{TOUCH_EVERY}'
+        ), up AS (
+            INSERT INTO users (telegram_id, display_name, username, timezone, delivery_hour,
+                               role, last_seen_at, last_active_at, locale)
+            SELECT $1, $2, $3, $4, $5,
+                   CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role,
+                   now(), coalesce($7::timestamptz, now()), $10
+            WHERE NOT (SELECT seen FROM dup) AND NOT EXISTS (SELECT 1 FROM cur)
+            {_REFRESH}
+        ), me AS (
+            SELECT * FROM up UNION ALL SELECT * FROM cur WHERE NOT (SELECT seen FROM dup)
+        ), back AS (
+            UPDATE course_users cu SET lapsed_at = NULL
+            FROM users u
+            WHERE $7::timestamptz IS NOT NULL AND cu.user_id = (SELECT id FROM me)
+              AND u.id = cu.user_id AND cu.lapsed_at IS NOT NULL
+            RETURNING {back_columns("$7::timestamptz")}
+        ), sched AS ({schedule_back_sql("back")}
+        ), ev AS (
+            INSERT INTO learner_activity_events (user_id, course_id, event_type, created_at)
+            SELECT user_id, course_id, 'course.welcome_back', $7::timestamptz FROM back
+        )
+        SELECT (SELECT seen FROM dup) AS seen, me.* FROM (SELECT 1) AS one LEFT JOIN me ON true"""
+
+
+async def arrive(conn: asyncpg.Connection, telegram_id: int, **fields: Any
+                 ) -> tuple[bool, User | None]:
+    """The per-update work of the bot's middleware in one round trip: whether (bot, update)
+    was already handled, and, when not, the sender as `upsert` would leave them, with a lapsed
+    learner's courses resumed (`welcome_back`, when `now` is given). `fields` are `arrival`'s.
+
+    A sender seen less than `TOUCH_EVERY` ago (both clocks) whose name, username, role and
+    reachability already match is only read: `last_seen_at` / `last_active_at` then lag by at
+    most `TOUCH_EVERY`. `locale` is a new user's language only (as in `upsert`). Returns
+    (seen, user); user is None when seen."""
+    return _arrived(await conn.fetchrow(_ARRIVE, *arrival(telegram_id, **fields)))
+
+
+async def arrive_many(conn: asyncpg.Connection, arrivals: Sequence[tuple[Any, ...]]
+                      ) -> list[tuple[bool, User | None]]:
+    """`arrive` for several updates (`arrival` tuples) in one round trip: the statement is
+    pipelined once per tuple under one Sync, so they run in order as one implicit transaction
+    (a later tuple sees what an earlier one wrote, e.g. the same sender twice) and roll back
+    together when one fails. Results in the order of `arrivals`."""
+    rows = await conn.fetchmany(_ARRIVE, arrivals)
+    if len(rows) != len(arrivals):  # the statement returns one row each; anything else is a bug
+        raise RuntimeError(f"arrive_many: {len(rows)} rows for {len(arrivals)} arrivals")
+    return [_arrived(row) for row in rows]
+
+
+def _arrived(row: asyncpg.Record) -> tuple[bool, User | None]:
+    if row["seen"]:
+        return True, None
+    return False, User.from_record(row)
 
 
 async def is_time_zone(conn: asyncpg.Connection, name: str) -> bool:
