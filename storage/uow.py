@@ -109,7 +109,9 @@ class GroupCommit(Generic[T, R]):
         self._next.append((request, done))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
-        return await asyncio.shield(done)  # a cancelled waiter leaves the batch to the others
+        # A waiter that is cancelled cancels its own future only: the batch goes on without
+        # it (its statement may still run: an arrival or a record that nobody waits for).
+        return await done
 
     async def _flush(self) -> None:
         try:
@@ -128,9 +130,11 @@ class GroupCommit(Generic[T, R]):
                 except Exception as exc:  # handed to every waiter of the batch
                     results = [exc] * len(batch)
                 for (_, done), result in zip(batch, results, strict=True):
+                    if done.cancelled():  # its waiter gave up
+                        continue
                     if isinstance(result, Exception):
                         done.set_exception(result)
-                        done.exception()  # retrieved: waiters that gave up don't log it again
+                        done.exception()  # retrieved: a waiter gone meanwhile won't log it
                     else:
                         done.set_result(result)
         finally:
