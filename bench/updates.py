@@ -33,6 +33,7 @@ from aiogram.types import Chat, Message, Update, User  # noqa: E402
 from bench.delivery import fresh_db  # noqa: E402
 from bot.app import build_dispatcher  # noqa: E402
 from bot.config import load_settings  # noqa: E402
+from bot.runtime import tune_gc  # noqa: E402
 from content.course_format import load_course  # noqa: E402
 from storage import embedded, pg  # noqa: E402
 from storage.courses import import_course  # noqa: E402
@@ -161,7 +162,9 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=500)
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--in-flight", type=int, default=50)
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    tune_gc()  # as the bot's own processes do; bare aiogram runs in this process too
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot import authoring
 from bot.config import ConfigError, Settings, load_settings
+from bot.runtime import tune_gc
 from content.course_format import CourseError, load_course
 from storage.embedded import EmbeddedPostgresError
 from storage.migrate import MigrationError
@@ -294,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     quiet = args.command in ("console", "demo") and settings.log_level == "INFO"
     _setup_logging("WARNING" if quiet else settings.log_level)
+    if args.command in ("run", "deliver", "console", "demo"):  # the long-running ones
+        tune_gc()
     commands = {
         "migrate": cmd_migrate, "run": cmd_run, "deliver": cmd_deliver,
         "import-course": cmd_import, "console": cmd_console, "ask": authoring.cmd_ask,
