@@ -92,3 +92,26 @@ async def test_a_bug_in_one_handler_leaves_the_other_updates_served(
     after = {who: len(harness.texts_to(who)) for who in learners}
     assert after[7301] == before[7301] + 1 and after[7303] == before[7303] + 1
     assert after[7302] == before[7302]
+
+
+async def test_updates_arriving_together_are_each_answered_once(harness: Harness) -> None:
+    """Updates handled at once share their first round trip (storage.uow.Arrivals): each is
+    still answered once, for its own sender, and a redelivery among new ones is dropped."""
+    from bot.middlewares.unit_of_work import UnitOfWorkMiddleware
+
+    (uow,) = [m for m in harness.dp.update.outer_middleware
+              if isinstance(m, UnitOfWorkMiddleware)]
+    learners = list(range(7501, 7511))
+    updates = [_command(harness, 8000 + n, who, "/help") for n, who in enumerate(learners)]
+    await asyncio.gather(*(harness.feed(u) for u in updates))
+    assert uow.db.arrivals.batches < len(learners)
+    assert all(len(harness.texts_to(who)) == 1 for who in learners)
+    redelivered = updates[:5]
+    new = [_command(harness, 8100 + n, who, "/help") for n, who in enumerate(learners[5:])]
+    await asyncio.gather(*(harness.feed(u) for u in redelivered + new))
+    assert [len(harness.texts_to(who)) for who in learners] == [1] * 5 + [2] * 5
+    async with harness.pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM users WHERE telegram_id BETWEEN 7501 AND 7510") == 10
+        assert await conn.fetchval(
+            "SELECT count(*) FROM processed_updates WHERE update_id >= 8000") == 15
