@@ -14,6 +14,11 @@ transaction also records the update id (`processed_updates`), so the de-duplicat
 commits together with the update's first effects. A crash or a failed handler before that
 commit leaves the update unrecorded and its redelivery is handled again; a redelivery of an
 update whose effects did commit finds the record and is dropped.
+
+Two per-update statements are group commits shared by the updates in flight: the first
+round trip (`Arrivals`: repeat check and sender upsert) and the record of an update that
+changed nothing (`Records`). Alone, an update waits for its own statement; under load, the
+updates that come in while one batch is on its way share the next.
 """
 
 from __future__ import annotations

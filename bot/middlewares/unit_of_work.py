@@ -20,7 +20,8 @@ class UnitOfWorkMiddleware(BaseMiddleware):
     held for the whole update. Repeats of an update whose effects committed are dropped.
 
     With `settings`, the repeat check and the sender's upsert (`user`, see `UserMiddleware`)
-    are one round trip (`storage.users.arrive`); `UserMiddleware` then finds `user` set.
+    are one round trip (`storage.users.arrive`), shared with the updates arriving at the same
+    time (`storage.uow.Arrivals`); `UserMiddleware` then finds `user` set.
 
     The update is recorded with its first transaction, or after the handler returns when it
     changed nothing; a handler that fails before either leaves it unrecorded, so a redelivery
