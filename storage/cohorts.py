@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from storage.pg import require_tx
+from storage.reads import Reader
 
 MEMBER_STATUSES = ("active", "invited", "paused", "removed")
 
@@ -225,7 +226,7 @@ class Project:
     url: str
 
 
-async def projects_for_user(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[Project]:
+async def projects_for_user(conn: Reader, user_id: uuid.UUID) -> list[Project]:
     rows = await conn.fetch(
         """
         SELECT co.name AS cohort_name,

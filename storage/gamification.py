@@ -14,6 +14,7 @@ import asyncpg
 from domain import progression
 from domain.progression import JOURNEY_XP, QUIZ_XP, XP_PER_LEVEL, Streak
 from storage.pg import json_value, require_tx
+from storage.reads import Reader
 
 __all__ = ["JOURNEY_XP", "QUIZ_XP", "XP_PER_LEVEL"]
 
@@ -169,7 +170,7 @@ class Standing:
     streak_longest: int
 
 
-async def standing(conn: asyncpg.Connection, user_id: uuid.UUID) -> Standing | None:
+async def standing(conn: Reader, user_id: uuid.UUID) -> Standing | None:
     """`badges_of`, `level_of` and the user's XP and streaks, in one round trip."""
     row = await conn.fetchrow(
         """

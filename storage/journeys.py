@@ -21,6 +21,7 @@ import asyncpg
 from storage import activity
 from storage.completion import unlocked_sql
 from storage.pg import json_value, require_tx
+from storage.reads import Reader
 
 MIN_PRIORITY = -2_147_483_648
 IDLE_CAP_SECONDS = 30 * 60  # time between open and Done counts at most this much
@@ -263,7 +264,7 @@ async def pending_quiz(conn: asyncpg.Connection, user_id: uuid.UUID, course_id: 
     return await conn.fetchval(PENDING_QUIZ_SQL, user_id, course_id)
 
 
-async def next_steps_of_user(conn: asyncpg.Connection, user_id: uuid.UUID
+async def next_steps_of_user(conn: Reader, user_id: uuid.UUID
                             ) -> list[tuple[uuid.UUID, str, list[OpenJourney], int | None]]:
     """For each course the learner is in (left ones excluded), oldest enrollment first: the
     course id, its title in the learner's language, its `open_journeys` and `pending_quiz`;

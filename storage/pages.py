@@ -6,8 +6,10 @@ import uuid
 
 import asyncpg
 
+from storage.reads import Reader
 
-async def get(conn: asyncpg.Connection, slug: str) -> str | None:
+
+async def get(conn: Reader, slug: str) -> str | None:
     return await conn.fetchval("SELECT body FROM page_content WHERE slug = $1", slug)
 
 

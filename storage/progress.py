@@ -6,9 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from storage.completion import unlocked_sql
+from storage.reads import Reader
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class CourseProgress:
         return round(100 * self.done / self.total) if self.total else 0
 
 
-async def progress(conn: asyncpg.Connection, user_id: uuid.UUID) -> list[CourseProgress]:
+async def progress(conn: Reader, user_id: uuid.UUID) -> list[CourseProgress]:
     rows = await conn.fetch(
         f"""
         SELECT cu.course_id, c.slug,

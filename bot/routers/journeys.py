@@ -180,22 +180,20 @@ async def done_journey(
 
 async def show_progress(message: Message, db: Transactor, user: User) -> None:
     cards: list[Card] = []
-    async with db.read() as conn:
-        text = texts.progress_text(await progress.progress(conn, user.id), user.timezone)
-        text += texts.projects_block(await cohorts.projects_for_user(conn, user.id))
-        for course_id, title, open_, quiz_module in await journeys.next_steps_of_user(
-                conn, user.id):
-            cards += next_step_cards(course_id=course_id, title=title, open_=open_,
-                                     missing=(),
-                                     locked_after=None, quiz_module=quiz_module)
+    # three reads, each shared with the updates in flight that make it too (storage.reads)
+    text = texts.progress_text(await progress.progress(db.reads, user.id), user.timezone)
+    text += texts.projects_block(await cohorts.projects_for_user(db.reads, user.id))
+    for course_id, title, open_, quiz_module in await journeys.next_steps_of_user(
+            db.reads, user.id):
+        cards += next_step_cards(course_id=course_id, title=title, open_=open_,
+                                 missing=(), locked_after=None, quiz_module=quiz_module)
     await answer_long(message, text)
     for card in cards:
         await card.send(message)
 
 
 async def badges(message: Message, db: Transactor, user: User) -> None:
-    async with db.read() as conn:
-        me = await gamification.standing(conn, user.id)
+    me = await gamification.standing(db.reads, user.id)
     assert me is not None
     await message.answer(texts.badges_text(me.badges, me.xp_total, me.level, me.streak_current,
                                            me.streak_longest, user.timezone))

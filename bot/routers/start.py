@@ -17,11 +17,12 @@ from bot.ui import keyboards, texts
 from bot.ui.callbacks import EnrollCb
 from bot.ui.render import answer_long
 from storage import courses, enrollments, pages
+from storage.reads import Reader
 from storage.uow import Transactor
 from storage.users import User
 
 
-async def page(conn: asyncpg.Connection, slug: str) -> str:
+async def page(conn: Reader, slug: str) -> str:
     return await pages.get(conn, slug) or texts.DEFAULT_PAGES[slug]
 
 
@@ -44,8 +45,7 @@ async def start(
 
 
 async def help_(message: Message, db: Transactor) -> None:
-    async with db.read() as conn:
-        text = await page(conn, "help")
+    text = await page(db.reads, "help")
     await answer_long(message, text)
 
 

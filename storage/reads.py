@@ -1,0 +1,152 @@
+"""Autocommit reads grouped across the updates in flight.
+
+On this kind of machine a round trip to PostgreSQL costs the bot about as much CPU as
+aiogram's whole handling of an update (bench/updates.py), so the reads every learner command
+makes (/help's page, /badges, /progress) are shared: concurrent calls of one statement go
+out together, pipelined on one connection (`fetchmany`), one round trip for all of them.
+Alone, a call is its own plain statement, as before.
+
+A storage function reads through a `Reader` (an asyncpg connection is one; so is `Reads`),
+so the same function serves a handler's grouped read and a unit of work's connection:
+
+    text = await pages.get(db.reads, "help")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import asyncpg
+
+from storage.batching import SERVER_GONE, GroupCommit
+
+if TYPE_CHECKING:
+    from storage.uow import Database
+
+# Statements are the storage functions' constant SQL, so their number is bounded by the code;
+# the cap only keeps a caller that builds SQL per call from growing the map without end.
+MAX_STATEMENTS = 512
+
+
+class Reader(Protocol):
+    """What a read-only storage function needs: asyncpg's three fetches."""
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]: ...
+
+    async def fetchrow(self, query: str, *args: Any) -> Any: ...
+
+    async def fetchval(self, query: str, *args: Any, column: int = 0) -> Any: ...
+
+
+class Row:
+    """A row of a grouped read, without the column that said which call it belongs to: it
+    reads like an asyncpg Record (by name or position, `get`, `keys`, `dict(row)`)."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, record: asyncpg.Record) -> None:
+        self._names: tuple[str, ...] = tuple(record.keys())[:-1]
+        self._values: tuple[Any, ...] = tuple(record.values())[:-1]
+
+    def __getitem__(self, key: str | int) -> Any:
+        if isinstance(key, int):
+            return self._values[key]
+        try:
+            return self._values[self._names.index(key)]
+        except ValueError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values[self._names.index(key)] if key in self._names else default
+
+    def keys(self) -> tuple[str, ...]:
+        return self._names
+
+    def values(self) -> tuple[Any, ...]:
+        return self._values
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return zip(self._names, self._values, strict=True)
+
+    def __iter__(self) -> Iterator[Any]:  # as a Record: its values
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names
+
+    def __repr__(self) -> str:
+        return f"<Row {' '.join(f'{k}={v!r}' for k, v in self.items())}>"
+
+
+class Reads:
+    """`Reader` over the pool whose calls of one statement are grouped (module docstring).
+
+    Only for autocommit reads: a group runs as one implicit transaction, in which every
+    statement still sees what committed before it (READ COMMITTED)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._statements: dict[str, _Statement] = {}
+
+    def _group(self, query: str) -> _Statement:
+        group = self._statements.get(query)
+        if group is None:
+            if len(self._statements) >= MAX_STATEMENTS:
+                self._statements.clear()  # in-flight groups finish: their callers hold them
+            group = self._statements[query] = _Statement(self.db, query)
+        return group
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        return await self._group(query).submit(args)
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        rows = await self.fetch(query, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, query: str, *args: Any, column: int = 0) -> Any:
+        row = await self.fetchrow(query, *args)
+        return None if row is None else row[column]
+
+
+class _Statement(GroupCommit[tuple[Any, ...], list[Any]]):
+    """The calls of one statement (a `GroupCommit` of argument tuples → their rows)."""
+
+    def __init__(self, db: Database, query: str) -> None:
+        super().__init__()
+        self.db = db
+        self.query = query
+        self._grouped: str | None = None
+
+    async def run(self, batch: list[tuple[Any, ...]]) -> Sequence[list[Any] | Exception]:
+        async with self.db.read() as conn:
+            if len(batch) == 1:
+                return [await conn.fetch(self.query, *batch[0])]
+            if self._grouped is None:
+                # Each row says which call it answers; the subquery's ORDER BY holds in a
+                # plain SELECT over it, so every call's rows keep the statement's order.
+                self._grouped = (f"SELECT q.*, ${len(batch[0]) + 1}::int AS batch_call "
+                                 f"FROM ({self.query}) AS q")
+            try:
+                rows = await conn.fetchmany(self._grouped,
+                                            [(*args, i) for i, args in enumerate(batch)])
+            except asyncpg.PostgresError as exc:
+                if conn.is_closed() or isinstance(exc, SERVER_GONE):
+                    raise
+                # One call's statement failed and took the group with it: each alone, so
+                # only that caller gets its error.
+                return [await self._alone(conn, args) for args in batch]
+        out: list[list[Any] | Exception] = [[] for _ in batch]
+        for record in rows:
+            out[record[-1]].append(Row(record))  # type: ignore[union-attr]
+        return out
+
+    async def _alone(self, conn: asyncpg.Connection, args: tuple[Any, ...]
+                     ) -> list[Any] | Exception:
+        try:
+            return await conn.fetch(self.query, *args)
+        except asyncpg.PostgresError as exc:
+            return exc
