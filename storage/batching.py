@@ -25,11 +25,15 @@ class GroupCommit(Generic[T, R]):
 
     `run` gets a batch's requests and returns one result for each, in order: an exception
     for a request that failed alone; an exception `run` raises fails the whole batch. A
-    waiter that is cancelled leaves its request in the batch: the others still get theirs."""
+    waiter that is cancelled leaves its request in the batch: the others still get theirs.
 
-    def __init__(self) -> None:
+    `lanes` batches may be on their way at once (each on its own connection): a statement
+    whose server time is long would otherwise run on one of PostgreSQL's cores only."""
+
+    def __init__(self, lanes: int = 1) -> None:
         self._next: list[tuple[T, asyncio.Future[R]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
+        self.lanes = lanes
         self.batches = 0  # batches sent (tests check that concurrent requests were grouped)
 
     async def run(self, batch: list[T]) -> Sequence[R | Exception]:
@@ -38,8 +42,8 @@ class GroupCommit(Generic[T, R]):
     async def submit(self, request: T) -> R:
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._next.append((request, done))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
+        if len(self._flushers) < self.lanes:
+            self._flushers.add(asyncio.create_task(self._flush()))
         # A waiter that is cancelled cancels its own future only: the batch goes on without
         # it (its statement may still run: an arrival or a record that nobody waits for).
         return await done
@@ -69,7 +73,10 @@ class GroupCommit(Generic[T, R]):
                     else:
                         done.set_result(result)
         finally:
-            self._flusher = None
-            for _, done in self._next:  # the loop is going away: nobody will flush these
-                done.cancel()
-            self._next = []
+            # Out of the set before anyone else runs: a request that comes in next must
+            # start a flusher of its own, not count on this one.
+            self._flushers.discard(asyncio.current_task())  # type: ignore[arg-type]
+            if not self._flushers:  # the loop is going away: nobody will flush these
+                for _, done in self._next:
+                    done.cancel()
+                self._next = []

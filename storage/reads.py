@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 # Statements are the storage functions' constant SQL, so their number is bounded by the code;
 # the cap only keeps a caller that builds SQL per call from growing the map without end.
 MAX_STATEMENTS = 512
+# Groups of one statement on their way at once: the reads of /progress take PostgreSQL more
+# time than the bot takes to send them, and one group runs on one server process.
+READ_LANES = 2
 
 
 class Reader(Protocol):
@@ -116,7 +119,7 @@ class _Statement(GroupCommit[tuple[Any, ...], list[Any]]):
     """The calls of one statement (a `GroupCommit` of argument tuples → their rows)."""
 
     def __init__(self, db: Database, query: str) -> None:
-        super().__init__()
+        super().__init__(lanes=READ_LANES)
         self.db = db
         self.query = query
         self._grouped: str | None = None

@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from storage import pages
+from storage.reads import READ_LANES
 from storage.uow import Database
 
 SERIES = "SELECT g AS n, $2::text AS tag FROM generate_series($1::int, 1, -1) AS g ORDER BY g DESC"
@@ -83,3 +84,27 @@ async def test_pages_read_through_a_group(pool: asyncpg.Pool) -> None:
         await pages.put(conn, "help", "custom help")
     got = await asyncio.gather(*(pages.get(db.reads, s) for s in ["help", "welcome"] * 5))
     assert got == ["custom help", None] * 5
+
+
+async def test_calls_one_after_another_each_get_a_group(pool: asyncpg.Pool) -> None:
+    db = Database(pool)
+    # each call comes in right as the previous group's flusher finishes: none may be stranded
+    for i in range(5):
+        assert await asyncio.wait_for(db.reads.fetchval("SELECT $1::int", i), 10) == i
+    assert db.reads._statements["SELECT $1::int"].batches == 5
+
+
+async def test_two_groups_of_a_slow_statement_run_at_once(pool: asyncpg.Pool) -> None:
+    db = Database(pool)
+    slow = "SELECT pg_sleep($1::float) IS NOT NULL AS slept"
+    calls = [asyncio.create_task(db.reads.fetchval(slow, 0.6))]
+    await asyncio.sleep(0.1)  # the first is on its way; these come in meanwhile
+    calls += [asyncio.create_task(db.reads.fetchval(slow, 0.6)) for _ in range(3)]
+    await asyncio.sleep(0.2)
+    running = await pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE "
+        "'%pg_sleep($1::float)%' AND pid <> pg_backend_pid()")
+    assert READ_LANES == 2
+    assert running == 2  # a server process per group on its way, not one for all
+    assert await asyncio.gather(*calls) == [True] * 4
+    assert db.reads._statements[slow].batches == 2  # the first alone, the others together
