@@ -128,10 +128,14 @@ class Arrivals(GroupCommit[tuple[int, dict[str, Any]], Arrived]):
     database alone (a rerun is an arrival like the first). It also settles a deadlock
     between batches: alone, a statement holds its own sender's row only. A failure that is
     not PostgreSQL refusing a statement (no free connection, the connection lost) fails
-    every update of the batch: each answers as for database trouble and stays unrecorded."""
+    every update of the batch: each answers as for database trouble and stays unrecorded.
+
+    Two batches may be on their way at once: one that waits for a learner's row another
+    transaction holds doesn't hold up every update behind it. Both lock senders' rows in the
+    same order, so they can't deadlock each other."""
 
     def __init__(self, db: Database) -> None:
-        super().__init__()
+        super().__init__(lanes=2)
         self.db = db
 
     async def run(self, batch: list[tuple[int, dict[str, Any]]]) -> Sequence[Arrived | Exception]:

@@ -159,3 +159,30 @@ async def test_a_cancelled_waiter_leaves_the_batch_to_the_others(pool: asyncpg.P
     assert isinstance(done[1], asyncio.CancelledError)
     assert [got[1].display_name for got in (done[0], done[2])] == ["New 9701", "New 9703"]
     assert not seen and user is not None
+
+
+async def test_a_batch_waiting_on_a_locked_learner_does_not_hold_up_the_others(
+        pool: asyncpg.Pool) -> None:
+    """Another transaction holds one learner's row: that learner's arrival waits, while
+    other learners' updates that come in meanwhile are served in the next lane."""
+    db = Database(pool)
+    await _arrive(db, 1, 9801)
+    async with pool.acquire() as blocker:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("SELECT 1 FROM users WHERE telegram_id = 9801 FOR UPDATE")
+        stuck = asyncio.create_task(_arrive(db, 2, 9801, "Renamed"))
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if await pool.fetchval("SELECT count(*) FROM pg_stat_activity "
+                                   "WHERE wait_event_type = 'Lock'"):
+                break
+        else:
+            pytest.fail("the arrival never reached the locked row")
+        async with asyncio.timeout(10):  # one lane only: these would wait for the lock
+            others = await asyncio.gather(*(_arrive(db, 10 + n, 9810 + n) for n in range(5)))
+        assert [user.telegram_id for _, user in others] == [9810 + n for n in range(5)]
+        assert not stuck.done()
+        await tx.rollback()
+    seen, user = await stuck
+    assert not seen and user is not None and user.display_name == "Renamed"
