@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import asyncpg
@@ -11,17 +11,22 @@ import asyncpg
 T = TypeVar("T")
 R = TypeVar("R")
 
+# At most this many requests per batch: a batch is one implicit transaction, and the rows its
+# statements lock stay locked until its last statement is done.
+MAX_BATCH = 128
+
 # PostgreSQL errors that say the server or the connection went away, not that it refused
 # one statement: running the statements again on that connection would only fail again.
 SERVER_GONE = (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError,
                asyncpg.CrashShutdownError)
+_CONNECTION_LOST = (*SERVER_GONE, asyncpg.InterfaceError, OSError)
 
 
 class GroupCommit(Generic[T, R]):
     """Requests that come in while one batch is on its way go out together in the next: one
     round trip for many updates instead of one each. Alone, a request waits for just its own
-    batch of one, as a statement of its own did; with one batch in flight at a time, the
-    batches grow with the load.
+    batch of one, as a statement of its own did; with every lane busy, the batches grow with
+    the load (up to `MAX_BATCH`).
 
     `run` gets a batch's requests and returns one result for each, in order: an exception
     for a request that failed alone; an exception `run` raises fails the whole batch. A
@@ -42,6 +47,8 @@ class GroupCommit(Generic[T, R]):
     async def submit(self, request: T) -> R:
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._next.append((request, done))
+        # A flusher cancelled before its first step never ran its `finally`: not a lane.
+        self._flushers = {f for f in self._flushers if not f.done()}
         if len(self._flushers) < self.lanes:
             self._flushers.add(asyncio.create_task(self._flush()))
         # A waiter that is cancelled cancels its own future only: the batch goes on without
@@ -51,19 +58,19 @@ class GroupCommit(Generic[T, R]):
     async def _flush(self) -> None:
         try:
             while self._next:
-                batch, self._next = self._next, []
+                batch, self._next = self._next[:MAX_BATCH], self._next[MAX_BATCH:]
                 self.batches += 1
                 results: Sequence[R | Exception]
                 try:
                     results = await self.run([request for request, _ in batch])
                     if len(results) != len(batch):
                         raise RuntimeError(f"{len(results)} results for {len(batch)} requests")
-                except asyncio.CancelledError:
-                    for _, done in batch:
-                        done.cancel()
-                    raise
-                except Exception as exc:  # handed to every waiter of the batch
-                    results = [exc] * len(batch)
+                except BaseException as exc:
+                    if not isinstance(exc, Exception):  # cancelled, or the process stopping
+                        for _, done in batch:
+                            done.cancel()
+                        raise
+                    results = [exc] * len(batch)  # handed to every waiter of the batch
                 for (_, done), result in zip(batch, results, strict=True):
                     if done.cancelled():  # its waiter gave up
                         continue
@@ -80,3 +87,19 @@ class GroupCommit(Generic[T, R]):
                 for _, done in self._next:
                     done.cancel()
                 self._next = []
+
+
+async def one_by_one(conn: asyncpg.Connection,
+                     calls: Sequence[Callable[[], Awaitable[R]]]) -> list[R | Exception]:
+    """A failed batch's statements again, each alone on `conn`: a statement PostgreSQL
+    refuses fails its own request only. Once the connection is lost, the requests not yet
+    run get that error; what ran before it stays theirs."""
+    out: list[R | Exception] = []
+    for call in calls:
+        try:
+            out.append(await call())
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            if conn.is_closed() or isinstance(exc, _CONNECTION_LOST):
+                return out + [exc] * (len(calls) - len(out))
+            out.append(exc)
+    return out

@@ -14,15 +14,24 @@ so the same function serves a handler's grouped read and a unit of work's connec
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
-from storage.batching import SERVER_GONE, GroupCommit
+from storage.batching import SERVER_GONE, GroupCommit, one_by_one
 
 if TYPE_CHECKING:
     from storage.uow import Database
+
+log = logging.getLogger(__name__)
+
+# The wrapper's own faults (a statement that is no plain SELECT, a column name used twice):
+# no call of such a statement can be grouped.
+_UNGROUPABLE = (asyncpg.PostgresSyntaxError, asyncpg.AmbiguousColumnError,
+                asyncpg.FeatureNotSupportedError)
 
 # Statements are the storage functions' constant SQL, so their number is bounded by the code;
 # the cap only keeps a caller that builds SQL per call from growing the map without end.
@@ -122,34 +131,37 @@ class _Statement(GroupCommit[tuple[Any, ...], list[Any]]):
         super().__init__(lanes=READ_LANES)
         self.db = db
         self.query = query
+        # Each row says which call it answers. PostgreSQL doesn't flatten a subquery that has
+        # an ORDER BY, so a plain SELECT over it keeps the statement's order (how the planner
+        # behaves, not a guarantee of SQL; tests/storage/test_reads.py holds it to it).
+        self._body = query.rstrip().rstrip(";")
         self._grouped: str | None = None
+        self.groupable = True
 
     async def run(self, batch: list[tuple[Any, ...]]) -> Sequence[list[Any] | Exception]:
         async with self.db.read() as conn:
             if len(batch) == 1:
                 return [await conn.fetch(self.query, *batch[0])]
-            if self._grouped is None:
-                # Each row says which call it answers; the subquery's ORDER BY holds in a
-                # plain SELECT over it, so every call's rows keep the statement's order.
+            alone = [functools.partial(conn.fetch, self.query, *args) for args in batch]
+            if not self.groupable:
+                return await one_by_one(conn, alone)
+            if self._grouped is None:  # the call's index follows the statement's own arguments
                 self._grouped = (f"SELECT q.*, ${len(batch[0]) + 1}::int AS batch_call "
-                                 f"FROM ({self.query}) AS q")
+                                 f"FROM (\n{self._body}\n) AS q")
             try:
                 rows = await conn.fetchmany(self._grouped,
                                             [(*args, i) for i, args in enumerate(batch)])
             except asyncpg.PostgresError as exc:
                 if conn.is_closed() or isinstance(exc, SERVER_GONE):
                     raise
+                if isinstance(exc, _UNGROUPABLE):  # the wrapper, not a call, is at fault
+                    log.warning("statement can't be grouped (%s), runs call by call: %s",
+                                exc, self.query[:200])
+                    self.groupable = False
                 # One call's statement failed and took the group with it: each alone, so
                 # only that caller gets its error.
-                return [await self._alone(conn, args) for args in batch]
+                return await one_by_one(conn, alone)
         out: list[list[Any] | Exception] = [[] for _ in batch]
         for record in rows:
             out[record[-1]].append(Row(record))  # type: ignore[union-attr]
         return out
-
-    async def _alone(self, conn: asyncpg.Connection, args: tuple[Any, ...]
-                     ) -> list[Any] | Exception:
-        try:
-            return await conn.fetch(self.query, *args)
-        except asyncpg.PostgresError as exc:
-            return exc

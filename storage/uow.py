@@ -23,6 +23,7 @@ updates that come in while one batch is on its way share the next.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from storage import updates, users
-from storage.batching import SERVER_GONE, GroupCommit
+from storage.batching import SERVER_GONE, GroupCommit, one_by_one
 from storage.reads import Reader, Reads
 
 ACQUIRE_TIMEOUT_SECONDS = 5.0
@@ -125,14 +126,15 @@ class Arrivals(GroupCommit[tuple[int, dict[str, Any]], Arrived]):
     batch then runs again, each statement alone on the same connection, so only the update
     whose own statement fails gets the error; the others get their rows. That rerun is
     sound because the failed batch left nothing behind, and `arrive` decides from the
-    database alone (a rerun is an arrival like the first). It also settles a deadlock
-    between batches: alone, a statement holds its own sender's row only. A failure that is
+    database alone (a rerun is an arrival like the first). It also settles a deadlock with
+    another transaction: alone, a statement holds its own sender's row only. A failure that is
     not PostgreSQL refusing a statement (no free connection, the connection lost) fails
     every update of the batch: each answers as for database trouble and stays unrecorded.
 
     Two batches may be on their way at once: one that waits for a learner's row another
     transaction holds doesn't hold up every update behind it. Both lock senders' rows in the
-    same order, so they can't deadlock each other."""
+    same order, so they can't deadlock each other (they can both wait on one that holds a
+    row the other needs, as any two transactions can)."""
 
     def __init__(self, db: Database) -> None:
         super().__init__(lanes=2)
@@ -153,18 +155,11 @@ class Arrivals(GroupCommit[tuple[int, dict[str, Any]], Arrived]):
             except asyncpg.PostgresError as exc:
                 if conn.is_closed() or isinstance(exc, SERVER_GONE):
                     raise
-                return [await _arrive_alone(conn, telegram_id, fields)
-                        for telegram_id, fields in batch]
+                return await one_by_one(conn, [
+                    functools.partial(users.arrive, conn, telegram_id, **fields)
+                    for telegram_id, fields in batch])
         found = dict(zip(order, rows, strict=True))
         return [found[i] for i in range(len(batch))]
-
-
-async def _arrive_alone(conn: asyncpg.Connection, telegram_id: int, fields: dict[str, Any]
-                        ) -> Arrived | Exception:
-    try:
-        return await users.arrive(conn, telegram_id, **fields)
-    except asyncpg.PostgresError as exc:  # this update's own failure, for its waiter alone
-        return exc
 
 
 # asyncpg's isolation names, and the BEGIN asyncpg itself sends for each.

@@ -5,6 +5,7 @@ the taken journeys still open, exactly the journeys a locked module still needs,
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -180,11 +181,12 @@ async def done_journey(
 
 async def show_progress(message: Message, db: Transactor, user: User) -> None:
     cards: list[Card] = []
-    # three reads, each shared with the updates in flight that make it too (storage.reads)
-    text = texts.progress_text(await progress.progress(db.reads, user.id), user.timezone)
-    text += texts.projects_block(await cohorts.projects_for_user(db.reads, user.id))
-    for course_id, title, open_, quiz_module in await journeys.next_steps_of_user(
-            db.reads, user.id):
+    # three reads at once, each shared with the updates in flight that make it (storage.reads)
+    courses, projects, steps = await asyncio.gather(
+        progress.progress(db.reads, user.id), cohorts.projects_for_user(db.reads, user.id),
+        journeys.next_steps_of_user(db.reads, user.id))
+    text = texts.progress_text(courses, user.timezone) + texts.projects_block(projects)
+    for course_id, title, open_, quiz_module in steps:
         cards += next_step_cards(course_id=course_id, title=title, open_=open_,
                                  missing=(), locked_after=None, quiz_module=quiz_module)
     await answer_long(message, text)

@@ -9,6 +9,7 @@ import asyncio
 
 import asyncpg
 
+from bot.middlewares.unit_of_work import UnitOfWorkMiddleware
 from storage import broadcasts
 from tests.helpers import DEMO, import_path, seed_enrolled
 from tests.support.harness import ADMIN, Harness
@@ -97,8 +98,6 @@ async def test_a_bug_in_one_handler_leaves_the_other_updates_served(
 async def test_updates_arriving_together_are_each_answered_once(harness: Harness) -> None:
     """Updates handled at once share their first round trip (storage.uow.Arrivals): each is
     still answered once, for its own sender, and a redelivery among new ones is dropped."""
-    from bot.middlewares.unit_of_work import UnitOfWorkMiddleware
-
     (uow,) = [m for m in harness.dp.update.outer_middleware
               if isinstance(m, UnitOfWorkMiddleware)]
     learners = list(range(7501, 7511))

@@ -186,3 +186,22 @@ async def test_a_batch_waiting_on_a_locked_learner_does_not_hold_up_the_others(
         await tx.rollback()
     seen, user = await stuck
     assert not seen and user is not None and user.display_name == "Renamed"
+
+
+async def test_a_refused_batch_run_again_welcomes_each_lapsed_learner_back_once(
+        pool: asyncpg.Pool, tmp_path: Path) -> None:
+    """The batch's welcome-backs roll back with it; run again one by one, each happens once."""
+    report = await import_path(pool, tiny_course(tmp_path / "c"), now=NOW)
+    await seed_learners(pool, report.course_id, 2, base=9900)
+    await pool.execute("UPDATE course_users SET lapsed_at = $1", NOW)
+    db = Database(pool)
+    results = await asyncio.gather(
+        _arrive(db, 1, 9901), _arrive(db, 2, 9999, locale="not a language tag"),
+        _arrive(db, 3, 9902), return_exceptions=True)
+    assert db.arrivals.batches == 1
+    assert isinstance(results[1], asyncpg.CheckViolationError)
+    assert await pool.fetchval(
+        "SELECT count(*) FROM course_users WHERE lapsed_at IS NOT NULL") == 0
+    assert await pool.fetchval(
+        "SELECT count(*) FROM learner_activity_events "
+        "WHERE event_type = 'course.welcome_back'") == 2

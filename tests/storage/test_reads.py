@@ -11,10 +11,12 @@ import asyncpg
 import pytest
 
 from storage import pages
+from storage.batching import MAX_BATCH
 from storage.reads import READ_LANES
 from storage.uow import Database
 
-SERIES = "SELECT g AS n, $2::text AS tag FROM generate_series($1::int, 1, -1) AS g ORDER BY g DESC"
+# generate_series counts up: only the ORDER BY puts the rows in the order the tests expect
+SERIES = "SELECT g AS n, $2::text AS tag FROM generate_series(1, $1::int) AS g ORDER BY g DESC"
 
 
 async def test_concurrent_calls_get_their_own_rows_in_order_in_fewer_round_trips(
@@ -67,9 +69,14 @@ async def test_a_statement_that_fails_for_one_caller_fails_that_caller_only(
 
 async def test_a_cancelled_caller_leaves_the_others_their_rows(pool: asyncpg.Pool) -> None:
     db = Database(pool)
-    # submitted in one turn of the loop: one group, in flight when one caller gives up
+    # submitted in one turn of the loop: one group, on its way when one caller gives up
     calls = [asyncio.create_task(db.reads.fetch(SERIES, 3, f"k{i}")) for i in range(5)]
-    await asyncio.sleep(0)
+    group = db.reads._group(SERIES)
+    for _ in range(100):  # until the group has left (its requests taken off the queue)
+        await asyncio.sleep(0)
+        if group.batches:
+            break
+    assert group.batches == 1 and not group._next
     calls[1].cancel()
     done = await asyncio.gather(*calls, return_exceptions=True)
     assert isinstance(done[1], asyncio.CancelledError)
@@ -108,3 +115,47 @@ async def test_two_groups_of_a_slow_statement_run_at_once(pool: asyncpg.Pool) ->
     assert running == 2  # a server process per group on its way, not one for all
     assert await asyncio.gather(*calls) == [True] * 4
     assert db.reads._statements[slow].batches == 2  # the first alone, the others together
+
+
+async def test_a_statement_that_cannot_be_grouped_still_answers_each_call(
+        pool: asyncpg.Pool) -> None:
+    db = Database(pool)
+    await pool.execute("CREATE TABLE read_probe (x int)")
+    # not a plain SELECT: the grouping wrapper is refused, so the calls go one by one
+    query = "INSERT INTO read_probe VALUES ($1) RETURNING x * 10 AS y"
+    got = await asyncio.gather(*(db.reads.fetchval(query, i) for i in range(6)))
+    assert got == [i * 10 for i in range(6)]
+    assert not db.reads._statements[query].groupable
+    assert sorted(await pool.fetch("SELECT x FROM read_probe")) == [(i,) for i in range(6)]
+
+
+async def test_a_statement_with_a_trailing_semicolon_or_comment_is_grouped(
+        pool: asyncpg.Pool) -> None:
+    db = Database(pool)
+    for n, query in enumerate(["SELECT $1::int + 1 AS y;\n", "SELECT $1::int + 2 AS y -- more"]):
+        got = await asyncio.gather(*(db.reads.fetchval(query, i) for i in range(6)))
+        assert got == [i + 1 + n for i in range(6)]
+        assert db.reads._statements[query].groupable
+        assert db.reads._statements[query].batches < 6
+
+
+async def test_a_lane_whose_flusher_was_cancelled_before_it_ran_is_freed(
+        pool: asyncpg.Pool) -> None:
+    db = Database(pool)  # records: one lane
+    first = asyncio.create_task(db.records.add(42, 1))
+    await asyncio.sleep(0)  # submitted: its flusher is created, not yet run
+    for flusher in list(db.records._flushers):
+        flusher.cancel()
+    await asyncio.sleep(0)
+    async with asyncio.timeout(10):  # a lane still taken would leave both waiting
+        await db.records.add(42, 2)
+        await first
+    assert await pool.fetchval("SELECT count(*) FROM processed_updates") == 2
+
+
+async def test_a_group_holds_at_most_max_batch_calls(pool: asyncpg.Pool) -> None:
+    db = Database(pool)
+    n = 2 * MAX_BATCH + 44
+    got = await asyncio.gather(*(db.reads.fetchval("SELECT $1::int * 2", i) for i in range(n)))
+    assert got == [i * 2 for i in range(n)]
+    assert db.reads._statements["SELECT $1::int * 2"].batches >= 3
