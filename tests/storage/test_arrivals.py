@@ -32,6 +32,15 @@ async def _arrive(db: Database, update_id: int, telegram_id: int, name: str | No
     return await work.arrive(telegram_id, **_fields(name or f"L{telegram_id}", **extra))
 
 
+async def _until_waiting_on_a_lock(pool: asyncpg.Pool) -> None:
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        if await pool.fetchval("SELECT count(*) FROM pg_stat_activity "
+                               "WHERE wait_event_type = 'Lock'"):
+            return
+    pytest.fail("the arrival never reached the locked row")
+
+
 async def _users(pool: asyncpg.Pool) -> dict[int, str]:
     rows = await pool.fetch("SELECT telegram_id, display_name FROM users")
     return {r["telegram_id"]: r["display_name"] for r in rows}
@@ -144,13 +153,7 @@ async def test_a_cancelled_waiter_leaves_the_batch_to_the_others(pool: asyncpg.P
         # Renamed learners: each statement writes its row, the first waits for the lock.
         tasks = [asyncio.create_task(_arrive(db, 10 + n, tid, f"New {tid}"))
                  for n, tid in enumerate((9701, 9702, 9703))]
-        for _ in range(50):
-            await asyncio.sleep(0.02)
-            if await pool.fetchval("SELECT count(*) FROM pg_stat_activity "
-                                   "WHERE wait_event_type = 'Lock'"):
-                break
-        else:
-            pytest.fail("the batch never reached the locked row")
+        await _until_waiting_on_a_lock(pool)
         tasks[1].cancel()
         await tx.rollback()
     async with asyncio.timeout(10):  # a batch that lost its way would leave them hanging
@@ -172,13 +175,7 @@ async def test_a_batch_waiting_on_a_locked_learner_does_not_hold_up_the_others(
         await tx.start()
         await blocker.execute("SELECT 1 FROM users WHERE telegram_id = 9801 FOR UPDATE")
         stuck = asyncio.create_task(_arrive(db, 2, 9801, "Renamed"))
-        for _ in range(50):
-            await asyncio.sleep(0.02)
-            if await pool.fetchval("SELECT count(*) FROM pg_stat_activity "
-                                   "WHERE wait_event_type = 'Lock'"):
-                break
-        else:
-            pytest.fail("the arrival never reached the locked row")
+        await _until_waiting_on_a_lock(pool)
         async with asyncio.timeout(10):  # one lane only: these would wait for the lock
             others = await asyncio.gather(*(_arrive(db, 10 + n, 9810 + n) for n in range(5)))
         assert [user.telegram_id for _, user in others] == [9810 + n for n in range(5)]
