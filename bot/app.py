@@ -26,7 +26,6 @@ from bot.middlewares import (
     InFlightMiddleware,
     ThrottlingMiddleware,
     UnitOfWorkMiddleware,
-    UserMiddleware,
 )
 from bot.middlewares.claims import UpdateClaimMiddleware
 from bot.routers import (
@@ -113,7 +112,6 @@ def build_dispatcher(
                                                     shared=shared))
     dp.update.outer_middleware(DatabaseTroubleMiddleware())
     dp.update.outer_middleware(UnitOfWorkMiddleware(db, settings))
-    dp.update.outer_middleware(UserMiddleware(settings))
     dp.update.outer_middleware(LocaleMiddleware())
     dp.include_routers(*feature_routers())
     # Group posts and broadcasts go through one rate-limited sender; `learnbot run` hands the

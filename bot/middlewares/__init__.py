@@ -1,14 +1,14 @@
 """Cross-cutting concerns, in the order they run on every update: in-flight count → (with
 Redis) the update's in-flight claim, `claims.py` → group ordering → per-user flood control →
-database trouble replies → units of work (and update de-duplication) → user upsert. None of
-them holds a database connection across the handler."""
+database trouble replies → units of work (update de-duplication and the sender's upsert, one
+round trip shared by the updates in flight). None of them holds a database connection across
+the handler."""
 
 from bot.middlewares.errors import DatabaseTroubleMiddleware
 from bot.middlewares.inflight import InFlightMiddleware
 from bot.middlewares.ordering import GroupOrderMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.middlewares.unit_of_work import UnitOfWorkMiddleware
-from bot.middlewares.users import UserMiddleware
 
 __all__ = [
     "DatabaseTroubleMiddleware",
@@ -16,5 +16,4 @@ __all__ = [
     "InFlightMiddleware",
     "ThrottlingMiddleware",
     "UnitOfWorkMiddleware",
-    "UserMiddleware",
 ]

@@ -19,15 +19,16 @@ class UnitOfWorkMiddleware(BaseMiddleware):
     """Hand handlers `db`: the update's units of work (see `storage.uow`), never a connection
     held for the whole update. Repeats of an update whose effects committed are dropped.
 
-    With `settings`, the repeat check and the sender's upsert (`user`, see `UserMiddleware`)
-    are one round trip (`storage.users.arrive`), shared with the updates arriving at the same
-    time (`storage.uow.Arrivals`); `UserMiddleware` then finds `user` set.
+    The repeat check and the sender's upsert are one round trip (`storage.users.arrive`),
+    shared with the updates arriving at the same time (`storage.uow.Arrivals`): handlers get
+    `user` (with its role), the only identity they use. Any update counts as the learner
+    being back: a lapsed learner's cards resume.
 
     The update is recorded with its first transaction, or after the handler returns when it
     changed nothing; a handler that fails before either leaves it unrecorded, so a redelivery
     is handled again."""
 
-    def __init__(self, db: Database, settings: Settings | None = None) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
 
@@ -42,7 +43,7 @@ class UnitOfWorkMiddleware(BaseMiddleware):
             return await handler(event, data)
         work = UpdateWork(self.db, data["bot"].id, event.update_id)
         tg: TgUser | None = data.get("event_from_user")
-        if self.settings is not None and tg is not None and not tg.is_bot:
+        if tg is not None and not tg.is_bot:
             seen, user = await work.arrive(tg.id, **sender_fields(self.settings, tg, data))
             if user is not None:
                 data["user"] = user
