@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -22,7 +23,7 @@ SERVER_GONE = (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError,
 _CONNECTION_LOST = (*SERVER_GONE, asyncpg.InterfaceError, OSError)
 
 
-class GroupCommit(Generic[T, R]):
+class GroupCommit(ABC, Generic[T, R]):
     """Requests that come in while one batch is on its way go out together in the next: one
     round trip for many updates instead of one each. Alone, a request waits for just its own
     batch of one, as a statement of its own did; with every lane busy, the batches grow with
@@ -41,8 +42,8 @@ class GroupCommit(Generic[T, R]):
         self.lanes = lanes
         self.batches = 0  # batches sent (tests check that concurrent requests were grouped)
 
-    async def run(self, batch: list[T]) -> Sequence[R | Exception]:
-        raise NotImplementedError
+    @abstractmethod
+    async def run(self, batch: list[T]) -> Sequence[R | Exception]: ...
 
     async def submit(self, request: T) -> R:
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()

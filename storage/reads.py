@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
@@ -142,9 +142,8 @@ class _Statement(GroupCommit[tuple[Any, ...], list[Any]]):
         async with self.db.read() as conn:
             if len(batch) == 1:
                 return [await conn.fetch(self.query, *batch[0])]
-            alone = [functools.partial(conn.fetch, self.query, *args) for args in batch]
             if not self.groupable:
-                return await one_by_one(conn, alone)
+                return await one_by_one(conn, self._alone(conn, batch))
             if self._grouped is None:  # the call's index follows the statement's own arguments
                 self._grouped = (f"SELECT q.*, ${len(batch[0]) + 1}::int AS batch_call "
                                  f"FROM (\n{self._body}\n) AS q")
@@ -160,8 +159,12 @@ class _Statement(GroupCommit[tuple[Any, ...], list[Any]]):
                     self.groupable = False
                 # One call's statement failed and took the group with it: each alone, so
                 # only that caller gets its error.
-                return await one_by_one(conn, alone)
+                return await one_by_one(conn, self._alone(conn, batch))
         out: list[list[Any] | Exception] = [[] for _ in batch]
         for record in rows:
             out[record[-1]].append(Row(record))  # type: ignore[union-attr]
         return out
+
+    def _alone(self, conn: asyncpg.Connection, batch: list[tuple[Any, ...]]
+               ) -> list[Callable[[], Awaitable[list[Any]]]]:
+        return [functools.partial(conn.fetch, self.query, *args) for args in batch]

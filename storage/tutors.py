@@ -67,7 +67,7 @@ async def find_person(conn: asyncpg.Connection, handle: str) -> Person | None:
     if not name:
         return None
     rows = await conn.fetch(
-        # last_seen_at is wall-clock (users.upsert writes the database's now()): compare alike
+        # last_seen_at is wall-clock (users.arrive writes the database's now()): compare alike
         f"SELECT p.*, coalesce(now() - u.last_seen_at > $2, true) AS stale "
         f"FROM ({_PERSON}) p JOIN users u USING (id) "
         "WHERE lower(p.username) = lower($1) ORDER BY u.last_seen_at DESC NULLS LAST LIMIT 2",

@@ -41,8 +41,7 @@ class User:
 _COLUMNS = ", ".join(User.__dataclass_fields__)
 
 
-# What an update from a known user refreshes ($6: make admin, $7: the bot's clock); shared by
-# `upsert` and `arrive` so the two can't drift apart.
+# What an update from a known user refreshes ($6: make admin, $7: the bot's clock).
 _REFRESH = f"""ON CONFLICT (telegram_id) DO UPDATE SET
             display_name = EXCLUDED.display_name,
             username = EXCLUDED.username,
@@ -52,42 +51,6 @@ _REFRESH = f"""ON CONFLICT (telegram_id) DO UPDATE SET
             last_seen_at = now(),
             last_active_at = coalesce($7::timestamptz, now())
         RETURNING {_COLUMNS}"""
-
-
-async def upsert(
-    conn: asyncpg.Connection,
-    telegram_id: int,
-    *,
-    display_name: str,
-    username: str | None,
-    default_timezone: str,
-    default_hour: int,
-    make_admin: bool = False,
-    now: datetime | None = None,
-    locale: str = "en",
-) -> User:
-    """Create or refresh the user. Admins from settings are promoted; nobody is demoted here.
-    `locale` is a new user's language only: a known user's stored choice stays.
-
-    Any update from a user proves the chat works again, so `is_reachable` is restored."""
-    row = await conn.fetchrow(
-        f"""
-        INSERT INTO users (telegram_id, display_name, username, timezone, delivery_hour, role,
-                           last_seen_at, last_active_at, locale)
-        VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN 'admin' ELSE 'learner' END::user_role,
-                now(), coalesce($7::timestamptz, now()), $8)
-        {_REFRESH}
-        """,
-        telegram_id,
-        display_name[:200],
-        username,
-        default_timezone,
-        default_hour,
-        make_admin,
-        now,
-        locale,
-    )
-    return User.from_record(row)
 
 
 async def welcome_back(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> int:
@@ -234,12 +197,14 @@ _ARRIVE = f"""
 async def arrive(conn: asyncpg.Connection, telegram_id: int, **fields: Any
                  ) -> tuple[bool, User | None]:
     """The per-update work of the bot's middleware in one round trip: whether (bot, update)
-    was already handled, and, when not, the sender as `upsert` would leave them, with a lapsed
+    was already handled, and, when not, the sender created or refreshed, with a lapsed
     learner's courses resumed (`welcome_back`, when `now` is given). `fields` are `arrival`'s.
 
-    A sender seen less than `TOUCH_EVERY` ago (both clocks) whose name, username, role and
-    reachability already match is only read: `last_seen_at` / `last_active_at` then lag by at
-    most `TOUCH_EVERY`. `locale` is a new user's language only (as in `upsert`). Returns
+    Admins from settings are promoted; nobody is demoted here. Any update from a user proves
+    the chat works again, so `is_reachable` is restored. A sender seen less than
+    `TOUCH_EVERY` ago (both clocks) whose name, username, role and reachability already match
+    is only read: `last_seen_at` / `last_active_at` then lag by at most `TOUCH_EVERY`.
+    `locale` is a new user's language only: a known user's stored choice stays. Returns
     (seen, user); user is None when seen."""
     return _arrived(await conn.fetchrow(_ARRIVE, *arrival(telegram_id, **fields)))
 

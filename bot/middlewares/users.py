@@ -11,7 +11,7 @@ from bot.i18n import normalize
 
 
 def sender_fields(settings: Settings, tg: TgUser, data: dict[str, Any]) -> dict[str, Any]:
-    """What `users.upsert` / `users.arrive` record about the sender of this update."""
+    """What `users.arrive` records about the sender of this update."""
     clock = data.get("clock")
     return {
         "display_name": tg.full_name,

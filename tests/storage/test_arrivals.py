@@ -32,6 +32,13 @@ async def _arrive(db: Database, update_id: int, telegram_id: int, name: str | No
     return await work.arrive(telegram_id, **_fields(name or f"L{telegram_id}", **extra))
 
 
+async def _lapsed_learners(pool: asyncpg.Pool, tmp_path: Path, n: int, *, base: int) -> None:
+    """`n` learners (telegram ids base+1 …) enrolled in a small course, all lapsed."""
+    report = await import_path(pool, tiny_course(tmp_path / "c"), now=NOW)
+    await seed_learners(pool, report.course_id, n, base=base)
+    await pool.execute("UPDATE course_users SET lapsed_at = $1", NOW)
+
+
 async def _until_waiting_on_a_lock(pool: asyncpg.Pool) -> None:
     for _ in range(50):
         await asyncio.sleep(0.02)
@@ -97,9 +104,7 @@ async def test_a_redelivered_update_is_seen_among_new_ones(pool: asyncpg.Pool) -
 
 async def test_lapsed_learners_arriving_together_are_welcomed_back(
         pool: asyncpg.Pool, tmp_path: Path) -> None:
-    report = await import_path(pool, tiny_course(tmp_path / "c"), now=NOW)
-    await seed_learners(pool, report.course_id, 3, base=9400)
-    await pool.execute("UPDATE course_users SET lapsed_at = $1", NOW)
+    await _lapsed_learners(pool, tmp_path, 3, base=9400)
     db = Database(pool)
     await asyncio.gather(*(_arrive(db, n, 9400 + n) for n in (1, 2, 3)))
     assert db.arrivals.batches == 1
@@ -188,9 +193,7 @@ async def test_a_batch_waiting_on_a_locked_learner_does_not_hold_up_the_others(
 async def test_a_refused_batch_run_again_welcomes_each_lapsed_learner_back_once(
         pool: asyncpg.Pool, tmp_path: Path) -> None:
     """The batch's welcome-backs roll back with it; run again one by one, each happens once."""
-    report = await import_path(pool, tiny_course(tmp_path / "c"), now=NOW)
-    await seed_learners(pool, report.course_id, 2, base=9900)
-    await pool.execute("UPDATE course_users SET lapsed_at = $1", NOW)
+    await _lapsed_learners(pool, tmp_path, 2, base=9900)
     db = Database(pool)
     results = await asyncio.gather(
         _arrive(db, 1, 9901), _arrive(db, 2, 9999, locale="not a language tag"),
