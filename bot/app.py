@@ -106,13 +106,12 @@ def build_dispatcher(
         dp.update.outer_middleware(UpdateClaimMiddleware(shared))
     dp.update.outer_middleware(GroupOrderMiddleware())  # before anything awaits
     # Replies before the learner is loaded (flood, database trouble) use Telegram's language;
-    # the second LocaleMiddleware switches to the stored choice once `user` is known.
+    # the unit-of-work middleware switches to the stored choice once `user` is known.
     dp.update.outer_middleware(LocaleMiddleware())
     dp.update.outer_middleware(ThrottlingMiddleware(settings.flood_messages_per_minute,
                                                     shared=shared))
     dp.update.outer_middleware(DatabaseTroubleMiddleware())
     dp.update.outer_middleware(UnitOfWorkMiddleware(db, settings))
-    dp.update.outer_middleware(LocaleMiddleware())
     dp.include_routers(*feature_routers())
     # Group posts and broadcasts go through one rate-limited sender; `learnbot run` hands the
     # same one to its delivery worker, so the process has a single budget.

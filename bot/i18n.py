@@ -144,11 +144,16 @@ class LocaleMiddleware(I18nMiddleware):
         super().__init__(i18n, i18n_key=None, middleware_key="locale_middleware")
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
-        chat: Chat | None = data.get("event_chat")
-        if chat is not None and chat.type in ("group", "supergroup", "channel"):
-            return DEFAULT
-        user = data.get("user")
-        if user is not None:
-            return speakable(user.locale)
-        tg: TgUser | None = data.get("event_from_user")
-        return normalize(tg.language_code if tg else None)
+        return locale_of(data)
+
+
+def locale_of(data: dict[str, Any]) -> str:
+    """The locale an update is answered in, from what the middlewares have put in `data`."""
+    chat: Chat | None = data.get("event_chat")
+    if chat is not None and chat.type in ("group", "supergroup", "channel"):
+        return DEFAULT
+    user = data.get("user")
+    if user is not None:
+        return speakable(user.locale)
+    tg: TgUser | None = data.get("event_from_user")
+    return normalize(tg.language_code if tg else None)

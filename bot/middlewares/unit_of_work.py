@@ -9,6 +9,7 @@ from aiogram.types import TelegramObject, Update
 from aiogram.types import User as TgUser
 
 from bot.config import Settings
+from bot.i18n import i18n, locale_of
 from bot.middlewares.users import sender_fields
 from storage.uow import AlreadyHandled, Database, UpdateWork
 
@@ -23,6 +24,8 @@ class UnitOfWorkMiddleware(BaseMiddleware):
     shared with the updates arriving at the same time (`storage.uow.Arrivals`): handlers get
     `user` (with its role), the only identity they use. Any update counts as the learner
     being back: a lapsed learner's cards resume.
+
+    Handlers speak the learner's stored language (`bot.i18n.locale_of`).
 
     The update is recorded with its first transaction, or after the handler returns when it
     changed nothing; a handler that fails before either leaves it unrecorded, so a redelivery
@@ -54,7 +57,10 @@ class UnitOfWorkMiddleware(BaseMiddleware):
             return None
         data["db"] = work
         try:
-            result = await handler(event, data)
+            # the stored language, now that the learner is loaded (here rather than in a
+            # second locale middleware: one layer of aiogram's wrapping less per update)
+            with i18n.use_locale(locale_of(data)):
+                result = await handler(event, data)
         except AlreadyHandled:
             log.info("update %s was handled concurrently; dropped", event.update_id)
             return None
