@@ -1,9 +1,11 @@
 """Updates per second: learnbot's real Dispatcher (middlewares, routers, PostgreSQL) against
 bare aiogram with one trivial handler, both on a Bot session that answers every API call at
 once, in the same run. Prints upd/s and the ratio for a mix of learner commands and for each
-command alone; asserts nothing.
+command alone, with the CPU each update cost the bot's process and the PostgreSQL server
+(both share the machine's cores); asserts nothing.
 
     .venv/bin/python bench/updates.py [--learners 500] [--updates 3000] [--in-flight 50]
+                                      [--rounds 4] [--only mix /today ...]
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import itertools
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -181,8 +184,9 @@ async def run(args: argparse.Namespace) -> None:
                     for _ in range(args.updates)]
 
         bare = bare_dispatcher()
-        print(f"{args.learners} enrolled learners, {args.updates} updates per row, "
-              f"{args.in_flight} in flight, embedded PostgreSQL, null Bot session")
+        print(f"{args.learners} enrolled learners, {args.updates} updates per row in "
+              f"{args.rounds} rounds, {args.in_flight} in flight, embedded PostgreSQL, "
+              "null Bot session; medians of the rounds")
         print("CPU µs per update: learnbot's process (bot) and the PostgreSQL server's (pg)")
         print(f"{'workload':<12}{'learnbot upd/s':>16}{'bare upd/s':>12}{'ratio':>8}"
               f"{'bot µs':>9}{'pg µs':>8}{'bare µs':>9}")
@@ -190,9 +194,19 @@ async def run(args: argparse.Namespace) -> None:
             if args.only and name not in args.only:
                 continue
             await drive(dp, bot, batch(commands)[: args.updates // 10], args.in_flight)  # warm
-            ours, bot_us, pg_us = await drive(dp, bot, batch(commands), args.in_flight, cpu)
-            theirs, bare_us, _ = await drive(bare, bot, batch(commands), args.in_flight, cpu)
-            print(f"{name:<12}{ours:>16.0f}{theirs:>12.0f}{ours / theirs:>8.2f}"
+            # The two alternate in short rounds and each figure is the median of its rounds:
+            # on a shared machine the speed of the cores moves from one second to the next.
+            rounds = []
+            for _ in range(args.rounds):
+                ours = await drive(dp, bot, batch(commands)[: args.updates // args.rounds],
+                                   args.in_flight, cpu)
+                theirs = await drive(bare, bot, batch(commands)[: args.updates // args.rounds],
+                                     args.in_flight, cpu)
+                rounds.append((ours[0], theirs[0], ours[0] / theirs[0], ours[1], ours[2],
+                               theirs[1]))
+            ours_s, theirs_s, ratio, bot_us, pg_us, bare_us = (
+                statistics.median(column) for column in zip(*rounds, strict=True))
+            print(f"{name:<12}{ours_s:>16.0f}{theirs_s:>12.0f}{ratio:>8.2f}"
                   f"{bot_us:>9.0f}{pg_us:>8.0f}{bare_us:>9.0f}")
         await dp["broadcaster"].close()
         await pool.close()
@@ -204,6 +218,8 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=500)
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--in-flight", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternations of learnbot and bare per row (medians printed)")
     parser.add_argument("--only", nargs="*", metavar="WORKLOAD",
                         help="run only these rows (mix, /progress, /today, /badges, /help)")
     args = parser.parse_args()
