@@ -9,6 +9,7 @@ run with a stale or missing `.mo`."""
 
 from __future__ import annotations
 
+import functools
 import gettext as _gettext
 import io
 import logging
@@ -22,6 +23,7 @@ from zoneinfo import ZoneInfo
 from aiogram.types import Chat, TelegramObject
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18n, I18nMiddleware
+from babel import Locale
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -124,11 +126,17 @@ def speaking(locale: str | None) -> AbstractContextManager[None]:
 
 def fmt_datetime(moment: datetime, tz: str, pattern: str) -> str:
     """`moment` in zone `tz`, as a CLDR `pattern`, with the current locale's day/month names."""
-    return format_datetime(moment, pattern, tzinfo=ZoneInfo(tz), locale=babel_locale())
+    return format_datetime(moment, pattern, tzinfo=ZoneInfo(tz), locale=_babel(babel_locale()))
 
 
 def fmt_number(value: float) -> str:
-    return format_decimal(value, locale=babel_locale())
+    return format_decimal(value, locale=_babel(babel_locale()))
+
+
+@functools.cache
+def _babel(code: str) -> Locale:
+    """Babel parses a locale given by name on every call: 26 µs a date against 11 µs."""
+    return Locale.parse(code)
 
 
 def babel_locale() -> str:
