@@ -53,27 +53,6 @@ _REFRESH = f"""ON CONFLICT (telegram_id) DO UPDATE SET
         RETURNING {_COLUMNS}"""
 
 
-async def welcome_back(conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime) -> int:
-    """A lapsed learner wrote again: cards resume at their next delivery hour, where they left
-    off. Returns how many courses resumed (0 for nearly every update: one indexed UPDATE)."""
-    return len(await conn.fetch(
-        f"""
-        WITH back AS (
-            UPDATE course_users cu SET lapsed_at = NULL
-            FROM users u
-            WHERE cu.user_id = $1 AND u.id = cu.user_id AND cu.lapsed_at IS NOT NULL
-            RETURNING {back_columns("$2::timestamptz")}
-        ), sched AS ({schedule_back_sql("back")}
-        ), ev AS (
-            INSERT INTO learner_activity_events (user_id, course_id, event_type, created_at)
-            SELECT $1, course_id, 'course.welcome_back', $2 FROM back
-        )
-        SELECT id FROM back
-        """,
-        user_id, now,
-    ))
-
-
 async def set_locale(conn: asyncpg.Connection, user_id: uuid.UUID, locale: str) -> User | None:
     """The learner's chosen language (the table's CHECK keeps it a short language tag)."""
     row = await conn.fetchrow(
@@ -198,7 +177,7 @@ async def arrive(conn: asyncpg.Connection, telegram_id: int, **fields: Any
                  ) -> tuple[bool, User | None]:
     """The per-update work of the bot's middleware in one round trip: whether (bot, update)
     was already handled, and, when not, the sender created or refreshed, with a lapsed
-    learner's courses resumed (`welcome_back`, when `now` is given). `fields` are `arrival`'s.
+    learner's courses resumed where they left off (when `now` is given). `fields` are `arrival`'s.
 
     Admins from settings are promoted; nobody is demoted here. Any update from a user proves
     the chat works again, so `is_reachable` is restored. A sender seen less than

@@ -183,7 +183,16 @@ async def test_paused_left_lapsed_or_completed_are_never_claimed_until_back(
         await atomically(conn, users.resume, ls["user_paused"][0], back)
         again = await atomically(conn, enrollments.enroll, ls["left"][0], course_id, back)
         assert again.rejoined
-        assert await users.welcome_back(conn, ls["lapsed"][0], back) == 1
+        # the lapsed learner writes again: their next update's arrival resumes the course
+        lapsed = await conn.fetchrow("SELECT telegram_id, display_name FROM users WHERE id = $1",
+                                     ls["lapsed"][0])
+        seen, _ = await users.arrive(conn, lapsed["telegram_id"], display_name=lapsed[1],
+                                     username=None, default_timezone="UTC", default_hour=8,
+                                     now=back, bot_id=1, update_id=1)
+        assert not seen
+        assert await conn.fetchval(
+            "SELECT count(*) FROM learner_activity_events "
+            "WHERE user_id = $1 AND event_type = 'course.welcome_back'", ls["lapsed"][0]) == 1
         claimed = await _claimed(conn, START + timedelta(days=4, hours=9))
         assert claimed == {cu[n] for n in names if n != "completed"}
 
