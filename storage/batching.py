@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -21,6 +22,31 @@ MAX_BATCH = 128
 SERVER_GONE = (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError,
                asyncpg.CrashShutdownError)
 _CONNECTION_LOST = (*SERVER_GONE, asyncpg.InterfaceError, OSError)
+
+
+def refused(conn: asyncpg.Connection, exc: asyncpg.PostgresError) -> bool:
+    """Whether a failed batch's error is PostgreSQL refusing a statement, on a connection that
+    still works: then its statements can run again one by one (`one_by_one`) so only the
+    refused one fails. Otherwise the batch's error is every request's."""
+    return not (conn.is_closed() or isinstance(exc, SERVER_GONE))
+
+
+def each_its_own(exc: Exception, n: int) -> list[Exception]:
+    """One error for `n` waiters, as `n` objects: an exception raised in several tasks at
+    once would have its traceback and context rewritten by each of them. A copy keeps the
+    type (the callers' `except` clauses), the message, the cause and the traceback."""
+    if n <= 0:
+        return []
+    out: list[Exception] = [exc]
+    for _ in range(n - 1):
+        try:
+            twin = copy.copy(exc)
+        except Exception:  # an exception type that can't be copied: shared, as before
+            twin = exc
+        if twin is not exc:
+            twin.__cause__, twin.__traceback__ = exc.__cause__, exc.__traceback__
+        out.append(twin)
+    return out
 
 
 class GroupCommit(ABC, Generic[T, R]):
@@ -71,7 +97,7 @@ class GroupCommit(ABC, Generic[T, R]):
                         for _, done in batch:
                             done.cancel()
                         raise
-                    results = [exc] * len(batch)  # handed to every waiter of the batch
+                    results = each_its_own(exc, len(batch))  # every waiter of the batch
                 for (_, done), result in zip(batch, results, strict=True):
                     if done.cancelled():  # its waiter gave up
                         continue
@@ -101,6 +127,6 @@ async def one_by_one(conn: asyncpg.Connection,
             out.append(await call())
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             if conn.is_closed() or isinstance(exc, _CONNECTION_LOST):
-                return out + [exc] * (len(calls) - len(out))
+                return out + each_its_own(exc, len(calls) - len(out))
             out.append(exc)
     return out

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
-from storage.batching import SERVER_GONE, GroupCommit, one_by_one
+from storage.batching import GroupCommit, one_by_one, refused
 
 if TYPE_CHECKING:
     from storage.uow import Database
@@ -151,7 +151,7 @@ class _Statement(GroupCommit[tuple[Any, ...], list[Any]]):
                 rows = await conn.fetchmany(self._grouped,
                                             [(*args, i) for i, args in enumerate(batch)])
             except asyncpg.PostgresError as exc:
-                if conn.is_closed() or isinstance(exc, SERVER_GONE):
+                if not refused(conn, exc):
                     raise
                 if isinstance(exc, _UNGROUPABLE):  # the wrapper, not a call, is at fault
                     log.warning("statement can't be grouped (%s), runs call by call: %s",

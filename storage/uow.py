@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from storage import updates, users
-from storage.batching import SERVER_GONE, GroupCommit, one_by_one
+from storage.batching import GroupCommit, one_by_one, refused
 from storage.reads import Reader, Reads
 
 ACQUIRE_TIMEOUT_SECONDS = 5.0
@@ -153,7 +153,7 @@ class Arrivals(GroupCommit[tuple[int, dict[str, Any]], Arrived]):
                 rows = await users.arrive_many(
                     conn, [users.arrival(batch[i][0], **batch[i][1]) for i in order])
             except asyncpg.PostgresError as exc:
-                if conn.is_closed() or isinstance(exc, SERVER_GONE):
+                if not refused(conn, exc):
                     raise
                 return await one_by_one(conn, [
                     functools.partial(users.arrive, conn, telegram_id, **fields)

@@ -120,12 +120,16 @@ async def test_a_batch_without_a_connection_fails_each_of_its_updates(
     db = Database(pool, acquire_timeout=0.2)
     held = [await pool.acquire() for _ in range(pool.get_max_size())]
     try:
-        results = await asyncio.gather(*(_arrive(db, n, 9500 + n) for n in range(4)),
+        results = await asyncio.gather(*(_arrive(db, n, 9500 + n) for n in range(6)),
                                        return_exceptions=True)
     finally:
         for conn in held:
             await pool.release(conn)
     assert all(isinstance(r, DatabaseBusy) for r in results)
+    assert db.arrivals.batches < 6  # some shared a batch, and yet
+    # each update has an error of its own: one raised in several tasks would get its
+    # traceback rewritten by each
+    assert len({id(r) for r in results}) == 6
     assert await _users(pool) == {}  # nothing of the batch was written
     assert await pool.fetchval("SELECT count(*) FROM processed_updates") == 0
     seen, user = await _arrive(db, 1, 9500)  # the next batch goes through
