@@ -103,20 +103,22 @@ class Reads:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._statements: dict[str, _Statement] = {}
+        self._first_rows: dict[str, _Statement] = {}  # the groups of `fetchrow`
 
-    def _group(self, query: str) -> _Statement:
-        group = self._statements.get(query)
+    def _group(self, query: str, *, one_row: bool = False) -> _Statement:
+        groups = self._first_rows if one_row else self._statements
+        group = groups.get(query)
         if group is None:
-            if len(self._statements) >= MAX_STATEMENTS:
-                self._statements.clear()  # in-flight groups finish: their callers hold them
-            group = self._statements[query] = _Statement(self.db, query)
+            if len(groups) >= MAX_STATEMENTS:
+                groups.clear()  # in-flight groups finish: their callers hold them
+            group = groups[query] = _Statement(self.db, query, one_row=one_row)
         return group
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         return await self._group(query).submit(args)
 
     async def fetchrow(self, query: str, *args: Any) -> Any:
-        rows = await self.fetch(query, *args)
+        rows = await self._group(query, one_row=True).submit(args)
         return rows[0] if rows else None
 
     async def fetchval(self, query: str, *args: Any, column: int = 0) -> Any:
@@ -127,21 +129,26 @@ class Reads:
 class _Statement(GroupCommit[tuple[Any, ...], list[Any]]):
     """The calls of one statement (a `GroupCommit` of argument tuples → their rows)."""
 
-    def __init__(self, db: Database, query: str) -> None:
+    def __init__(self, db: Database, query: str, *, one_row: bool = False) -> None:
         super().__init__(lanes=READ_LANES)
         self.db = db
         self.query = query
+        # Only the first row of each call (`fetchrow`): the server stops there, instead of
+        # sending every other row to be dropped here.
+        self.one_row = one_row
         # Each row says which call it answers. PostgreSQL doesn't flatten a subquery that has
         # an ORDER BY, so a plain SELECT over it keeps the statement's order (how the planner
         # behaves, not a guarantee of SQL; tests/storage/test_reads.py holds it to it).
         self._body = query.rstrip().rstrip(";")
+        if one_row:
+            self._body = f"SELECT * FROM (\n{self._body}\n) AS first_row LIMIT 1"
         self._grouped: str | None = None
         self.groupable = True
 
     async def run(self, batch: list[tuple[Any, ...]]) -> Sequence[list[Any] | Exception]:
         async with self.db.read() as conn:
             if len(batch) == 1:
-                return [await conn.fetch(self.query, *batch[0])]
+                return [await self._fetch(conn, *batch[0])]
             if not self.groupable:
                 return await one_by_one(conn, self._alone(conn, batch))
             if self._grouped is None:  # the call's index follows the statement's own arguments
@@ -167,4 +174,11 @@ class _Statement(GroupCommit[tuple[Any, ...], list[Any]]):
 
     def _alone(self, conn: asyncpg.Connection, batch: list[tuple[Any, ...]]
                ) -> list[Callable[[], Awaitable[list[Any]]]]:
-        return [functools.partial(conn.fetch, self.query, *args) for args in batch]
+        return [functools.partial(self._fetch, conn, *args) for args in batch]
+
+    async def _fetch(self, conn: asyncpg.Connection, *args: Any) -> list[Any]:
+        """One call as a statement of its own (asyncpg's `fetchrow` asks for one row only)."""
+        if self.one_row:
+            row = await conn.fetchrow(self.query, *args)
+            return [] if row is None else [row]
+        return await conn.fetch(self.query, *args)

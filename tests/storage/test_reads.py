@@ -34,6 +34,20 @@ async def test_concurrent_calls_get_their_own_rows_in_order_in_fewer_round_trips
         assert all(list(r.keys()) == ["n", "tag"] and len(r) == 2 for r in rows)
 
 
+async def test_fetchrow_gets_each_callers_first_row_of_the_statements_order(
+        pool: asyncpg.Pool) -> None:
+    db = Database(pool)
+    sizes = [n % 4 for n in range(20)]
+    rows = await asyncio.gather(*(db.reads.fetchrow(SERIES, size, f"c{i}")
+                                  for i, size in enumerate(sizes)))
+    assert [None if r is None else (r["n"], r["tag"]) for r in rows] == [
+        None if size == 0 else (size, f"c{i}") for i, size in enumerate(sizes)]
+    assert await db.reads.fetchval(SERIES, 3, "alone") == 3  # alone too
+    # grouped, each call's statement cut to its first row: none of the others is sent
+    group = db.reads._first_rows[SERIES]
+    assert group.batches < len(sizes) // 2 and group._body.endswith("LIMIT 1")
+
+
 async def test_a_call_alone_is_its_own_statement(pool: asyncpg.Pool) -> None:
     db = Database(pool)
     rows = await db.reads.fetch(SERIES, 2, "alone")
@@ -98,7 +112,7 @@ async def test_calls_one_after_another_each_get_a_group(pool: asyncpg.Pool) -> N
     # each call comes in right as the previous group's flusher finishes: none may be stranded
     for i in range(5):
         assert await asyncio.wait_for(db.reads.fetchval("SELECT $1::int", i), 10) == i
-    assert db.reads._statements["SELECT $1::int"].batches == 5
+    assert db.reads._first_rows["SELECT $1::int"].batches == 5
 
 
 async def test_two_groups_of_a_slow_statement_run_at_once(pool: asyncpg.Pool) -> None:
@@ -114,7 +128,7 @@ async def test_two_groups_of_a_slow_statement_run_at_once(pool: asyncpg.Pool) ->
     assert READ_LANES == 2
     assert running == 2  # a server process per group on its way, not one for all
     assert await asyncio.gather(*calls) == [True] * 4
-    assert db.reads._statements[slow].batches == 2  # the first alone, the others together
+    assert db.reads._first_rows[slow].batches == 2  # the first alone, the others together
 
 
 async def test_a_statement_that_cannot_be_grouped_still_answers_each_call(
@@ -125,7 +139,7 @@ async def test_a_statement_that_cannot_be_grouped_still_answers_each_call(
     query = "INSERT INTO read_probe VALUES ($1) RETURNING x * 10 AS y"
     got = await asyncio.gather(*(db.reads.fetchval(query, i) for i in range(6)))
     assert got == [i * 10 for i in range(6)]
-    assert not db.reads._statements[query].groupable
+    assert not db.reads._first_rows[query].groupable
     assert sorted(await pool.fetch("SELECT x FROM read_probe")) == [(i,) for i in range(6)]
 
 
@@ -135,8 +149,8 @@ async def test_a_statement_with_a_trailing_semicolon_or_comment_is_grouped(
     for n, query in enumerate(["SELECT $1::int + 1 AS y;\n", "SELECT $1::int + 2 AS y -- more"]):
         got = await asyncio.gather(*(db.reads.fetchval(query, i) for i in range(6)))
         assert got == [i + 1 + n for i in range(6)]
-        assert db.reads._statements[query].groupable
-        assert db.reads._statements[query].batches < 6
+        assert db.reads._first_rows[query].groupable
+        assert db.reads._first_rows[query].batches < 6
 
 
 async def test_a_lane_whose_flusher_was_cancelled_before_it_ran_is_freed(
@@ -158,4 +172,4 @@ async def test_a_group_holds_at_most_max_batch_calls(pool: asyncpg.Pool) -> None
     n = 2 * MAX_BATCH + 44
     got = await asyncio.gather(*(db.reads.fetchval("SELECT $1::int * 2", i) for i in range(n)))
     assert got == [i * 2 for i in range(n)]
-    assert db.reads._statements["SELECT $1::int * 2"].batches >= 3
+    assert db.reads._first_rows["SELECT $1::int * 2"].batches >= 3
