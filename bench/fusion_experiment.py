@@ -32,7 +32,6 @@ import asyncio
 import pickle
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +73,6 @@ async def _collect() -> list[dict]:
     import Stemmer
 
     from rag.embedding import get_embedder
-    from storage import embedded, migrate, pg
 
     stem = Stemmer.Stemmer("english")
     embedder = get_embedder()
@@ -84,22 +82,12 @@ async def _collect() -> list[dict]:
         rag_eval.load_corpus("demo", rag_eval.DEMO_COURSE, rag_eval.DEMO_QUESTIONS),
     ]
     out: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="learnbot-fusion-") as tmp:
-        server = embedded.start_embedded(Path(tmp))
-        url = embedded.embedded_database_url(server, "eval")
-        conn = await pg.connect(url)
-        await migrate.migrate(conn)
-        await conn.close()
-        pool = await pg.create_pool(url, max_size=2)
-        try:
-            for corpus in corpora:
-                course_id, _ = await rag_eval.import_corpus(pool, corpus, embedder)
-                async with pool.acquire() as conn:
-                    out += await _collect_corpus(conn, course_id, corpus, embedder, stem)
-                print(f"{corpus.name}: {len(corpus.questions)} questions", flush=True)
-        finally:
-            await pool.close()
-            del server
+    async with rag_eval.eval_database("learnbot-fusion-") as pool:
+        for corpus in corpora:
+            course_id, _ = await rag_eval.import_corpus(pool, corpus, embedder)
+            async with pool.acquire() as conn:
+                out += await _collect_corpus(conn, course_id, corpus, embedder, stem)
+            print(f"{corpus.name}: {len(corpus.questions)} questions", flush=True)
     return out
 
 

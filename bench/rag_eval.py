@@ -26,12 +26,14 @@ quarter of its text (sentence fragments found verbatim in the section's text).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 import tempfile
 import time
 import tomllib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -295,11 +297,29 @@ async def import_corpus(pool: asyncpg.Pool, corpus: Corpus,
     return report_.course_id, report_.chunks
 
 
+@contextlib.asynccontextmanager
+async def eval_database(prefix: str) -> AsyncIterator[asyncpg.Pool]:
+    """A fresh embedded database, migrated, for the length of one evaluation."""
+    from storage import embedded, migrate, pg
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        server = embedded.start_embedded(Path(tmp))
+        url = embedded.embedded_database_url(server, "eval")
+        conn = await pg.connect(url)
+        await migrate.migrate(conn)
+        await conn.close()
+        pool = await pg.create_pool(url, max_size=2)
+        try:
+            yield pool
+        finally:
+            await pool.close()
+            del server
+
+
 async def main() -> None:
     import argparse
 
     from rag.embedding import get_embedder
-    from storage import embedded, migrate, pg
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--misses", action="store_true",
@@ -312,27 +332,17 @@ async def main() -> None:
     embedder.load()
     corpora = [load_corpus("pg-tutorial (PostgreSQL 15 docs)", PG_COURSE, PG_QUESTIONS),
                load_corpus("sql-basics (demo course)", DEMO_COURSE, DEMO_QUESTIONS)]
-    with tempfile.TemporaryDirectory(prefix="learnbot-eval-") as tmp:
-        server = embedded.start_embedded(Path(tmp))
-        url = embedded.embedded_database_url(server, "eval")
-        conn = await pg.connect(url)
-        await migrate.migrate(conn)
-        await conn.close()
-        pool = await pg.create_pool(url, max_size=2)
-        try:
-            for corpus in corpora:
-                t0 = time.perf_counter()
-                course_id, chunks = await import_corpus(pool, corpus, embedder)
-                async with pool.acquire() as conn:
-                    figures = await evaluate(conn, course_id, corpus, embedder, splits=splits)
-                print(report(corpus, figures, chunks))
-                print(f"  ({time.perf_counter() - t0:.0f} s)")
-                if args.misses:
-                    print("\n".join("    " + m for m in figures.misses))
-                print()
-        finally:
-            await pool.close()
-            del server
+    async with eval_database("learnbot-eval-") as pool:
+        for corpus in corpora:
+            t0 = time.perf_counter()
+            course_id, chunks = await import_corpus(pool, corpus, embedder)
+            async with pool.acquire() as conn:
+                figures = await evaluate(conn, course_id, corpus, embedder, splits=splits)
+            print(report(corpus, figures, chunks))
+            print(f"  ({time.perf_counter() - t0:.0f} s)")
+            if args.misses:
+                print("\n".join("    " + m for m in figures.misses))
+            print()
 
 
 if __name__ == "__main__":
