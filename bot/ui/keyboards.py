@@ -2,7 +2,7 @@
 
 The ones on every /today, /progress, Start and Done card are a column of buttons built as
 aiogram's types directly (`_column`): the builder deep-copies its rows and validates each
-button twice, ~70 µs a keyboard against ~20 µs (bench/updates.py)."""
+button twice: 72 µs a keyboard against 23 µs (timeit of `done`, this machine)."""
 
 from __future__ import annotations
 
