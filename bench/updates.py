@@ -187,9 +187,10 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{args.learners} enrolled learners, {args.updates} updates per row in "
               f"{args.rounds} rounds, {args.in_flight} in flight, embedded PostgreSQL, "
               "null Bot session; medians of the rounds")
-        print("CPU µs per update: learnbot's process (bot) and the PostgreSQL server's (pg)")
+        print("CPU µs per update: learnbot's process (bot) and the PostgreSQL server's (pg); "
+              "learnbot's Bot API calls per update (bare aiogram makes one)")
         print(f"{'workload':<12}{'learnbot upd/s':>16}{'bare upd/s':>12}{'ratio':>8}"
-              f"{'bot µs':>9}{'pg µs':>8}{'bare µs':>9}")
+              f"{'bot µs':>9}{'pg µs':>8}{'bare µs':>9}{'calls/upd':>10}")
         for name, commands in [("mix", COMMANDS), *[(c, [c]) for c in COMMANDS]]:
             if args.only and name not in args.only:
                 continue
@@ -206,8 +207,11 @@ async def run(args: argparse.Namespace) -> None:
                                theirs[1]))
             ours_s, theirs_s, ratio, bot_us, pg_us, bare_us = (
                 statistics.median(column) for column in zip(*rounds, strict=True))
+            calls = session.calls
+            await drive(dp, bot, batch(commands)[:100], args.in_flight)
             print(f"{name:<12}{ours_s:>16.0f}{theirs_s:>12.0f}{ratio:>8.2f}"
-                  f"{bot_us:>9.0f}{pg_us:>8.0f}{bare_us:>9.0f}")
+                  f"{bot_us:>9.0f}{pg_us:>8.0f}{bare_us:>9.0f}"
+                  f"{(session.calls - calls) / 100:>10.2f}")
         await dp["broadcaster"].close()
         await pool.close()
         del server
