@@ -41,6 +41,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from bench import rag_eval  # noqa: E402
+from bench.embedded_db import migrated_database  # noqa: E402
 from rag import retrieval  # noqa: E402
 from storage import chunks  # noqa: E402
 
@@ -82,7 +83,7 @@ async def _collect() -> list[dict]:
         rag_eval.load_corpus("demo", rag_eval.DEMO_COURSE, rag_eval.DEMO_QUESTIONS),
     ]
     out: list[dict] = []
-    async with rag_eval.eval_database("learnbot-fusion-") as pool:
+    async with migrated_database("learnbot-fusion-", "eval") as pool:
         for corpus in corpora:
             course_id, _ = await rag_eval.import_corpus(pool, corpus, embedder)
             async with pool.acquire() as conn:

@@ -19,7 +19,6 @@ import asyncio
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,13 +28,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.embedded_db import migrated_database  # noqa: E402
 from content.course_format import load_course  # noqa: E402
 from content.importer import import_source  # noqa: E402
 from rag import retrieval  # noqa: E402
 from rag.chunking import split_sentences  # noqa: E402
 from rag.embedding import get_embedder  # noqa: E402
 from rag.service import RagService  # noqa: E402
-from storage import chunks, embedded, migrate, pg  # noqa: E402
+from storage import chunks  # noqa: E402
 from storage.uow import Database  # noqa: E402
 
 DOCS = ROOT / "tests" / "data" / "corpora" / "pg-tutorial"
@@ -110,132 +110,122 @@ async def main() -> None:
     embedder.load()
     print(f"model load: {time.perf_counter() - t0:.1f} s")
 
-    with tempfile.TemporaryDirectory(prefix="learnbot-bench-") as tmp:
-        server = embedded.start_embedded(Path(tmp))
-        url = embedded.embedded_database_url(server, "bench")
-        conn = await pg.connect(url)
-        await migrate.migrate(conn)
-        await conn.close()
-        pool = await pg.create_pool(url, max_size=4)
+    async with migrated_database("learnbot-bench-", "bench", max_size=4) as pool:
         db = Database(pool)
-        try:
-            # 1. ingestion through the real import path
-            src = load_course(DOCS)
-            t0 = time.perf_counter()
-            report = await import_source(pool, src, embedder=embedder)
-            took = time.perf_counter() - t0
-            print(f"\ningestion: {report.chunks} chunks in {took:.1f} s = "
-                  f"{report.chunks / took:.1f} chunks/s (chunk + embed + write)")
-            t0 = time.perf_counter()
-            again = await import_source(pool, src, embedder=embedder)
-            took = time.perf_counter() - t0
-            print(f"re-import unchanged: {again.chunks_embedded} re-embedded, {took:.2f} s")
-            async with pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT content, embedding FROM course_chunks WHERE embedding IS NOT NULL")
-            base = np.stack([r["embedding"].to_numpy() for r in rows]).astype(np.float32)
-            texts = [r["content"] for r in rows]
+        # 1. ingestion through the real import path
+        src = load_course(DOCS)
+        t0 = time.perf_counter()
+        report = await import_source(pool, src, embedder=embedder)
+        took = time.perf_counter() - t0
+        print(f"\ningestion: {report.chunks} chunks in {took:.1f} s = "
+              f"{report.chunks / took:.1f} chunks/s (chunk + embed + write)")
+        t0 = time.perf_counter()
+        again = await import_source(pool, src, embedder=embedder)
+        took = time.perf_counter() - t0
+        print(f"re-import unchanged: {again.chunks_embedded} re-embedded, {took:.2f} s")
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT content, embedding FROM course_chunks WHERE embedding IS NOT NULL")
+        base = np.stack([r["embedding"].to_numpy() for r in rows]).astype(np.float32)
+        texts = [r["content"] for r in rows]
 
-            # 2 + 3. latency and recall per corpus size
-            async with pool.acquire() as conn:
-                await conn.execute("DROP INDEX course_chunks_embedding_hnsw")
-            courses = {}
-            for size in args.sizes:
-                t0 = time.perf_counter()
-                courses[size] = await bulk_course(pool, f"bench-{size}", size, base, texts,
-                                                  nrng)
-                print(f"\nloaded {size} synthetic chunks in {time.perf_counter() - t0:.1f} s")
-            async with pool.acquire() as conn:
-                await conn.execute("SET maintenance_work_mem = '1GB'")
-                await conn.execute("SET max_parallel_maintenance_workers = 1")
-                t0 = time.perf_counter()
-                await conn.execute(
-                    "CREATE INDEX course_chunks_embedding_hnsw ON course_chunks "
-                    "USING hnsw (embedding vector_cosine_ops) WITH (m = 24, ef_construction = 128)",
-                    timeout=1800)
-                total = await conn.fetchval("SELECT count(*) FROM course_chunks")
-                print(f"HNSW build over {total} chunks: {time.perf_counter() - t0:.1f} s")
-                await conn.execute("ANALYZE course_chunks")
+        # 2 + 3. latency and recall per corpus size
+        async with pool.acquire() as conn:
+            await conn.execute("DROP INDEX course_chunks_embedding_hnsw")
+        courses = {}
+        for size in args.sizes:
+            t0 = time.perf_counter()
+            courses[size] = await bulk_course(pool, f"bench-{size}", size, base, texts,
+                                              nrng)
+            print(f"\nloaded {size} synthetic chunks in {time.perf_counter() - t0:.1f} s")
+        async with pool.acquire() as conn:
+            await conn.execute("SET maintenance_work_mem = '1GB'")
+            await conn.execute("SET max_parallel_maintenance_workers = 1")
+            t0 = time.perf_counter()
+            await conn.execute(
+                "CREATE INDEX course_chunks_embedding_hnsw ON course_chunks "
+                "USING hnsw (embedding vector_cosine_ops) WITH (m = 24, ef_construction = 128)",
+                timeout=1800)
+            total = await conn.fetchval("SELECT count(*) FROM course_chunks")
+            print(f"HNSW build over {total} chunks: {time.perf_counter() - t0:.1f} s")
+            await conn.execute("ANALYZE course_chunks")
 
-            qvecs = embedder.encode(queries)  # warm-up for the timed per-query encodes below
-            for size, course_id in courses.items():
-                async with pool.acquire() as conn:
-                    exactly = chunks.scan_exactly(*await chunks.course_size(conn, course_id))
-                print(f"\n== course of {size} chunks, {len(queries)} queries; vector search "
-                      f"{'scans the course exactly' if exactly else 'uses HNSW'} ==")
-                embed_ms, search_ms, total_ms = [], [], []
-                steps: dict[str, list[float]] = {"vector": [], "fts": [], "context": [], "fuse": []}
-                async with pool.acquire() as conn:
-                    for q in queries:
-                        t0 = time.perf_counter()
-                        vec = embedder.encode([q], question=True)[0]  # as the bot encodes
-                        t1 = time.perf_counter()
-                        timings: dict[str, float] = {}
-                        await retrieval.retrieve(conn, course_id, q, vec, floor=0.0,
-                                                 timings=timings)
-                        t2 = time.perf_counter()
-                        embed_ms.append((t1 - t0) * 1000)
-                        search_ms.append((t2 - t1) * 1000)
-                        total_ms.append((t2 - t0) * 1000)
-                        for step, ms in timings.items():
-                            steps[step].append(ms)
-                for name, values in (("embed", embed_ms), *(
-                        (f"  {step} search" if step != "fuse" else "  fuse", v)
-                        for step, v in steps.items()), ("hybrid search", search_ms),
-                        ("embed + search", total_ms)):
-                    print(f"  {name:15s} p50 {pct(values, 50):7.1f} ms   "
-                          f"p95 {pct(values, 95):7.1f} ms   mean {statistics.mean(values):6.1f} ms")
-                # The baseline for the one-thread question encoding: torch's default team.
-                default_ms = []
+        qvecs = embedder.encode(queries)  # warm-up for the timed per-query encodes below
+        for size, course_id in courses.items():
+            async with pool.acquire() as conn:
+                exactly = chunks.scan_exactly(*await chunks.course_size(conn, course_id))
+            print(f"\n== course of {size} chunks, {len(queries)} queries; vector search "
+                  f"{'scans the course exactly' if exactly else 'uses HNSW'} ==")
+            embed_ms, search_ms, total_ms = [], [], []
+            steps: dict[str, list[float]] = {"vector": [], "fts": [], "context": [], "fuse": []}
+            async with pool.acquire() as conn:
                 for q in queries:
                     t0 = time.perf_counter()
-                    embedder.encode([q])
-                    default_ms.append((time.perf_counter() - t0) * 1000)
-                print(f"  {'embed, all cores':15s} p50 {pct(default_ms, 50):7.1f} ms   "
-                      f"p95 {pct(default_ms, 95):7.1f} ms   (baseline for the embed row: "
-                      f"one thread, as the bot; ratio p95 "
-                      f"{pct(default_ms, 95) / pct(embed_ms, 95):.1f}x)")
-                # The bot's path (RagService.retrieve on the pool): BM25 on one connection
-                # while the question is embedded, then the vector side on another. The query
-                # cache is off so every question is encoded, as in the rows above.
-                service, cache = RagService(embedder), embedder.cache_size
-                embedder.cache_size = 0
-                overlapped = []
-                for q in queries:
+                    vec = embedder.encode([q], question=True)[0]  # as the bot encodes
+                    t1 = time.perf_counter()
+                    timings: dict[str, float] = {}
+                    await retrieval.retrieve(conn, course_id, q, vec, floor=0.0,
+                                             timings=timings)
+                    t2 = time.perf_counter()
+                    embed_ms.append((t1 - t0) * 1000)
+                    search_ms.append((t2 - t1) * 1000)
+                    total_ms.append((t2 - t0) * 1000)
+                    for step, ms in timings.items():
+                        steps[step].append(ms)
+            for name, values in (("embed", embed_ms), *(
+                    (f"  {step} search" if step != "fuse" else "  fuse", v)
+                    for step, v in steps.items()), ("hybrid search", search_ms),
+                    ("embed + search", total_ms)):
+                print(f"  {name:15s} p50 {pct(values, 50):7.1f} ms   "
+                      f"p95 {pct(values, 95):7.1f} ms   mean {statistics.mean(values):6.1f} ms")
+            # The baseline for the one-thread question encoding: torch's default team.
+            default_ms = []
+            for q in queries:
+                t0 = time.perf_counter()
+                embedder.encode([q])
+                default_ms.append((time.perf_counter() - t0) * 1000)
+            print(f"  {'embed, all cores':15s} p50 {pct(default_ms, 50):7.1f} ms   "
+                  f"p95 {pct(default_ms, 95):7.1f} ms   (baseline for the embed row: "
+                  f"one thread, as the bot; ratio p95 "
+                  f"{pct(default_ms, 95) / pct(embed_ms, 95):.1f}x)")
+            # The bot's path (RagService.retrieve on the pool): BM25 on one connection
+            # while the question is embedded, then the vector side on another. The query
+            # cache is off so every question is encoded, as in the rows above.
+            service, cache = RagService(embedder), embedder.cache_size
+            embedder.cache_size = 0
+            overlapped = []
+            for q in queries:
+                t0 = time.perf_counter()
+                await service.retrieve(db, course_id, q, floor=0.0)
+                overlapped.append((time.perf_counter() - t0) * 1000)
+            embedder.cache_size = cache
+            print(f"  {'embed ∥ BM25, then vector (the bot)':15s} p50 "
+                  f"{pct(overlapped, 50):7.1f} ms   p95 {pct(overlapped, 95):7.1f} ms   "
+                  f"mean {statistics.mean(overlapped):6.1f} ms")
+            async with pool.acquire() as conn:
+                exact, exact_ms = [], []
+                for vec in qvecs:
                     t0 = time.perf_counter()
-                    await service.retrieve(db, course_id, q, floor=0.0)
-                    overlapped.append((time.perf_counter() - t0) * 1000)
-                embedder.cache_size = cache
-                print(f"  {'embed ∥ BM25, then vector (the bot)':15s} p50 "
-                      f"{pct(overlapped, 50):7.1f} ms   p95 {pct(overlapped, 95):7.1f} ms   "
-                      f"mean {statistics.mean(overlapped):6.1f} ms")
-                async with pool.acquire() as conn:
-                    exact, exact_ms = [], []
+                    async with conn.transaction():  # as in retrieval: settings are local
+                        hits = await chunks.vector_search(conn, course_id, vec, 10,
+                                                          exact=True)
+                    exact_ms.append((time.perf_counter() - t0) * 1000)
+                    exact.append({h.chunk_id for h in hits})
+                print(f"  exact top-10    p50 {pct(exact_ms, 50):7.1f} ms   "
+                      f"p95 {pct(exact_ms, 95):7.1f} ms")
+                for ef in args.ef:
+                    found, ms = [], []
                     for vec in qvecs:
                         t0 = time.perf_counter()
-                        async with conn.transaction():  # as in retrieval: settings are local
+                        async with conn.transaction():
                             hits = await chunks.vector_search(conn, course_id, vec, 10,
-                                                              exact=True)
-                        exact_ms.append((time.perf_counter() - t0) * 1000)
-                        exact.append({h.chunk_id for h in hits})
-                    print(f"  exact top-10    p50 {pct(exact_ms, 50):7.1f} ms   "
-                          f"p95 {pct(exact_ms, 95):7.1f} ms")
-                    for ef in args.ef:
-                        found, ms = [], []
-                        for vec in qvecs:
-                            t0 = time.perf_counter()
-                            async with conn.transaction():
-                                hits = await chunks.vector_search(conn, course_id, vec, 10,
-                                                                  ef_search=ef, exact=False)
-                            ms.append((time.perf_counter() - t0) * 1000)
-                            found.append({h.chunk_id for h in hits})
-                        recall = statistics.mean(len(f & e) / 10 for f, e in
-                                                 zip(found, exact, strict=True))
-                        print(f"  HNSW ef_search={ef:<4d} recall@10 {recall:.3f}   "
-                              f"p50 {pct(ms, 50):6.1f} ms   p95 {pct(ms, 95):6.1f} ms")
-        finally:
-            await pool.close()
-            del server
+                                                              ef_search=ef, exact=False)
+                        ms.append((time.perf_counter() - t0) * 1000)
+                        found.append({h.chunk_id for h in hits})
+                    recall = statistics.mean(len(f & e) / 10 for f, e in
+                                             zip(found, exact, strict=True))
+                    print(f"  HNSW ef_search={ef:<4d} recall@10 {recall:.3f}   "
+                          f"p50 {pct(ms, 50):6.1f} ms   p95 {pct(ms, 95):6.1f} ms")
 
 
 if __name__ == "__main__":

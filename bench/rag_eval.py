@@ -26,14 +26,11 @@ quarter of its text (sentence fragments found verbatim in the section's text).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import sys
-import tempfile
 import time
 import tomllib
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from bench.embedded_db import migrated_database  # noqa: E402
 from content.course_format import CourseSource, load_course  # noqa: E402
 from content.importer import import_source  # noqa: E402
 from rag import retrieval  # noqa: E402
@@ -297,25 +295,6 @@ async def import_corpus(pool: asyncpg.Pool, corpus: Corpus,
     return report_.course_id, report_.chunks
 
 
-@contextlib.asynccontextmanager
-async def eval_database(prefix: str) -> AsyncIterator[asyncpg.Pool]:
-    """A fresh embedded database, migrated, for the length of one evaluation."""
-    from storage import embedded, migrate, pg
-
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        server = embedded.start_embedded(Path(tmp))
-        url = embedded.embedded_database_url(server, "eval")
-        conn = await pg.connect(url)
-        await migrate.migrate(conn)
-        await conn.close()
-        pool = await pg.create_pool(url, max_size=2)
-        try:
-            yield pool
-        finally:
-            await pool.close()
-            del server
-
-
 async def main() -> None:
     import argparse
 
@@ -332,7 +311,7 @@ async def main() -> None:
     embedder.load()
     corpora = [load_corpus("pg-tutorial (PostgreSQL 15 docs)", PG_COURSE, PG_QUESTIONS),
                load_corpus("sql-basics (demo course)", DEMO_COURSE, DEMO_QUESTIONS)]
-    async with eval_database("learnbot-eval-") as pool:
+    async with migrated_database("learnbot-eval-", "eval") as pool:
         for corpus in corpora:
             t0 = time.perf_counter()
             course_id, chunks = await import_corpus(pool, corpus, embedder)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from bench.embedded_db import migrated_database  # noqa: E402
 from content.course_format import load_course  # noqa: E402
 from content.importer import import_source  # noqa: E402
 from rag.retrieval import Mode  # noqa: E402
@@ -78,7 +78,6 @@ MODES: tuple[Mode, ...] = ("hybrid", "vector", "fts")
 async def main() -> None:
     from bot.config import load_settings
     from rag.embedding import get_embedder
-    from storage import embedded, migrate, pg
 
     settings = load_settings()
     embedder = get_embedder(settings.embedding_model)
@@ -88,55 +87,45 @@ async def main() -> None:
     print(f"model: {embedder.model_name}; {len(QUESTIONS)} questions about module 1 "
           f"(3 per topic); a hit = a passage of the expected topic; floor "
           f"{rag.config.min_similarity}")
-    with tempfile.TemporaryDirectory(prefix="learnbot-fil-") as tmp:
-        server = embedded.start_embedded(Path(tmp))
-        url = embedded.embedded_database_url(server, "fil")
-        conn = await pg.connect(url)
-        await migrate.migrate(conn)
-        await conn.close()
-        pool = await pg.create_pool(url, max_size=2)
-        try:
-            t0 = time.perf_counter()
-            report = await import_source(pool, src, embedder=embedder)
-            print(f"imported: {report.summary()} ({time.perf_counter() - t0:.0f} s)\n")
-            print("  questions → passages | retriever | R@1    R@3   | no passage | "
-                  "mean best cosine")
-            async with pool.acquire() as conn:
-                for label, q_index, lang in (("fil → fil", 0, "fil"), ("en  → en ", 1, "en"),
-                                             ("fil → en ", 0, "en")):
-                    for mode in MODES:
-                        at1 = at3 = empty = 0
-                        best = 0.0
-                        for q in QUESTIONS:
-                            found = await rag.retrieve(conn, report.course_id, q[q_index],
-                                                       mode=mode, lang=lang)
-                            keys = [p.hit.topic_key for p in found.passages]
-                            at1 += keys[:1] == [q[2]]
-                            at3 += q[2] in keys[:3]
-                            empty += not found.passages
-                            best += found.best_similarity
-                        n = len(QUESTIONS)
-                        cosine = f"{best / n:.3f}" if mode != "fts" else "  -  "
-                        print(f"  {label}            | {mode:9} | {at1 / n:.3f}  {at3 / n:.3f} "
-                              f"| {empty:2d} of {n}   | {cosine}")
-                print("\n  off-topic questions answered from a passage (should be 0):")
-                for label, q_index, lang in (("fil → fil", 0, "fil"), ("en  → en ", 1, "en")):
-                    hybrid = [await rag.retrieve(conn, report.course_id, q[q_index], lang=lang)
-                              for q in OFF_TOPIC]
-                    print(f"  {label}: hybrid (what learners get) "
-                          f"{sum(bool(f.passages) for f in hybrid)} of {len(OFF_TOPIC)}")
-                    found = [await rag.retrieve(conn, report.course_id, q[q_index],
-                                                lang=lang, mode="vector")
-                             for q in OFF_TOPIC]
-                    on = [await rag.retrieve(conn, report.course_id, q[q_index], lang=lang,
-                                             mode="vector") for q in QUESTIONS]
-                    answered = sum(bool(f.passages) for f in found)
-                    print(f"  {label}: {answered} of {len(OFF_TOPIC)}; best cosine off-topic "
-                          f"max {max(f.best_similarity for f in found):.3f}, on-topic min "
-                          f"{min(f.best_similarity for f in on):.3f}")
-        finally:
-            await pool.close()
-            del server
+    async with migrated_database("learnbot-fil-", "fil") as pool:
+        t0 = time.perf_counter()
+        report = await import_source(pool, src, embedder=embedder)
+        print(f"imported: {report.summary()} ({time.perf_counter() - t0:.0f} s)\n")
+        print("  questions → passages | retriever | R@1    R@3   | no passage | "
+              "mean best cosine")
+        async with pool.acquire() as conn:
+            for label, q_index, lang in (("fil → fil", 0, "fil"), ("en  → en ", 1, "en"),
+                                         ("fil → en ", 0, "en")):
+                for mode in MODES:
+                    at1 = at3 = empty = 0
+                    best = 0.0
+                    for q in QUESTIONS:
+                        found = await rag.retrieve(conn, report.course_id, q[q_index],
+                                                   mode=mode, lang=lang)
+                        keys = [p.hit.topic_key for p in found.passages]
+                        at1 += keys[:1] == [q[2]]
+                        at3 += q[2] in keys[:3]
+                        empty += not found.passages
+                        best += found.best_similarity
+                    n = len(QUESTIONS)
+                    cosine = f"{best / n:.3f}" if mode != "fts" else "  -  "
+                    print(f"  {label}            | {mode:9} | {at1 / n:.3f}  {at3 / n:.3f} "
+                          f"| {empty:2d} of {n}   | {cosine}")
+            print("\n  off-topic questions answered from a passage (should be 0):")
+            for label, q_index, lang in (("fil → fil", 0, "fil"), ("en  → en ", 1, "en")):
+                hybrid = [await rag.retrieve(conn, report.course_id, q[q_index], lang=lang)
+                          for q in OFF_TOPIC]
+                print(f"  {label}: hybrid (what learners get) "
+                      f"{sum(bool(f.passages) for f in hybrid)} of {len(OFF_TOPIC)}")
+                found = [await rag.retrieve(conn, report.course_id, q[q_index],
+                                            lang=lang, mode="vector")
+                         for q in OFF_TOPIC]
+                on = [await rag.retrieve(conn, report.course_id, q[q_index], lang=lang,
+                                         mode="vector") for q in QUESTIONS]
+                answered = sum(bool(f.passages) for f in found)
+                print(f"  {label}: {answered} of {len(OFF_TOPIC)}; best cosine off-topic "
+                      f"max {max(f.best_similarity for f in found):.3f}, on-topic min "
+                      f"{min(f.best_similarity for f in on):.3f}")
 
 
 if __name__ == "__main__":
