@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from storage import journeys
 from storage.completion import unlocked_sql
 from storage.journeys import (
     MIN_PRIORITY,
@@ -33,6 +34,7 @@ from storage.journeys import (
     pending_quiz_sql,
 )
 from storage.pg import require_tx
+from storage.uow import Transactor
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,21 @@ async def today_of_user(conn: asyncpg.Connection, user_id: uuid.UUID, now: datet
             for cu in await lock_course_users_of(conn, user_id, now)]
 
 
+async def today_again(db: Transactor, user_id: uuid.UUID, now: datetime,
+                      ) -> list[tuple[Mapping[str, Any], TodayResult]] | None:
+    """`today_of_user` as one statement of its own, grouped with the other updates' (no
+    unit of work), for the day a learner asks for again: every course's day's journey
+    taken and opened already (`journeys.again_sql`). None, having changed nothing, when the
+    day needs more: then call `today_of_user` in a unit of work. Raises
+    `storage.uow.AlreadyHandled` when the update was recorded before."""
+    rows = journeys.again_rows(await db.recording(_AGAIN, user_id, now))
+    if rows is None:
+        return None
+    return [({"course_id": r["_course_id"], "title": r["_title"]},
+             _shown(r["_due"], jv, False, row, open_journeys_from_json(row["missing"] or [])))
+            for r, jv, row in rows]
+
+
 async def _today(conn: asyncpg.Connection, cu: asyncpg.Record, now: datetime) -> TodayResult:
     course_user_id = cu["id"]
     existing = cu["existing"]
@@ -100,12 +117,17 @@ async def _today(conn: asyncpg.Connection, cu: asyncpg.Record, now: datetime) ->
     return await _situation(conn, cu, jv, fresh, now, situation)
 
 
-def _situation_sql(user_id: str, course_id: str, course_user_id: str) -> str:
+def _situation_sql(user_id: str, course_id: str, course_user_id: str, *,
+                   missing: bool = False) -> str:
     """What else is open (`open_journeys`), the pending quiz (see `pending_quiz`) and the next
-    journey's module, as one row; the arguments are SQL expressions (placeholders)."""
+    journey's module, as one row; the arguments are SQL expressions (placeholders). With
+    `missing`, also the open journeys of the module a locked next one waits for."""
+    waits = (f""", CASE WHEN NOT n.unlocked THEN
+                   {open_journeys_json_sql(course_user_id, "(n.module_no - 1)")} END AS missing"""
+             if missing else "")
     return f"""
         SELECT ({pending_quiz_sql(user_id, course_id)}) AS quiz_module, n.module_no,
-               n.unlocked, {open_journeys_json_sql(course_user_id)} AS open
+               n.unlocked, {open_journeys_json_sql(course_user_id)} AS open{waits}
         FROM (SELECT 1) AS one LEFT JOIN (
             SELECT t.module_no, {unlocked_sql("cu.user_id")} AS unlocked
             FROM course_users cu JOIN journeys j ON j.id = {NEXT_SQL.format(cu="cu",
@@ -118,6 +140,8 @@ def _situation_sql(user_id: str, course_id: str, course_user_id: str) -> str:
 # Built once: they run on every /today and Start.
 _SITUATION = _situation_sql("$1", "$2", "$3")
 _SITUATION_AFTER_OPEN = _situation_sql("$3", "$4", "$5")  # after open_taking_and's own two
+_AGAIN = journeys.again_sql(
+    _situation_sql("{user}", "{course}", "{course_user}", missing=True))
 
 
 async def _open_with_situation(conn: asyncpg.Connection, cu: asyncpg.Record,
@@ -133,23 +157,32 @@ async def _situation(conn: asyncpg.Connection, cu: asyncpg.Record, jv: JourneyVi
                      ) -> TodayResult:
     """Around the day's journey (if any): what else is open, and what the next step is
     (`row`: `_situation_sql` when it was read already)."""
-    due = cu["next_due_at"]  # locked by `lock_course_user`; taking a journey leaves it alone
     if row is None:
         row = await conn.fetchrow(_SITUATION,
                                   cu["user_id"], cu["course_id"], cu["id"])
         assert row is not None
+    waiting: list[OpenJourney] = []
+    if row["module_no"] is not None and not row["unlocked"]:
+        waiting = await open_journeys(conn, cu["id"], row["module_no"] - 1)
+    # locked by `lock_course_user`; taking a journey leaves it alone
+    return _shown(cu["next_due_at"], jv, fresh, row, waiting)
+
+
+def _shown(due: datetime | None, jv: JourneyView | None, fresh: bool, row: Mapping[str, Any],
+           waiting: list[OpenJourney]) -> TodayResult:
+    """The day around its journey `jv`, from the situation `row` (`_situation_sql`) and the
+    open journeys of the module a locked next one waits for (`waiting`)."""
     others = tuple(o for o in open_journeys_from_json(row["open"])
                    if jv is None or o.position != jv.position)
     quiz_module = row["quiz_module"]
     nxt = row if row["module_no"] is not None else None
-    locked_after = missing = None
+    locked_after = None
+    missing: tuple[OpenJourney, ...] = ()
     if nxt is not None and not nxt["unlocked"]:
         locked_after = nxt["module_no"] - 1
-        missing = tuple(o for o in await open_journeys(conn, cu["id"], locked_after)
-                        if jv is None or o.position != jv.position)
+        missing = tuple(o for o in waiting if jv is None or o.position != jv.position)
     finished = (jv is None and nxt is None and not others and quiz_module is None)
-    return TodayResult(jv, fresh, finished, locked_after, others, missing or (),
-                       quiz_module, due)
+    return TodayResult(jv, fresh, finished, locked_after, others, missing, quiz_module, due)
 
 
 async def open_delivery(

@@ -22,6 +22,7 @@ from storage import activity
 from storage.completion import unlocked_sql
 from storage.pg import json_value, require_tx
 from storage.reads import Reader
+from storage.uow import AlreadyHandled
 
 MIN_PRIORITY = -2_147_483_648
 IDLE_CAP_SECONDS = 30 * 60  # time between open and Done counts at most this much
@@ -404,6 +405,66 @@ _TOUCH_SQL = """
         opened_at = coalesce(topic_progress.opened_at, $2),
         last_accessed_at = greatest(topic_progress.last_accessed_at, $2)
 """
+
+
+def again_sql(situation: str) -> str:
+    """The day again, as one statement (`storage.day.today_again`), for a day whose journeys
+    are all taken and opened already (the learner asks for it again): each topic's clock
+    restarted as opening does (`_TOUCH_SQL`) and the update recorded, its own transaction.
+    One row per course, in enrollment order: `_course_id`, `_title`, `_due`, the view's
+    columns, and `_situation`, the row of the query `situation` (placeholders `{user}`,
+    `{course}`, `{course_user}`) as JSON. `_ok` false (one row, nothing changed) when a
+    course's day needs more (no delivery yet, one not taken or never opened), or the
+    learner is in no course. A `Transactor.recording` statement: `$1` the user, `$2` now,
+    `$3`/`$4` the record, `$5` the call."""
+    # No course row is locked, unlike the unit of work's opening: nothing is taken, and one
+    # statement reads one snapshot. `ok` decides from it whether the statement is the whole
+    # day; only then are the record and the clocks written, so on "not ok" nothing changes.
+    return f"""
+        WITH cus AS (
+            SELECT {_LOCKED_COLUMNS}, course_title(cu.course_id, u.locale) AS title,
+                   cu.created_at
+            FROM course_users cu JOIN users u ON u.id = cu.user_id
+            WHERE cu.user_id = $1 AND cu.left_at IS NULL
+        ), v AS (
+            {_VIEW_SELECT} WHERE d.id IN (SELECT existing FROM cus)
+        ), ok AS (
+            SELECT count(*) > 0
+                   AND bool_and(coalesce(v.taken AND v.opened_at IS NOT NULL, false)) AS ok
+            FROM cus LEFT JOIN v ON v.delivery_id = cus.existing
+        ), rec AS (
+            INSERT INTO processed_updates (bot_id, update_id)
+            SELECT $3, $4 FROM ok WHERE ok.ok AND $3::bigint IS NOT NULL
+            ON CONFLICT DO NOTHING RETURNING 1
+        ), go AS (
+            SELECT FROM ok WHERE ok.ok AND ($3::bigint IS NULL OR EXISTS (SELECT FROM rec))
+        ), touch AS (
+            {_TOUCH_SQL.format(source="v, go", where="true", user="v.user_id",
+                               course="v.course_id", topic="v.topic_id")}
+        )
+        SELECT ok.ok AS _ok, EXISTS (SELECT FROM go) AS _go,
+               EXISTS (SELECT FROM rec) AS _recorded, c.*, $5::int AS _call
+        FROM ok LEFT JOIN LATERAL (
+            SELECT cus.course_id AS _course_id, cus.title AS _title, cus.next_due_at AS _due,
+                   cus.created_at AS _created, row_to_json(s) AS _situation, v.*
+            FROM cus JOIN v ON v.delivery_id = cus.existing
+            CROSS JOIN LATERAL ({situation.format(user="cus.user_id", course="cus.course_id",
+                                                  course_user="cus.id")}) AS s
+        ) AS c ON ok.ok
+        ORDER BY c._created
+    """
+
+
+def again_rows(rows: list[asyncpg.Record]
+               ) -> list[tuple[asyncpg.Record, JourneyView, dict[str, Any]]] | None:
+    """`again_sql`'s rows: per course the row, the view and the situation; None when the
+    day needs more. Raises `AlreadyHandled` when the update was recorded before."""
+    if not rows[0]["_ok"]:
+        return None
+    if not rows[0]["_go"]:
+        raise AlreadyHandled("recorded before")
+    return [(r, JourneyView(**{k: v for k, v in r.items() if not k.startswith("_")}),
+             json_value(r["_situation"])) for r in rows]
 
 
 async def _touch_progress(conn: asyncpg.Connection, delivery_id: uuid.UUID, now: datetime) -> None:

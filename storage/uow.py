@@ -59,6 +59,8 @@ class Transactor(Protocol):
     @property
     def reads(self) -> Reader: ...
 
+    async def recording(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
+
 
 class Database:
     """A pool with a bounded wait for a connection."""
@@ -70,6 +72,8 @@ class Database:
         self.records = Records(self)
         self.arrivals = Arrivals(self)
         self.reads = Reads(self)
+        # by statement: the storage functions' constant SQL, so a handful
+        self.recordings: dict[str, Recordings] = {}
 
     @property
     def base(self) -> Database:
@@ -92,6 +96,21 @@ class Database:
     async def tx(self, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
         async with self.read() as conn, conn.transaction(isolation=isolation):
             yield conn
+
+    async def recording(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """A use case as one statement, its own transaction, grouped with the other updates'
+        calls of it: one round trip where `tx()` takes three (BEGIN, the statement, COMMIT),
+        shared. `query` takes `args`, then the update's record (bot and update id; NULLs
+        here, where there is no update) and the call's number, which its last column
+        (`_call`) returns; its first row's `_recorded` says whether it recorded the update.
+        The statements of a group are one implicit transaction (see `Recordings`)."""
+        return await self._recording(query).submit((*args, None, None))
+
+    def _recording(self, query: str) -> Recordings:
+        group = self.recordings.get(query)
+        if group is None:
+            group = self.recordings[query] = Recordings(self, query)
+        return group
 
 
 class Records(GroupCommit[tuple[int, int], None]):
@@ -162,6 +181,39 @@ class Arrivals(GroupCommit[tuple[int, dict[str, Any]], Arrived]):
         return [found[i] for i in range(len(batch))]
 
 
+class Recordings(GroupCommit[tuple[Any, ...], list[asyncpg.Record]]):
+    """The calls of one `recording` statement that come in together, pipelined on one
+    connection (`fetchmany`), each call's rows told apart by their `_call` column.
+
+    As with `Arrivals`, a batch is one implicit transaction, run in the order of the first
+    argument (the learner) so that batches take rows in one order; when PostgreSQL refuses
+    one statement (a deadlock with another transaction included), the batch runs again call
+    by call, so only that call gets the error. The rerun is sound: the failed batch left
+    nothing behind, and a call that recorded its update before finds the record."""
+
+    def __init__(self, db: Database, query: str) -> None:
+        super().__init__(lanes=2)
+        self.db = db
+        self.query = query
+
+    async def run(self, batch: list[tuple[Any, ...]]) -> Sequence[list[asyncpg.Record] | Exception]:
+        async with self.db.read() as conn:
+            if len(batch) == 1:
+                return [await conn.fetch(self.query, *batch[0], 0)]
+            order = sorted(range(len(batch)), key=lambda i: str(batch[i][0]))
+            try:
+                rows = await conn.fetchmany(self.query, [(*batch[i], i) for i in order])
+            except asyncpg.PostgresError as exc:
+                if not refused(conn, exc):
+                    raise
+                return await one_by_one(conn, [functools.partial(conn.fetch, self.query, *args, i)
+                                               for i, args in enumerate(batch)])
+        out: list[list[asyncpg.Record]] = [[] for _ in batch]
+        for row in rows:
+            out[row["_call"]].append(row)
+        return out
+
+
 # asyncpg's isolation names, and the BEGIN asyncpg itself sends for each.
 _BEGIN = {
     "read_committed": "BEGIN ISOLATION LEVEL READ COMMITTED",
@@ -191,6 +243,7 @@ class UpdateWork(Database):
         self.records = db.records
         self.arrivals = db.arrivals
         self.reads = db.reads
+        self.recordings = db.recordings
         self.bot_id = bot_id
         self.update_id = update_id
         self.recorded = False
@@ -223,6 +276,14 @@ class UpdateWork(Database):
             # update whose effects are gone), so its redelivery is handled again.
             raise RolledBack(self.update_id)
         self.recorded = True
+
+    async def recording(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """As `Database.recording`, with this update's record while it has none yet."""
+        record = (None, None) if self.recorded else (self.bot_id, self.update_id)
+        rows = await self._recording(query).submit((*args, *record))
+        if rows and rows[0]["_recorded"]:
+            self.recorded = True
+        return rows
 
     async def record(self) -> None:
         """For an update that changed nothing: remember it was handled (its reply went out)."""

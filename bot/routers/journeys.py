@@ -107,9 +107,13 @@ async def today(
     message: Message, db: Transactor, user: User, clock: Callable[[], datetime]
 ) -> None:
     now = clock()
-    async with db.tx() as conn:
-        cards = [card for cu, result in await day.today_of_user(conn, user.id, now)
-                 for card in today_cards(result, cu["course_id"], cu["title"], user.timezone)]
+    # Asked again, the day is one statement; the first time it opens the day's journey.
+    shown = await day.today_again(db, user.id, now)
+    if shown is None:
+        async with db.tx() as conn:
+            shown = await day.today_of_user(conn, user.id, now)
+    cards = [card for cu, result in shown
+             for card in today_cards(result, cu["course_id"], cu["title"], user.timezone)]
     if not cards:
         await message.answer(texts.NOT_ENROLLED)
     for card in cards:

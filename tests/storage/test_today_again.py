@@ -1,0 +1,166 @@
+"""`/today` asked again is one statement (`storage.day.today_again`), grouped with the other
+updates' (`storage.uow.Recordings`): on a real PostgreSQL it must show exactly what the unit
+of work's path (`today_of_user`) shows, through weeks of a learner who skips days, forgets
+Done and fails quizzes; change nothing when the day needs more than showing; record its
+update once; and keep a refused call's error to that call."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from storage import enrollments, quiz
+from storage.day import today_again, today_of_user
+from storage.done import mark_done
+from storage.uow import AlreadyHandled, Database, UpdateWork
+from tests import factories as f
+from tests.helpers import atomically, import_path, quiz_course, tiny_course
+
+BOT = 42
+T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+
+# What the day's statements may write; a `today_again` that says "needs more" leaves it all.
+_STATE = """
+    SELECT (SELECT coalesce(json_agg(p ORDER BY p.update_id), '[]') FROM processed_updates p),
+           (SELECT coalesce(json_agg(t ORDER BY t.topic_id), '[]') FROM topic_progress t),
+           (SELECT coalesce(json_agg(d ORDER BY d.id), '[]') FROM journey_deliveries d),
+           (SELECT coalesce(json_agg(c ORDER BY c.id), '[]') FROM course_users c)
+"""
+
+
+async def _learners(pool: asyncpg.Pool, tmp_path: Path):
+    """One learner in a three-module course and a course with a quiz between its modules,
+    one in a longer course only; and the quiz course's id."""
+    tiny = await import_path(pool, tiny_course(tmp_path / "t", topics=2, modules=3), now=T0)
+    longer = await import_path(pool, tiny_course(tmp_path / "l", slug="long", topics=3,
+                                                 modules=6), now=T0)
+    quizzed = await import_path(pool, quiz_course(tmp_path / "q"), now=T0)
+    learners = []
+    async with pool.acquire() as conn:
+        for zone, courses in (("Asia/Manila", (tiny, quizzed)), ("America/Chicago", (longer,))):
+            user = await f.user(conn, timezone=zone, delivery_hour=8)
+            for course in courses:
+                await atomically(conn, enrollments.enroll, user, course.course_id, T0)
+            learners.append(user)
+    return learners, quizzed.course_id
+
+
+async def test_asked_again_the_day_shows_what_the_unit_of_work_shows(
+        pool: asyncpg.Pool, tmp_path: Path) -> None:
+    learners, quiz_course_id = await _learners(pool, tmp_path)
+    db = Database(pool)
+    rng = random.Random(12)
+    update_ids = iter(range(1, 10_000))
+    fast = needs_more = 0
+    around = set()  # what the fast path's days held besides their journey
+    for user in learners:
+        fast, needs_more = await _walk(db, pool, rng, update_ids, user, quiz_course_id, around,
+                                       fast, needs_more)
+    # both paths were walked, through days with more than one thing open
+    assert fast >= 25 and needs_more >= 10, (fast, needs_more)
+    assert around >= {"open", "missing", "quiz"}, around
+
+
+async def _walk(db, pool, rng, update_ids, user, quiz_course_id, around, fast, needs_more):
+    now = T0
+    for _ in range(30):  # thirty days, at a different hour each
+        now = now.replace(hour=0) + timedelta(days=1, hours=rng.randrange(0, 24),
+                                              minutes=rng.randrange(60))
+        async with pool.acquire() as conn:
+            before = await conn.fetchrow(_STATE)
+        work = UpdateWork(db, BOT, next(update_ids))
+        shown = await today_again(work, user, now)
+        if shown is None:
+            needs_more += 1
+            async with pool.acquire() as conn:
+                assert await conn.fetchrow(_STATE) == before, "a 'needs more' changed something"
+            assert not work.recorded
+        if rng.random() < 0.25:
+            continue  # a day skipped: the day's journey is never opened
+        async with pool.acquire() as conn:
+            day = await atomically(conn, today_of_user, user, now)
+        for later in (1, 7, 50):  # asked again, a few times that day, around a Done
+            at = now + timedelta(minutes=later)
+            if later == 7:
+                await _done_on_some(pool, rng, user, day, now + timedelta(minutes=5))
+            work = UpdateWork(db, BOT, next(update_ids))
+            shown = await today_again(work, user, at)
+            async with pool.acquire() as conn:
+                expected = await atomically(conn, today_of_user, user, at)
+            if shown is None:
+                needs_more += 1
+                continue
+            fast += 1
+            assert work.recorded
+            for _cu, r in shown:
+                around.update(name for name, held in (
+                    ("open", r.open), ("missing", r.missing), ("quiz", r.quiz_module)) if held)
+            assert [(dict(cu)["course_id"], dict(cu)["title"], r) for cu, r in shown] == \
+                [(cu["course_id"], cu["title"], r) for cu, r in expected]
+        if rng.random() < 0.3:  # a quiz tried, and failed or passed
+            async with pool.acquire() as conn:
+                started = await atomically(conn, quiz.start, user, quiz_course_id, 1, now)
+                if started.attempt:
+                    for i in range(2):
+                        await atomically(conn, quiz.answer, started.attempt.id, user, i,
+                                         rng.randrange(2), now)
+    return fast, needs_more
+
+
+async def _done_on_some(pool, rng, user, day, at):
+    for _cu, result in day:
+        jv = result.view
+        if jv is not None and jv.taken and not jv.completed and rng.random() < 0.6:
+            async with pool.acquire() as conn:  # Done on some, forgotten on others
+                await atomically(conn, mark_done, jv.delivery_id, user, at)
+
+
+async def test_asked_again_records_the_update_once(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    user = (await _learners(pool, tmp_path))[0][1]
+    async with pool.acquire() as conn:
+        await atomically(conn, today_of_user, user, T0 + timedelta(hours=3))
+    db = Database(pool)
+    first = UpdateWork(db, BOT, 77)
+    shown = await today_again(first, user, T0 + timedelta(hours=4))
+    assert shown and first.recorded
+    # The same update delivered again (by a process that missed the first's arrival check)
+    with pytest.raises(AlreadyHandled):
+        await today_again(UpdateWork(db, BOT, 77), user, T0 + timedelta(hours=4))
+    assert await pool.fetchval("SELECT count(*) FROM processed_updates WHERE update_id = 77") == 1
+    # a second unit of the same update, already recorded, writes no second record
+    assert await today_again(first, user, T0 + timedelta(hours=5))
+
+
+# A statement keeping the `recording` contract: $1 its own argument, $2/$3 the record, $4 the
+# call. Dividing by $1 makes one call fail on the server, as a refused statement does.
+_DIVIDE = """
+    WITH rec AS (
+        INSERT INTO processed_updates (bot_id, update_id)
+        SELECT $2, $3 WHERE $2::bigint IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1)
+    SELECT 100 / $1::int AS q, EXISTS (SELECT FROM rec) AS _recorded, $4::int AS _call
+"""
+
+
+async def test_recordings_share_round_trips_and_a_refused_call_fails_alone(
+        pool: asyncpg.Pool) -> None:
+    db = Database(pool)
+    works = [UpdateWork(db, BOT, 500 + n) for n in range(40)]
+    divisors = [0 if n == 17 else n + 1 for n in range(40)]
+    results = await asyncio.gather(*(w.recording(_DIVIDE, d) for w, d in zip(
+        works, divisors, strict=True)), return_exceptions=True)
+    for n, (work, result) in enumerate(zip(works, results, strict=True)):
+        if n == 17:
+            assert isinstance(result, asyncpg.DivisionByZeroError)
+            assert not work.recorded
+        else:
+            assert not isinstance(result, BaseException), result
+            assert [r["q"] for r in result] == [100 // (n + 1)] and work.recorded
+    assert db.recordings[_DIVIDE].batches < 40  # grouped
+    recorded = {r[0] for r in await pool.fetch(
+        "SELECT update_id FROM processed_updates WHERE update_id BETWEEN 500 AND 539")}
+    assert recorded == {500 + n for n in range(40) if n != 17}
