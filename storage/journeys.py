@@ -23,6 +23,7 @@ from storage.completion import unlocked_sql
 from storage.pg import json_value, require_tx
 from storage.reads import Reader
 from storage.uow import AlreadyHandled
+from storage.users import TOUCH_EVERY
 
 MIN_PRIORITY = -2_147_483_648
 IDLE_CAP_SECONDS = 30 * 60  # time between open and Done counts at most this much
@@ -407,10 +408,20 @@ _TOUCH_SQL = """
 """
 
 
+# A topic whose clock runs and whose last access is at most `TOUCH_EVERY` old needs no write
+# when shown again: `last_accessed_at` lags by at most that, as users' `last_seen_at` does,
+# and two batches showing one learner's day don't queue on the row.
+_CLOCK_STOPPED_OR_STALE = f"""NOT EXISTS (
+    SELECT FROM topic_progress tp WHERE tp.user_id = v.user_id AND tp.topic_id = v.topic_id
+      AND tp.opened_at IS NOT NULL AND tp.last_accessed_at <= $2
+      AND tp.last_accessed_at > $2 - interval '{TOUCH_EVERY}')"""
+
+
 def again_sql(situation: str) -> str:
     """The day again, as one statement (`storage.day.today_again`), for a day whose journeys
     are all taken and opened already (the learner asks for it again): each topic's clock
-    restarted as opening does (`_TOUCH_SQL`) and the update recorded, its own transaction.
+    restarted as opening does (`_TOUCH_SQL`; not rewritten while it runs and was touched
+    less than `TOUCH_EVERY` ago) and the update recorded, its own transaction.
     One row per course, in enrollment order: `_course_id`, `_title`, `_due`, the view's
     columns, and `_situation`, the row of the query `situation` (placeholders `{user}`,
     `{course}`, `{course_user}`) as JSON. `_ok` false (one row, nothing changed) when a
@@ -439,7 +450,7 @@ def again_sql(situation: str) -> str:
         ), go AS (
             SELECT FROM ok WHERE ok.ok AND ($3::bigint IS NULL OR EXISTS (SELECT FROM rec))
         ), touch AS (
-            {_TOUCH_SQL.format(source="v, go", where="true", user="v.user_id",
+            {_TOUCH_SQL.format(source="v, go", where=_CLOCK_STOPPED_OR_STALE, user="v.user_id",
                                course="v.course_id", topic="v.topic_id")}
         )
         SELECT ok.ok AS _ok, EXISTS (SELECT FROM go) AS _go,

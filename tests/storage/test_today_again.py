@@ -32,6 +32,11 @@ _STATE = """
            (SELECT coalesce(json_agg(c ORDER BY c.id), '[]') FROM course_users c)
 """
 
+# The topics' clocks (see `storage.done`): restarted by an opening after Done, each counting an
+# attempt.
+_CLOCKS = """SELECT topic_id, opened_at, attempts FROM topic_progress WHERE user_id = $1
+             ORDER BY topic_id"""
+
 
 async def _learners(pool: asyncpg.Pool, tmp_path: Path):
     """One learner in a three-module course and a course with a quiz between its modules,
@@ -91,7 +96,11 @@ async def _walk(db, pool, rng, update_ids, user, quiz_course_id, around, fast, n
             work = UpdateWork(db, BOT, next(update_ids))
             shown = await today_again(work, user, at)
             async with pool.acquire() as conn:
+                clocks = await conn.fetch(_CLOCKS, user)
                 expected = await atomically(conn, today_of_user, user, at)
+                # what opening the day does to the topics' clocks, the statement did already
+                if shown is not None:
+                    assert await conn.fetch(_CLOCKS, user) == clocks
             if shown is None:
                 needs_more += 1
                 continue
