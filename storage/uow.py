@@ -98,12 +98,13 @@ class Database:
             yield conn
 
     async def recording(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        """A use case as one statement, its own transaction, grouped with the other updates'
-        calls of it: one round trip where `tx()` takes three (BEGIN, the statement, COMMIT),
-        shared. `query` takes `args`, then the update's record (bot and update id; NULLs
-        here, where there is no update) and the call's number, which its last column
-        (`_call`) returns; its first row's `_recorded` says whether it recorded the update.
-        The statements of a group are one implicit transaction (see `Recordings`)."""
+        """A use case as one statement, its own transaction, shared with the other updates'
+        calls of it (`Recordings`): one round trip where `tx()` takes three (BEGIN, the
+        statement, COMMIT), and one execution for all the calls that come in together. A
+        call is `args`, then the update's record (bot and update id; NULLs here, where
+        there is no update); `query` takes each of them as an array over the calls, then
+        the calls' numbers, and returns each call's rows with its number (`_call`); a
+        call's first row's `_recorded` says whether it recorded the update."""
         return await self._recording(query).submit((*args, None, None))
 
     def _recording(self, query: str) -> Recordings:
@@ -182,14 +183,16 @@ class Arrivals(GroupCommit[tuple[int, dict[str, Any]], Arrived]):
 
 
 class Recordings(GroupCommit[tuple[Any, ...], list[asyncpg.Record]]):
-    """The calls of one `recording` statement that come in together, pipelined on one
-    connection (`fetchmany`), each call's rows told apart by their `_call` column.
+    """The calls of one `recording` statement that come in together, as one statement: it
+    takes one array per parameter over the batch's calls, the calls' numbers last, and
+    returns each call's rows with its number (`_call`). A set of calls is one execution, not
+    one per call: the statement's start-up cost, as large as its work for a call, is paid
+    once a batch.
 
-    As with `Arrivals`, a batch is one implicit transaction, run in the order of the first
-    argument (the learner) so that batches take rows in one order; when PostgreSQL refuses
-    one statement (a deadlock with another transaction included), the batch runs again call
-    by call, so only that call gets the error. The rerun is sound: the failed batch left
-    nothing behind, and a call that recorded its update before finds the record."""
+    When PostgreSQL refuses the statement (a deadlock with another transaction included),
+    each call runs again alone, so only the call at fault gets the error. The rerun is sound:
+    the failed statement left nothing behind, and a call that recorded its update before
+    finds the record."""
 
     def __init__(self, db: Database, query: str) -> None:
         super().__init__(lanes=2)
@@ -199,19 +202,22 @@ class Recordings(GroupCommit[tuple[Any, ...], list[asyncpg.Record]]):
     async def run(self, batch: list[tuple[Any, ...]]) -> Sequence[list[asyncpg.Record] | Exception]:
         async with self.db.read() as conn:
             if len(batch) == 1:
-                return [await conn.fetch(self.query, *batch[0], 0)]
-            order = sorted(range(len(batch)), key=lambda i: str(batch[i][0]))
+                return [await self._fetch(conn, [(*batch[0], 0)])]
             try:
-                rows = await conn.fetchmany(self.query, [(*batch[i], i) for i in order])
+                rows = await self._fetch(conn, [(*args, i) for i, args in enumerate(batch)])
             except asyncpg.PostgresError as exc:
                 if not refused(conn, exc):
                     raise
-                return await one_by_one(conn, [functools.partial(conn.fetch, self.query, *args, i)
-                                               for i, args in enumerate(batch)])
+                return await one_by_one(conn, [functools.partial(self._fetch, conn, [(*args, 0)])
+                                               for args in batch])
         out: list[list[asyncpg.Record]] = [[] for _ in batch]
         for row in rows:
             out[row["_call"]].append(row)
         return out
+
+    async def _fetch(self, conn: asyncpg.Connection, calls: list[tuple[Any, ...]]
+                     ) -> list[asyncpg.Record]:
+        return await conn.fetch(self.query, *(list(column) for column in zip(*calls, strict=True)))
 
 
 # asyncpg's isolation names, and the BEGIN asyncpg itself sends for each.

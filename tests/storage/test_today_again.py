@@ -145,13 +145,19 @@ async def test_asked_again_records_the_update_once(pool: asyncpg.Pool, tmp_path:
     assert await today_again(first, user, T0 + timedelta(hours=5))
 
 
-# A statement keeping the `recording` contract: $1 its own argument, $2/$3 the record, $4 the
-# call. Dividing by $1 makes one call fail on the server, as a refused statement does.
+# A statement keeping the `recording` contract (one array per parameter over the calls: $1
+# its own argument, $2/$3 the records, $4 the calls). Dividing by $1 makes one call fail on
+# the server, as a refused statement does.
 _DIVIDE = """
-    WITH rec AS (
+    WITH i AS (SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::int[])
+               AS i(d, bot_id, update_id, call)),
+    rec AS (
         INSERT INTO processed_updates (bot_id, update_id)
-        SELECT $2, $3 WHERE $2::bigint IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1)
-    SELECT 100 / $1::int AS q, EXISTS (SELECT FROM rec) AS _recorded, $4::int AS _call
+        SELECT bot_id, update_id FROM i WHERE bot_id IS NOT NULL
+        ON CONFLICT DO NOTHING RETURNING update_id)
+    SELECT 100 / i.d AS q, i.update_id IN (SELECT update_id FROM rec) AS _recorded,
+           i.call AS _call
+    FROM i
 """
 
 
@@ -173,3 +179,27 @@ async def test_recordings_share_round_trips_and_a_refused_call_fails_alone(
     recorded = {r[0] for r in await pool.fetch(
         "SELECT update_id FROM processed_updates WHERE update_id BETWEEN 500 AND 539")}
     assert recorded == {500 + n for n in range(40) if n != 17}
+
+
+async def test_one_update_twice_in_a_batch_goes_on_once(pool: asyncpg.Pool,
+                                                        tmp_path: Path) -> None:
+    learners, _ = await _learners(pool, tmp_path)
+    at = T0 + timedelta(hours=4)
+    async with pool.acquire() as conn:
+        for user in learners:
+            await atomically(conn, today_of_user, user, T0 + timedelta(hours=3))
+    db = Database(pool)
+    # twins of update 90 (one learner), and the other learner twice with two updates: all in
+    # flight together, so they share batches
+    calls = [(90, learners[0]), (90, learners[0]), (91, learners[1]), (92, learners[1])]
+    works = [UpdateWork(db, BOT, update_id) for update_id, _ in calls]
+    results = await asyncio.gather(*(today_again(w, user, at) for w, (_, user) in zip(
+        works, calls, strict=True)), return_exceptions=True)
+    twins = results[:2]
+    assert sum(isinstance(r, AlreadyHandled) for r in twins) == 1, twins
+    assert all(r for r in twins if not isinstance(r, AlreadyHandled))
+    assert all(isinstance(r, list) and r for r in results[2:]), results[2:]
+    assert [w.recorded for w in works[2:]] == [True, True]
+    assert await pool.fetchval("SELECT count(*) FROM processed_updates "
+                               "WHERE update_id IN (90, 91, 92)") == 3
+    assert db.recordings[next(iter(db.recordings))].batches < 4  # grouped
