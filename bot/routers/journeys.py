@@ -193,6 +193,11 @@ async def show_progress(message: Message, db: Transactor, user: User) -> None:
     for course_id, title, open_, quiz_module in steps:
         cards += next_step_cards(course_id=course_id, title=title, open_=open_,
                                  missing=(), locked_after=None, quiz_module=quiz_module)
+    if len(cards) == 1 and isinstance(cards[0].messages, str):
+        # One next step: its buttons go under the figures, one message instead of two (a
+        # chat gets one message a second from Telegram).
+        await answer_long(message, f"{text}\n\n{cards[0].messages}", cards[0].markup)
+        return
     await answer_long(message, text)
     for card in cards:
         await card.send(message)

@@ -126,9 +126,12 @@ async def test_opened_but_forgot_done_is_shown_the_way(
     h.clock.now += timedelta(days=1)
     await h.say(ADA, "/today")
     assert "Still waiting" not in h.texts_to(ADA)[-1]
+    sent = len(h.emu.messages_to(ADA))
     await h.say(ADA, "/progress")
     progress = last_with(h, ADA, "Still open")
     assert [b["text"] for b in progress.buttons] == ["▶️ 1. One"]
+    # the figures and their one next step come as one message, the buttons under them
+    assert len(h.emu.messages_to(ADA)) == sent + 1 and "journeys)" in progress.plain_text
     await h.press(ADA, progress, "One")
     await h.press(ADA, last_with(h, ADA, "First."), "Done")
     quiz = last_with(h, ADA, "last journey of Module 1")
