@@ -57,10 +57,14 @@ class GroupCommit(ABC, Generic[T, R]):
 
     `run` gets a batch's requests and returns one result for each, in order: an exception
     for a request that failed alone; an exception `run` raises fails the whole batch. A
-    waiter that is cancelled leaves its request in the batch: the others still get theirs.
+    waiter that is cancelled leaves its request in the batch: the others still get theirs
+    (unless `drop_cancelled`: then a request whose waiter gave up before its batch went out
+    is left out, for requests whose effects only make sense with what the waiter does next).
 
     `lanes` batches may be on their way at once (each on its own connection): a statement
     whose server time is long would otherwise run on one of PostgreSQL's cores only."""
+
+    drop_cancelled = False
 
     def __init__(self, lanes: int = 1) -> None:
         self._next: list[tuple[T, asyncio.Future[R]]] = []
@@ -85,6 +89,11 @@ class GroupCommit(ABC, Generic[T, R]):
     async def _flush(self) -> None:
         try:
             while self._next:
+                if self.drop_cancelled:
+                    self._next = [(request, done) for request, done in self._next
+                                  if not done.cancelled()]
+                    if not self._next:
+                        break
                 batch, self._next = self._next[:MAX_BATCH], self._next[MAX_BATCH:]
                 self.batches += 1
                 results: Sequence[R | Exception]

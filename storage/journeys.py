@@ -365,7 +365,7 @@ async def open_taking_and(conn: asyncpg.Connection, delivery_id: uuid.UUID, now:
         ), v AS (
             {_VIEW_SELECT} WHERE d.id = $1
         ), touch AS (
-            {_TOUCH_SQL.format(source="upd, v", where="upd.taken AND v.taken", now="$2",
+            {_TOUCH_SQL.format(source="upd, v", where="upd.taken AND v.taken", now="$2", order="",
                                user="v.user_id", course="v.course_id", topic="v.topic_id")}
         ){f", also AS ({also})" if also else ""}
         SELECT upd.first AS _first, upd.taken AS _taken, upd.opened_at AS _opened_at,
@@ -409,6 +409,7 @@ _TOUCH_SQL = """
     SELECT {user}, {course}, {topic}, {now}, 1, {now}, {now}
     FROM {source}
     WHERE {where}
+    {order}
     ON CONFLICT (user_id, topic_id) DO UPDATE SET
         attempts = topic_progress.attempts
                    + CASE WHEN topic_progress.opened_at IS NULL THEN 1 ELSE 0 END,
@@ -447,7 +448,11 @@ def again_sql(situation: str) -> str:
     # No course row is locked, unlike the unit of work's opening: nothing is taken, and one
     # statement reads one snapshot. `ok` decides from it whether the statement is a call's
     # whole day; only then are its record and clocks written. Of twins (one update twice in
-    # a batch) only the first call goes on; the other finds the record.
+    # a batch) only the first call goes on; the other finds the record. Rows are written in
+    # key order, so two batches queue on a row rather than deadlock. Without the lock, a
+    # Done committing while this runs can leave the card shown as before it (its Done
+    # button then says "done already"), with the clock restarted as a `/today` after Done
+    # does.
     return f"""
         WITH i AS (
             SELECT * FROM unnest((SELECT $1::uuid[]), (SELECT $2::timestamptz[]),
@@ -470,6 +475,7 @@ def again_sql(situation: str) -> str:
         ), rec AS (
             INSERT INTO processed_updates (bot_id, update_id)
             SELECT bot_id, update_id FROM ok WHERE ok.ok AND bot_id IS NOT NULL
+            ORDER BY bot_id, update_id
             ON CONFLICT DO NOTHING RETURNING bot_id, update_id
         ), go AS (
             SELECT ok.call, ok.bot_id IS NOT NULL AS recorded FROM ok
@@ -485,7 +491,8 @@ def again_sql(situation: str) -> str:
                        "JOIN go ON go.call = cus.call JOIN i ON i.call = cus.call "
                        "ORDER BY v.user_id, v.topic_id, i.now) AS shown",
                 where=_CLOCK_STOPPED_OR_STALE, now="shown.now", user="shown.user_id",
-                course="shown.course_id", topic="shown.topic_id")}
+                course="shown.course_id", topic="shown.topic_id",
+                order="ORDER BY shown.user_id, shown.topic_id")}
         )
         SELECT ok.ok AS _ok, go.call IS NOT NULL AS _go, coalesce(go.recorded, false) AS _recorded,
                c.*, ok.call AS _call
@@ -495,8 +502,8 @@ def again_sql(situation: str) -> str:
             FROM cus JOIN v ON v.delivery_id = cus.existing
             CROSS JOIN LATERAL ({situation.format(user="cus.user_id", course="cus.course_id",
                                                   course_user="cus.id")}) AS s
-            WHERE cus.call = ok.call
-        ) AS c ON ok.ok
+            WHERE cus.call = ok.call AND ok.ok
+        ) AS c ON true
         ORDER BY ok.call, c._created
     """
 
@@ -517,7 +524,7 @@ async def _touch_progress(conn: asyncpg.Connection, delivery_id: uuid.UUID, now:
     """Start (or restart) the clock on the topic; every fresh opening counts one attempt."""
     await conn.execute(
         _TOUCH_SQL.format(
-            now="$2",
+            now="$2", order="",
             source="journey_deliveries d JOIN course_users cu ON cu.id = d.course_user_id "
                    "JOIN journeys j ON j.id = d.journey_id",
             where="d.id = $1", user="cu.user_id", course="cu.course_id", topic="j.topic_id"),

@@ -72,8 +72,7 @@ class Database:
         self.records = Records(self)
         self.arrivals = Arrivals(self)
         self.reads = Reads(self)
-        # by statement: the storage functions' constant SQL, so a handful
-        self.recordings: dict[str, Recordings] = {}
+        self.recordings = RecordingGroups(self)
 
     @property
     def base(self) -> Database:
@@ -105,13 +104,7 @@ class Database:
         there is no update); `query` takes each of them as an array over the calls, then
         the calls' numbers, and returns each call's rows with its number (`_call`); a
         call's first row's `_recorded` says whether it recorded the update."""
-        return await self._recording(query).submit((*args, None, None))
-
-    def _recording(self, query: str) -> Recordings:
-        group = self.recordings.get(query)
-        if group is None:
-            group = self.recordings[query] = Recordings(self, query)
-        return group
+        return await self.recordings[query].submit((*args, None, None))
 
 
 class Records(GroupCommit[tuple[int, int], None]):
@@ -192,7 +185,13 @@ class Recordings(GroupCommit[tuple[Any, ...], list[asyncpg.Record]]):
     When PostgreSQL refuses the statement (a deadlock with another transaction included),
     each call runs again alone, so only the call at fault gets the error. The rerun is sound:
     the failed statement left nothing behind, and a call that recorded its update before
-    finds the record."""
+    finds the record. As with `Arrivals`, a call that waits for a row another transaction
+    holds holds up its whole batch; two batches may be on their way at once.
+
+    A call whose waiter gave up (a handler cancelled at shutdown) before its batch went out
+    is left out: its update stays unrecorded, so its redelivery is answered."""
+
+    drop_cancelled = True
 
     def __init__(self, db: Database, query: str) -> None:
         super().__init__(lanes=2)
@@ -218,6 +217,19 @@ class Recordings(GroupCommit[tuple[Any, ...], list[asyncpg.Record]]):
     async def _fetch(self, conn: asyncpg.Connection, calls: list[tuple[Any, ...]]
                      ) -> list[asyncpg.Record]:
         return await conn.fetch(self.query, *(list(column) for column in zip(*calls, strict=True)))
+
+
+class RecordingGroups(dict[str, Recordings]):
+    """A database's `Recordings`, one per statement (the storage functions' constant SQL, so
+    a handful), made on first use; shared by every update's `UpdateWork`."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self.db = db
+
+    def __missing__(self, query: str) -> Recordings:
+        group = self[query] = Recordings(self.db, query)
+        return group
 
 
 # asyncpg's isolation names, and the BEGIN asyncpg itself sends for each.
@@ -286,7 +298,7 @@ class UpdateWork(Database):
     async def recording(self, query: str, *args: Any) -> list[asyncpg.Record]:
         """As `Database.recording`, with this update's record while it has none yet."""
         record = (None, None) if self.recorded else (self.bot_id, self.update_id)
-        rows = await self._recording(query).submit((*args, *record))
+        rows = await self.recordings[query].submit((*args, *record))
         if rows and rows[0]["_recorded"]:
             self.recorded = True
         return rows

@@ -203,3 +203,35 @@ async def test_one_update_twice_in_a_batch_goes_on_once(pool: asyncpg.Pool,
     assert await pool.fetchval("SELECT count(*) FROM processed_updates "
                                "WHERE update_id IN (90, 91, 92)") == 3
     assert db.recordings[next(iter(db.recordings))].batches < 4  # grouped
+
+
+# Sleeps the longest of its calls' $1 seconds, then records them (the `recording` contract).
+_SLEEPY = """
+    WITH i AS (SELECT * FROM unnest($1::float8[], $2::bigint[], $3::bigint[], $4::int[])
+               AS i(s, bot_id, update_id, call)),
+    slept AS (SELECT pg_sleep(max(s)) FROM i),
+    rec AS (
+        INSERT INTO processed_updates (bot_id, update_id)
+        SELECT bot_id, update_id FROM i, slept WHERE bot_id IS NOT NULL
+        ON CONFLICT DO NOTHING RETURNING update_id)
+    SELECT i.update_id IN (SELECT update_id FROM rec) AS _recorded, i.call AS _call FROM i
+"""
+
+
+async def test_a_call_given_up_before_its_batch_leaves_its_update_unrecorded(
+        pool: asyncpg.Pool) -> None:
+    """A `/today` cancelled (at shutdown) while its statement waits for a lane sends no card,
+    so its update must stay unrecorded: its redelivery is answered."""
+    db = Database(pool)
+    busy = []
+    for update_id in (701, 702):  # both lanes busy, a batch each
+        busy.append(asyncio.create_task(UpdateWork(db, BOT, update_id).recording(_SLEEPY, 0.4)))
+        await asyncio.sleep(0.05)
+    waiting = asyncio.create_task(UpdateWork(db, BOT, 703).recording(_SLEEPY, 0.0))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    await asyncio.gather(*busy)
+    await asyncio.sleep(0.2)  # a lane is free again: anything left in the queue went out
+    recorded = {r[0] for r in await pool.fetch(
+        "SELECT update_id FROM processed_updates WHERE update_id BETWEEN 701 AND 703")}
+    assert recorded == {701, 702}
