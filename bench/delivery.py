@@ -132,13 +132,15 @@ async def processes_bench(admin_url: str, counts: list[int], rate: float, messag
                           redis_url: str) -> None:
     """`learnbot deliver --once` processes, one budget of `rate` shared through Redis: what
     they achieve together, from the emulator's request times."""
-    from tests.helpers import max_in_one_second
+    from tests.helpers import daytime_zone, max_in_one_second
 
     for count in counts:
         url = await fresh_db(admin_url, "bench_procs")
         pool = await pg.create_pool(url, max_size=4)
-        await seed(pool, messages, due=datetime.now(UTC) - timedelta(minutes=1),
-                   zones=["UTC"])
+        # The processes run on the real clock: learners in a zone where it is day now, or
+        # quiet hours would hold every card back (nothing sent when UTC is at night).
+        now = datetime.now(UTC)
+        await seed(pool, messages, due=now - timedelta(minutes=1), zones=[daytime_zone(now)])
         await pool.close()
         async with BotAPIEmulator() as emu:
             env = {**os.environ, "BOT_TOKEN": "123456:bench", "TELEGRAM_API_URL": emu.url,
