@@ -225,7 +225,7 @@ async def test_a_call_given_up_before_its_batch_leaves_its_update_unrecorded(
     db = Database(pool)
     busy = []
     for update_id in (701, 702):  # both lanes busy, a batch each
-        busy.append(asyncio.create_task(UpdateWork(db, BOT, update_id).recording(_SLEEPY, 0.4)))
+        busy.append(asyncio.create_task(UpdateWork(db, BOT, update_id).recording(_SLEEPY, 0.8)))
         await asyncio.sleep(0.05)
     waiting = asyncio.create_task(UpdateWork(db, BOT, 703).recording(_SLEEPY, 0.0))
     await asyncio.sleep(0.05)
